@@ -1,0 +1,44 @@
+"""Clocks: a virtual clock (default; waits and backoff take no real time) and the real clock."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+_DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+class VirtualClock:
+    """Time advances only when the engine (or a task handler) calls sleep()."""
+
+    virtual = True
+
+    def __init__(self, start: datetime | None = None):
+        start = start or _DEFAULT_START
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        """Move the clock to `when` (tz-aware or UTC)."""
+        self._now = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._now = self._now + timedelta(seconds=seconds)
+
+
+class RealClock:
+    """Wall-clock time; sleep() really sleeps."""
+
+    virtual = False
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)

@@ -1,0 +1,38 @@
+"""Errors inside the ASL engine. The engine knows nothing about opsbook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class StatesError(Exception):
+    """A runtime error with an ASL error name (States.Runtime, States.TaskFailed, a Lambda
+    exception class name, ...) and a cause text exactly as AWS writes it."""
+
+    def __init__(self, error: str, cause: str | None = None):
+        super().__init__(f"{error}: {cause}" if cause else error)
+        self.error = error
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found by validate(): like ValidateStateMachineDefinition's diagnostics."""
+
+    code: str  # e.g. "SCHEMA_VALIDATION_FAILED", "MISSING_TRANSITION_TARGET"
+    message: str
+    location: str  # e.g. "/States/CheckRecords/Next"
+    severity: str = "ERROR"
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.code}: {self.message}"
+
+
+class DefinitionError(ValueError):
+    """The definition is malformed or invalid; carries every diagnostic."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        first = self.diagnostics[0] if self.diagnostics else None
+        more = f" (+{len(self.diagnostics) - 1} more)" if len(self.diagnostics) > 1 else ""
+        super().__init__(f"invalid definition: {first}{more}" if first else "invalid definition")
