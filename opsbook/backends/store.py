@@ -1,0 +1,474 @@
+"""The local backend's SQLite store: state machines, versions, aliases, executions, events.
+
+One file (`store.sqlite`, WAL) shared by every CLI process. Writes that must be atomic across
+processes (the execution-name check + insert) run under BEGIN IMMEDIATE, so twenty processes
+starting the same week make exactly one execution. Events have PRIMARY KEY (execution, id): an
+event is persisted once, as the engine emits it, and never duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from opsbook.backends.base import RUNNING, Execution, dumps
+from opsbook.errors import ExecutionAlreadyExists, UsageError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS state_machines (
+    name TEXT PRIMARY KEY,
+    arn TEXT NOT NULL UNIQUE,
+    definition TEXT NOT NULL,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    state_machine TEXT NOT NULL REFERENCES state_machines(name) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    arn TEXT NOT NULL UNIQUE,
+    definition TEXT NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (state_machine, number)
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    state_machine TEXT NOT NULL REFERENCES state_machines(name) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    arn TEXT NOT NULL UNIQUE,
+    version INTEGER NOT NULL,
+    previous_version INTEGER,
+    updated TEXT NOT NULL,
+    PRIMARY KEY (state_machine, name)
+);
+CREATE TABLE IF NOT EXISTS executions (
+    arn TEXT PRIMARY KEY,
+    state_machine TEXT NOT NULL,
+    state_machine_arn TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    input TEXT,
+    output TEXT,
+    error TEXT,
+    cause TEXT,
+    start_date TEXT NOT NULL,
+    stop_date TEXT,
+    version_arn TEXT,
+    redrive_count INTEGER NOT NULL DEFAULT 0,
+    redrive_date TEXT,
+    owner_pid INTEGER,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    UNIQUE (state_machine, name)
+);
+CREATE INDEX IF NOT EXISTS executions_start ON executions(state_machine, start_date);
+CREATE TABLE IF NOT EXISTS events (
+    execution TEXT NOT NULL REFERENCES executions(arn) ON DELETE CASCADE,
+    id INTEGER NOT NULL,
+    previous_id INTEGER NOT NULL,
+    timestamp TEXT NOT NULL,
+    type TEXT NOT NULL,
+    details TEXT NOT NULL,
+    PRIMARY KEY (execution, id)
+);
+"""
+
+_EXEC_COLUMNS = (
+    "arn, name, status, input, output, error, cause, start_date, stop_date, state_machine_arn,"
+    " version_arn, redrive_count, redrive_date"
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def to_text(when: datetime | None) -> str | None:
+    """ISO 8601 in UTC with microseconds, so text order is time order."""
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def from_text(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text is not None else None
+
+
+class Store:
+    """A SQLite store; one connection per process (and per thread that opens one)."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 60.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(
+                str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            # A corrupted or foreign file: name it and say what to do; never overwrite it.
+            raise UsageError(
+                f"store {self.path} is unreadable ({exc}); move it aside or restore it from a backup"
+            ) from None
+        try:
+            os.chmod(self.path, 0o600)
+        except OSError:
+            pass
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front, so check-then-insert is atomic."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # ------------------------------------------------------------------ state machines
+    def get_state_machine(self, name: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT name, arn, definition, created, updated FROM state_machines WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("name", "arn", "definition", "created", "updated"), row, strict=True))
+
+    def put_state_machine(self, name: str, arn: str, definition: str) -> None:
+        now = to_text(utcnow())
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO state_machines(name, arn, definition, created, updated)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET definition = excluded.definition,"
+                " updated = excluded.updated",
+                (name, arn, definition, now, now),
+            )
+
+    def delete_state_machine(self, name: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM state_machines WHERE name = ?", (name,))
+
+    # ------------------------------------------------------------------ versions and aliases
+    def versions(self, state_machine: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT number, arn, definition, created FROM versions WHERE state_machine = ?"
+            " ORDER BY number",
+            (state_machine,),
+        ).fetchall()
+        return [dict(zip(("number", "arn", "definition", "created"), r, strict=True)) for r in rows]
+
+    def version_by_arn(self, arn: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT number, arn, definition, created FROM versions WHERE arn = ?", (arn,)
+        ).fetchone()
+        return dict(zip(("number", "arn", "definition", "created"), row, strict=True)) if row else None
+
+    def add_version(self, state_machine: str, arn_prefix: str, definition: str) -> dict[str, Any]:
+        """Publish the next numbered version (immutable once written)."""
+        with self.transaction() as conn:
+            (last,) = conn.execute(
+                "SELECT COALESCE(MAX(number), 0) FROM versions WHERE state_machine = ?",
+                (state_machine,),
+            ).fetchone()
+            number = last + 1
+            arn = f"{arn_prefix}:{number}"
+            conn.execute(
+                "INSERT INTO versions(state_machine, number, arn, definition, created)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (state_machine, number, arn, definition, to_text(utcnow())),
+            )
+        return {"number": number, "arn": arn, "definition": definition}
+
+    def get_alias(self, state_machine: str, name: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT name, arn, version, previous_version FROM aliases"
+            " WHERE state_machine = ? AND name = ?",
+            (state_machine, name),
+        ).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("name", "arn", "version", "previous_version"), row, strict=True))
+
+    def set_alias(
+        self, state_machine: str, name: str, arn: str, version: int, previous: int | None
+    ) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO aliases(state_machine, name, arn, version, previous_version, updated)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(state_machine, name) DO UPDATE SET version = excluded.version,"
+                " previous_version = excluded.previous_version, updated = excluded.updated",
+                (state_machine, name, arn, version, previous, to_text(utcnow())),
+            )
+
+    # ------------------------------------------------------------------ executions
+    def create_execution(
+        self,
+        *,
+        state_machine: str,
+        state_machine_arn: str,
+        arn: str,
+        name: str,
+        input: Any,
+        start_date: datetime,
+        version_arn: str | None,
+        owner_pid: int | None = None,
+    ) -> tuple[Execution, bool]:
+        """Insert a RUNNING execution, with StartExecution's idempotency.
+
+        Returns (execution, created). Same name + same input while RUNNING returns the original
+        with created=False; a closed execution or a different input raises ExecutionAlreadyExists.
+        """
+        input_text = dumps(input)
+        with self.transaction() as conn:
+            row = conn.execute(
+                f"SELECT {_EXEC_COLUMNS}, owner_pid FROM executions"
+                " WHERE state_machine = ? AND name = ?",
+                (state_machine, name),
+            ).fetchone()
+            if row is not None:
+                existing = _execution(row[:-1])
+                if existing.status == RUNNING and row[3] == input_text:
+                    return existing, False
+                why = (
+                    "with a different input"
+                    if row[3] != input_text
+                    else f"and is {existing.status}"
+                )
+                raise ExecutionAlreadyExists(
+                    f"execution {name} already exists {why}: {existing.arn}", existing
+                )
+            conn.execute(
+                "INSERT INTO executions(arn, state_machine, state_machine_arn, name, status, input,"
+                " start_date, version_arn, owner_pid, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    arn,
+                    state_machine,
+                    state_machine_arn,
+                    name,
+                    RUNNING,
+                    input_text,
+                    to_text(start_date),
+                    version_arn,
+                    owner_pid,
+                    to_text(utcnow()),
+                ),
+            )
+        return self.get_execution(arn), True  # type: ignore[return-value]
+
+    def update_execution(self, arn: str, **fields: Any) -> None:
+        """Set columns; datetimes and JSON values are encoded."""
+        if not fields:
+            return
+        values = []
+        for key, value in fields.items():
+            if key in ("start_date", "stop_date", "redrive_date"):
+                value = to_text(value)
+            elif key in ("input", "output") and value is not None:
+                value = dumps(value)
+            values.append(value)
+        assignments = ", ".join(f"{key} = ?" for key in fields)
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE executions SET {assignments} WHERE arn = ?", (*values, arn))
+
+    def claim_redrive(self, arn: str, *, owner_pid: int, redrive_date: datetime) -> Execution:
+        """Atomically move a closed execution back to RUNNING for a redrive (one winner)."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                f"SELECT {_EXEC_COLUMNS} FROM executions WHERE arn = ?", (arn,)
+            ).fetchone()
+            if row is None:
+                raise UsageError(f"no execution {arn}")
+            current = _execution(row)
+            if current.status == RUNNING:
+                raise UsageError(f"execution {current.name} is RUNNING; only a closed one can be redriven")
+            conn.execute(
+                "UPDATE executions SET status = ?, output = NULL, error = NULL, cause = NULL,"
+                " stop_date = NULL, redrive_count = redrive_count + 1, redrive_date = ?,"
+                " owner_pid = ?, stop_requested = 0 WHERE arn = ?",
+                (RUNNING, to_text(redrive_date), owner_pid, arn),
+            )
+        return self.get_execution(arn)  # type: ignore[return-value]
+
+    def get_execution(self, arn: str) -> Execution | None:
+        row = self.conn.execute(
+            f"SELECT {_EXEC_COLUMNS} FROM executions WHERE arn = ?", (arn,)
+        ).fetchone()
+        return _execution(row) if row else None
+
+    def find_execution(self, state_machine: str, name: str) -> Execution | None:
+        row = self.conn.execute(
+            f"SELECT {_EXEC_COLUMNS} FROM executions WHERE state_machine = ? AND name = ?",
+            (state_machine, name),
+        ).fetchone()
+        return _execution(row) if row else None
+
+    def owner(self, arn: str) -> tuple[int | None, bool]:
+        """(owner pid, stop requested) of an execution."""
+        row = self.conn.execute(
+            "SELECT owner_pid, stop_requested FROM executions WHERE arn = ?", (arn,)
+        ).fetchone()
+        return (row[0], bool(row[1])) if row else (None, False)
+
+    def stop_requested(self, arn: str) -> bool:
+        row = self.conn.execute(
+            "SELECT stop_requested FROM executions WHERE arn = ?", (arn,)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def request_stop(self, arn: str, error: str | None, cause: str | None) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE executions SET stop_requested = 1, error = ?, cause = ?"
+                " WHERE arn = ? AND status = ?",
+                (error, cause, arn, RUNNING),
+            )
+
+    def list_executions(
+        self,
+        state_machine: str,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Execution]:
+        """Newest first, filtered by start date (since inclusive, until exclusive)."""
+        sql = f"SELECT {_EXEC_COLUMNS} FROM executions WHERE state_machine = ?"
+        args: list[Any] = [state_machine]
+        if status:
+            sql += " AND status = ?"
+            args.append(status)
+        if since is not None:
+            sql += " AND start_date >= ?"
+            args.append(to_text(since))
+        if until is not None:
+            sql += " AND start_date < ?"
+            args.append(to_text(until))
+        sql += " ORDER BY start_date DESC, created DESC"
+        return [_execution(r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def running(self) -> list[tuple[str, int | None]]:
+        """(arn, owner pid) of every RUNNING execution."""
+        return self.conn.execute(
+            "SELECT arn, owner_pid FROM executions WHERE status = ?", (RUNNING,)
+        ).fetchall()
+
+    def delete_executions(self, state_machine: str) -> int:
+        with self.transaction() as conn:
+            return conn.execute(
+                "DELETE FROM executions WHERE state_machine = ?", (state_machine,)
+            ).rowcount
+
+    # ------------------------------------------------------------------ events
+    def append_event(self, execution: str, event: dict[str, Any]) -> bool:
+        """Persist one history event; False when that id is already stored (never duplicated)."""
+        details = {
+            k: v
+            for k, v in event.items()
+            if k not in ("id", "previousEventId", "timestamp", "type")
+        }
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO events(execution, id, previous_id, timestamp, type, details)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    execution,
+                    int(event["id"]),
+                    int(event.get("previousEventId", 0)),
+                    to_text(event["timestamp"]),
+                    event["type"],
+                    json.dumps(details, default=str, separators=(",", ":")),
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def events(self, execution: str) -> list[dict[str, Any]]:
+        """Events in id order, shaped like boto3's get_execution_history()["events"]."""
+        rows = self.conn.execute(
+            "SELECT id, previous_id, timestamp, type, details FROM events WHERE execution = ?"
+            " ORDER BY id",
+            (execution,),
+        ).fetchall()
+        out = []
+        for event_id, previous, timestamp, kind, details in rows:
+            event = {
+                "timestamp": from_text(timestamp),
+                "type": kind,
+                "id": event_id,
+                "previousEventId": previous,
+            }
+            event.update(json.loads(details))
+            out.append(event)
+        return out
+
+    def last_event_id(self, execution: str) -> int:
+        (last,) = self.conn.execute(
+            "SELECT COALESCE(MAX(id), 0) FROM events WHERE execution = ?", (execution,)
+        ).fetchone()
+        return last
+
+
+def _execution(row: tuple) -> Execution:
+    (
+        arn,
+        name,
+        status,
+        input_text,
+        output_text,
+        error,
+        cause,
+        start,
+        stop,
+        sm_arn,
+        version_arn,
+        redrive_count,
+        redrive_date,
+    ) = row
+    return Execution(
+        arn=arn,
+        name=name,
+        status=status,
+        start_date=from_text(start),  # type: ignore[arg-type]
+        state_machine_arn=sm_arn,
+        stop_date=from_text(stop),
+        input=_loads(input_text),
+        output=_loads(output_text),
+        error=error,
+        cause=cause,
+        version_arn=version_arn,
+        redrive_count=redrive_count,
+        redrive_date=from_text(redrive_date),
+    )

@@ -1,0 +1,106 @@
+"""On-disk cache of closed executions' histories, under OPSBOOK_HOME/cache/history.
+
+A closed execution's history only changes when it is redriven, so each entry records the
+execution's start date, status and redrive count, and is used only while all three match.
+Files are written atomically (temp file + os.replace), 0600 inside a 0700 directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from opsbook.backends.base import Execution
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+FORMAT = 1
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    raise TypeError(f"cannot cache {type(value).__name__}")
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and "$dt" in obj:
+        return datetime.fromisoformat(obj["$dt"])
+    return obj
+
+
+def _fingerprint(execution: Execution) -> dict[str, Any]:
+    return {
+        "arn": execution.arn,
+        "start_date": execution.start_date.isoformat() if execution.start_date else None,
+        "status": execution.status,
+        "redrive_count": execution.redrive_count,
+    }
+
+
+class HistoryCache:
+    """Histories of closed executions keyed by execution ARN."""
+
+    def __init__(self, home: str | Path):
+        self.dir = Path(home) / "cache" / "history"
+
+    def path(self, arn: str) -> Path:
+        # Readable tail plus a hash: ARNs hold ':' and may exceed filename limits.
+        tail = _UNSAFE.sub("_", arn.rsplit(":", 1)[-1])[:80]
+        digest = hashlib.sha256(arn.encode("utf-8")).hexdigest()[:20]
+        return self.dir / f"{tail}-{digest}.json"
+
+    def get(self, execution: Execution) -> list[dict[str, Any]] | None:
+        """The cached events for this closed execution, or None (miss or stale entry)."""
+        if not execution.closed:
+            return None
+        try:
+            text = self.path(execution.arn).read_text(encoding="utf-8")
+            entry = json.loads(text, object_hook=_decode)
+        except (OSError, ValueError):
+            return None
+        if entry.get("format") != FORMAT or entry.get("execution") != _fingerprint(execution):
+            return None
+        events = entry.get("events")
+        return events if isinstance(events, list) else None
+
+    def put(self, execution: Execution, events: list[dict[str, Any]]) -> bool:
+        """Store the history of a closed execution; running ones are never cached."""
+        if not execution.closed:
+            return False
+        self._ensure_dir()
+        entry = {"format": FORMAT, "execution": _fingerprint(execution), "events": events}
+        data = json.dumps(entry, default=_encode, separators=(",", ":"))
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json")  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(data)
+            os.replace(tmp, self.path(execution.arn))
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return True
+
+    def _ensure_dir(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # mkdir's mode is masked by umask and skipped for existing dirs: set it explicitly.
+        for d in (self.dir.parent, self.dir):
+            if d.stat().st_mode & 0o777 != 0o700:
+                os.chmod(d, 0o700)
+
+    def clear(self) -> int:
+        """Delete every cached history; returns how many files were removed."""
+        removed = 0
+        if self.dir.is_dir():
+            for f in self.dir.glob("*.json"):
+                f.unlink(missing_ok=True)
+                removed += 1
+        return removed

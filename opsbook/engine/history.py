@@ -1,0 +1,52 @@
+"""The execution history: events shaped exactly like boto3 get_execution_history()["events"]."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ._expr import dumps
+
+_NOT_TRUNCATED = {"truncated": False}
+
+
+class History:
+    """Appends events with sequential ids; calls on_event for each one as it is added."""
+
+    __slots__ = ("events", "clock", "on_event")
+
+    def __init__(self, clock: Any, on_event: Callable[[dict], None] | None = None, events=None):
+        self.events: list[dict] = list(events or [])
+        self.clock = clock
+        self.on_event = on_event
+
+    def add(self, type_: str, prev: int, key: str | None = None, details: dict | None = None) -> int:
+        eid = len(self.events) + 1
+        event = {"timestamp": self.clock.now(), "type": type_, "id": eid, "previousEventId": prev}
+        if key is not None:
+            event[key] = details
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+        return eid
+
+    def entered(self, state_type: str, name: str, value: Any, prev: int) -> int:
+        details = {"name": name, "input": dumps(value), "inputDetails": _NOT_TRUNCATED}
+        return self.add(state_type + "StateEntered", prev, "stateEnteredEventDetails", details)
+
+    def exited(self, state_type: str, name: str, value: Any, prev: int, assigned=None) -> int:
+        details: dict[str, Any] = {"name": name, "output": dumps(value)}
+        details["outputDetails"] = _NOT_TRUNCATED
+        if assigned is not None:
+            details["assignedVariables"] = {k: dumps(v) for k, v in assigned.items()}
+            details["assignedVariablesDetails"] = _NOT_TRUNCATED
+        return self.add(state_type + "StateExited", prev, "stateExitedEventDetails", details)
+
+
+def error_details(error: str | None, cause: str | None, **extra: Any) -> dict:
+    """{"error":..,"cause":..} with absent values left out, as AWS does."""
+    details = dict(extra)
+    if error is not None:
+        details["error"] = error
+    if cause is not None:
+        details["cause"] = cause
+    return details

@@ -1,0 +1,84 @@
+"""Compile a definition into plain Python objects once; cache them by definition text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ABSENT = object()  # a field that is not in the definition (distinct from an explicit null)
+
+
+class Retrier:
+    __slots__ = ("errors", "interval", "max_attempts", "backoff", "max_delay", "jitter")
+
+    def __init__(self, spec: dict):
+        self.errors = list(spec.get("ErrorEquals") or [])
+        self.interval = spec.get("IntervalSeconds", 1)
+        self.max_attempts = spec.get("MaxAttempts", 3)
+        self.backoff = spec.get("BackoffRate", 2.0)
+        self.max_delay = spec.get("MaxDelaySeconds")
+        self.jitter = spec.get("JitterStrategy", "NONE")
+
+
+class Catcher:
+    __slots__ = ("errors", "next", "result_path", "assign", "output")
+
+    def __init__(self, spec: dict):
+        self.errors = list(spec.get("ErrorEquals") or [])
+        self.next = spec.get("Next")
+        self.result_path = spec.get("ResultPath", "$")
+        self.assign = spec.get("Assign")
+        self.output = spec.get("Output", _ABSENT)
+
+
+class State:
+    """One compiled state. Fields not used by a type stay at their defaults."""
+
+    def __init__(self, name: str, spec: dict, ql: str, top_ql: str):
+        self.name = name
+        self.spec = spec
+        self.type = spec.get("Type")
+        self.jsonata = spec.get("QueryLanguage", ql) == "JSONata"
+        self.next = spec.get("Next")
+        self.end = bool(spec.get("End")) or self.type in ("Succeed", "Fail")
+        self.input_path = spec.get("InputPath", "$")
+        self.output_path = spec.get("OutputPath", "$")
+        self.result_path = spec.get("ResultPath", "$")
+        self.parameters = spec.get("Parameters", _ABSENT)
+        self.result_selector = spec.get("ResultSelector", _ABSENT)
+        self.assign = spec.get("Assign")
+        self.output = spec.get("Output", _ABSENT)
+        self.arguments = spec.get("Arguments", _ABSENT)
+        self.retriers = [Retrier(r) for r in spec.get("Retry") or [] if isinstance(r, dict)]
+        self.catchers = [Catcher(c) for c in spec.get("Catch") or [] if isinstance(c, dict)]
+        self.branches: list[Machine] = []
+        self.processor: Machine | None = None
+        self.distributed = False
+        if self.type == "Parallel":
+            self.branches = [Machine(b, top_ql) for b in spec.get("Branches") or []]
+        elif self.type == "Map":
+            proc = spec.get("ItemProcessor") or spec.get("Iterator") or {}
+            self.processor = Machine(proc, top_ql)
+            mode = (proc.get("ProcessorConfig") or {}).get("Mode", "INLINE")
+            self.distributed = mode == "DISTRIBUTED"
+            if "ItemSelector" in spec:
+                self.parameters = spec["ItemSelector"]
+
+
+class Machine:
+    """A compiled state machine or sub-machine (Parallel branch, Map ItemProcessor)."""
+
+    def __init__(self, spec: dict, ql: str | None = None):
+        self.spec = spec
+        top_ql = ql or spec.get("QueryLanguage", "JSONPath")
+        self.jsonata = top_ql == "JSONata"
+        self.start_at = spec.get("StartAt")
+        self.timeout = spec.get("TimeoutSeconds")
+        self.states: dict[str, State] = {
+            name: State(name, body, top_ql, top_ql)
+            for name, body in (spec.get("States") or {}).items()
+            if isinstance(body, dict)
+        }
+
+
+def get(spec: dict, key: str, default: Any = _ABSENT) -> Any:
+    return spec.get(key, default)
