@@ -58,7 +58,8 @@ class Rule:
 
 
 class IntegerCast(Rule):
-    """CAST/SAFE_CAST(string AS INT64): BigQuery refuses '3.5' (error / NULL); DuckDB rounds it."""
+    """CAST/SAFE_CAST(x AS INT64). BigQuery refuses the string '3.5' (error / NULL) where DuckDB
+    rounds it, and rounds FLOAT64 halfway cases away from zero where DuckDB rounds to even."""
 
     def match(self, node):
         return (
@@ -68,13 +69,42 @@ class IntegerCast(Rule):
         )
 
     def rewrite(self, node):
-        x = node.this
-        ok = "{x} IS NULL OR typeof({x}) <> 'VARCHAR' OR regexp_full_match(CAST({x} AS VARCHAR), '%s')"
-        ok %= INT_STRING
-        if isinstance(node, exp.TryCast):
-            return duck(f"CASE WHEN {ok} THEN TRY_CAST({{x}} AS BIGINT) END", x=x)
-        bad = "error('Bad int64 value: ' || CAST({x} AS VARCHAR))"
-        return duck(f"CASE WHEN {ok} THEN CAST({{x}} AS BIGINT) ELSE {bad} END", x=x)
+        cast = "TRY_CAST" if isinstance(node, exp.TryCast) else "CAST"
+        sql = (
+            "CASE WHEN {x} IS NULL THEN NULL"
+            # round() on DOUBLE rounds halfway cases away from zero, like BigQuery
+            f" WHEN typeof({{x}}) IN ('DOUBLE', 'FLOAT') THEN {cast}(round(TRY_CAST({{x}} AS DOUBLE)) AS BIGINT)"
+            f" WHEN typeof({{x}}) <> 'VARCHAR' OR regexp_full_match(CAST({{x}} AS VARCHAR), '{INT_STRING}')"
+            f" THEN {cast}({{x}} AS BIGINT)"
+        )
+        if cast == "CAST":
+            sql += " ELSE error('Bad int64 value: ' || CAST({x} AS VARCHAR))"
+        return duck(sql + " END", x=node.this)
+
+
+class CountIf(Rule):
+    """COUNTIF: 0 over no rows and INT64 in BigQuery; DuckDB's COUNT_IF gives NULL / HUGEINT."""
+
+    def match(self, node):
+        return isinstance(node, exp.CountIf)
+
+    def rewrite(self, node):
+        return duck("count(CASE WHEN {cond} THEN 1 END)", cond=node.this)
+
+
+class ParseTimestampZone(Rule):
+    """PARSE_TIMESTAMP(fmt, s[, zone]) reads the wall time in `zone` (default UTC) and returns
+    a TIMESTAMP; DuckDB's strptime returns a zone-less TIMESTAMP."""
+
+    def match(self, node):
+        fmt = node.args.get("format") if isinstance(node, exp.StrToTime) else None
+        return fmt is not None and not ("%z" in fmt.sql() or "%Z" in fmt.sql())
+
+    def rewrite(self, node):
+        zone = node.args.get("zone") or exp.Literal.string("UTC")
+        bare = node.copy()
+        bare.set("zone", None)
+        return duck("timezone({zone}, {ts})", zone=zone, ts=bare)
 
 
 class DayOfWeek(Rule):
@@ -117,11 +147,11 @@ class Week(Rule):
 
 
 class DateResult(Rule):
-    """DATE_ADD / DATE_SUB / DATE_TRUNC return a DATE in BigQuery; DuckDB returns a TIMESTAMP.
+    """DATE_ADD / DATE_SUB / DATE_TRUNC / DATE_FROM_UNIX_DATE return a DATE in BigQuery; DuckDB returns a TIMESTAMP.
     (TIMESTAMP_* and DATETIME_* are separate functions and keep their types.)"""
 
     def match(self, node):
-        return isinstance(node, (exp.DateAdd, exp.DateSub, exp.DateTrunc))
+        return isinstance(node, (exp.DateAdd, exp.DateSub, exp.DateTrunc, exp.DateFromUnixDate))
 
     def rewrite(self, node):
         return exp.Cast(this=node, to=exp.DataType.build("DATE"))
@@ -135,8 +165,26 @@ class FormatTimestampZone(Rule):
 
     def rewrite(self, node):
         ts = node.this.this if isinstance(node.this, exp.TsOrDsToTimestamp) else node.this
-        local = duck("(CAST({ts} AS TIMESTAMPTZ) AT TIME ZONE {zone})", ts=ts, zone=node.args["zone"])
+        local = duck(
+            "(CAST({ts} AS TIMESTAMPTZ) AT TIME ZONE {zone})", ts=ts, zone=node.args["zone"]
+        )
         return exp.Anonymous(this="strftime", expressions=[local, node.args["format"]])
+
+
+class FloatLiteral(Rule):
+    """1.5 is a FLOAT64 in BigQuery (NUMERIC only when written NUMERIC '1.5'); DuckDB reads it
+    as a DECIMAL. Left alone where it is cast straight away."""
+
+    def match(self, node):
+        return (
+            isinstance(node, exp.Literal)
+            and not node.is_string
+            and any(c in node.this for c in ".eE")
+            and not isinstance(node.parent, exp.Cast)
+        )
+
+    def rewrite(self, node):
+        return exp.Cast(this=node, to=exp.DataType.build("DOUBLE"))
 
 
 class NumericType(Rule):
@@ -160,7 +208,6 @@ class ProjectQualifiedName(Rule):
     def match(self, node):
         if not isinstance(node, exp.Table):
             return False
-        parent = node.parent
         if self._is_schema(node):
             return bool(node.args.get("catalog")) or "." in node.text("db")
         return bool(node.args.get("catalog"))
@@ -181,11 +228,14 @@ class ProjectQualifiedName(Rule):
 RULES: tuple[Rule, ...] = (
     ProjectQualifiedName(),
     IntegerCast(),
+    CountIf(),
+    ParseTimestampZone(),
     DayOfWeek(),
     IsoWeek(),
     Week(),
     DateResult(),
     FormatTimestampZone(),
+    FloatLiteral(),
     NumericType(),
 )
 
@@ -207,8 +257,12 @@ def fix(tree: exp.Expression, rules: tuple[Rule, ...] = RULES) -> exp.Expression
 
 
 @lru_cache(maxsize=512)
-def transpile(sql: str) -> tuple[str, tuple[str, ...]]:
-    """One BigQuery statement -> (DuckDB SQL, names of the @parameters it uses, in order)."""
+def transpile(sql: str, types: tuple[tuple[str, str], ...] = ()) -> tuple[str, tuple[str, ...]]:
+    """One BigQuery statement -> (DuckDB SQL, names of the @parameters it uses, in order).
+
+    `types` pairs parameter names with the DuckDB type of the bound value; those parameters
+    are cast to it, so that a value is typed as BigQuery would type it (a str stays a STRING
+    and does not quietly become a DATE)."""
     try:
         trees = [t for t in sqlglot.parse(sql, read="bigquery") if t is not None]
     except SqlglotError as exc:
@@ -217,8 +271,19 @@ def transpile(sql: str) -> tuple[str, tuple[str, ...]]:
         raise TranspileError(f"expected one SQL statement, got {len(trees)}")
     tree = trees[0]
     names = tuple(dict.fromkeys(p.name for p in tree.find_all(exp.Parameter)))
+    tree = fix(tree)
+    typed = dict(types)
+    for param in list(tree.find_all(exp.Parameter)):
+        if param.name in typed:
+            cast = exp.Cast(
+                this=param.copy(), to=exp.DataType.build(typed[param.name], dialect="duckdb")
+            )
+            if param is tree:
+                tree = cast
+            else:
+                param.replace(cast)
     try:
-        out = fix(tree).sql(dialect="duckdb", unsupported_level=sqlglot.ErrorLevel.RAISE)
+        out = tree.sql(dialect="duckdb", unsupported_level=sqlglot.ErrorLevel.RAISE)
     except SqlglotError as exc:
         raise TranspileError(f"cannot run on DuckDB: {_first_line(exc)}") from None
     return out, names

@@ -13,7 +13,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ _EXEC_COLUMNS = (
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def to_text(when: datetime | None) -> str | None:
@@ -95,8 +95,8 @@ def to_text(when: datetime | None) -> str | None:
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def from_text(text: str | None) -> datetime | None:
@@ -194,7 +194,9 @@ class Store:
         row = self.conn.execute(
             "SELECT number, arn, definition, created FROM versions WHERE arn = ?", (arn,)
         ).fetchone()
-        return dict(zip(("number", "arn", "definition", "created"), row, strict=True)) if row else None
+        return (
+            dict(zip(("number", "arn", "definition", "created"), row, strict=True)) if row else None
+        )
 
     def add_version(self, state_machine: str, arn_prefix: str, definition: str) -> dict[str, Any]:
         """Publish the next numbered version (immutable once written)."""
@@ -314,7 +316,9 @@ class Store:
                 raise UsageError(f"no execution {arn}")
             current = _execution(row)
             if current.status == RUNNING:
-                raise UsageError(f"execution {current.name} is RUNNING; only a closed one can be redriven")
+                raise UsageError(
+                    f"execution {current.name} is RUNNING; only a closed one can be redriven"
+                )
             conn.execute(
                 "UPDATE executions SET status = ?, output = NULL, error = NULL, cause = NULL,"
                 " stop_date = NULL, redrive_count = redrive_count + 1, redrive_date = ?,"

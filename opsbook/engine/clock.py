@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-_DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+_DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 class VirtualClock:
@@ -16,7 +16,7 @@ class VirtualClock:
     def __init__(self, start: datetime | None = None):
         start = start or _DEFAULT_START
         if start.tzinfo is None:
-            start = start.replace(tzinfo=timezone.utc)
+            start = start.replace(tzinfo=UTC)
         self._now = start
 
     def now(self) -> datetime:
@@ -24,7 +24,7 @@ class VirtualClock:
 
     def set(self, when: datetime) -> None:
         """Move the clock to `when` (tz-aware or UTC)."""
-        self._now = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        self._now = when if when.tzinfo else when.replace(tzinfo=UTC)
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -37,7 +37,7 @@ class RealClock:
     virtual = False
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:

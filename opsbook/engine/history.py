@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._expr import dumps
 
@@ -19,12 +20,27 @@ class History:
         self.clock = clock
         self.on_event = on_event
 
-    def add(self, type_: str, prev: int, key: str | None = None, details: dict | None = None) -> int:
-        eid = len(self.events) + 1
-        event = {"timestamp": self.clock.now(), "type": type_, "id": eid, "previousEventId": prev}
-        if key is not None:
-            event[key] = details
-        self.events.append(event)
+    def add(
+        self, type_: str, prev: int, key: str | None = None, details: dict | None = None
+    ) -> int:
+        events = self.events
+        eid = len(events) + 1
+        if key is None:
+            event = {
+                "timestamp": self.clock.now(),
+                "type": type_,
+                "id": eid,
+                "previousEventId": prev,
+            }
+        else:
+            event = {
+                "timestamp": self.clock.now(),
+                "type": type_,
+                "id": eid,
+                "previousEventId": prev,
+                key: details,
+            }
+        events.append(event)
         if self.on_event is not None:
             self.on_event(event)
         return eid

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 _ABSENT = object()  # a field that is not in the definition (distinct from an explicit null)
 
@@ -48,6 +48,17 @@ class State:
         self.assign = spec.get("Assign")
         self.output = spec.get("Output", _ABSENT)
         self.arguments = spec.get("Arguments", _ABSENT)
+        text = json.dumps(spec)
+        self.needs_context = "$$" in text or "context" in text
+        self.has_timeouts = any(
+            k in spec
+            for k in (
+                "TimeoutSeconds",
+                "TimeoutSecondsPath",
+                "HeartbeatSeconds",
+                "HeartbeatSecondsPath",
+            )
+        )
         self.retriers = [Retrier(r) for r in spec.get("Retry") or [] if isinstance(r, dict)]
         self.catchers = [Catcher(c) for c in spec.get("Catch") or [] if isinstance(c, dict)]
         self.branches: list[Machine] = []
@@ -78,7 +89,3 @@ class Machine:
             for name, body in (spec.get("States") or {}).items()
             if isinstance(body, dict)
         }
-
-
-def get(spec: dict, key: str, default: Any = _ABSENT) -> Any:
-    return spec.get(key, default)

@@ -20,18 +20,56 @@ MAX_DEPTH = 150
 _NOT_OBJECT = "Definition must be a valid JSON object"
 
 
-class _Duplicate(Exception):
-    def __init__(self, key: str):
-        self.key = key
+class _DupDict(dict):
+    """A JSON object in which some keys appeared more than once (the last value wins)."""
+
+    duplicates: list[str]
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    seen: dict = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _Duplicate(key)
-        seen[key] = value
-    return seen
+def _keep_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    seen: set[str] = set()
+    dup = _DupDict(obj)
+    dup.duplicates = [k for k, _ in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
+    return dup
+
+
+def _ptr(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+def _duplicate_diagnostics(data: Any) -> list[Diagnostic]:
+    """Locate every duplicated key: DUPLICATE_STATE_NAME inside a States object."""
+    out: list[Diagnostic] = []
+    stack: list[tuple[Any, str, str]] = [(data, "", "")]
+    while stack:
+        value, loc, key = stack.pop()
+        if isinstance(value, dict):
+            if isinstance(value, _DupDict):
+                for dup in dict.fromkeys(value.duplicates):
+                    where = f"{loc}/{_ptr(dup)}"
+                    if key == "States":
+                        out.append(
+                            Diagnostic(
+                                "DUPLICATE_STATE_NAME",
+                                f"The state name '{dup[:80]}' appears more than once",
+                                where,
+                            )
+                        )
+                    else:
+                        out.append(
+                            Diagnostic(
+                                "SCHEMA_VALIDATION_FAILED",
+                                f"The field '{dup[:80]}' appears more than once",
+                                where,
+                            )
+                        )
+            stack.extend((v, f"{loc}/{_ptr(k)}", k) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{loc}/{i}", str(i)) for i, v in enumerate(value))
+    return out
 
 
 def _reject_constant(name: str) -> Any:
@@ -45,32 +83,35 @@ def _line_col(text: str, pos: int) -> tuple[int, int]:
 
 
 def _too_deep(data: Any) -> bool:
-    """Iterative depth check (no recursion, so it is safe on any input)."""
+    """Iterative (so safe on any input) check that containers nest at most MAX_DEPTH deep."""
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
             return True
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
+        for child in value.values() if isinstance(value, dict) else value:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return False
 
 
-def _parse_text(text: str) -> tuple[Any, list[Diagnostic]]:
+def _parse_text(text: str, *, detect_duplicates: bool = True) -> tuple[Any, list[Diagnostic]]:
     if not text.strip():
         return None, [Diagnostic("SCHEMA_VALIDATION_FAILED", _NOT_OBJECT, "/")]
+    duplicates: list[bool] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict:
+        obj = _keep_duplicates(pairs)
+        if type(obj) is _DupDict:
+            duplicates.append(True)
+        return obj
+
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except _Duplicate as dup:
-        return None, [
-            Diagnostic(
-                "INVALID_JSON_DESCRIPTION",
-                f"Duplicate field '{dup.key[:200]}'",
-                "/",
-            )
-        ]
+        data = json.loads(
+            text,
+            object_pairs_hook=hook if detect_duplicates else None,
+            parse_constant=_reject_constant,
+        )
     except json.JSONDecodeError as exc:
         line, col = _line_col(text, exc.pos)
         where = f"line: {line}, column: {col}"
@@ -79,6 +120,13 @@ def _parse_text(text: str) -> tuple[Any, list[Diagnostic]]:
         return None, [Diagnostic("TOO_DEEPLY_NESTED", "The JSON is too deeply nested", "/")]
     except (ValueError, TypeError) as exc:
         return None, [Diagnostic("INVALID_JSON_DESCRIPTION", str(exc)[:300], "/")]
+    if not isinstance(data, dict):
+        return None, [Diagnostic("SCHEMA_VALIDATION_FAILED", _NOT_OBJECT, "/")]
+    # "[" or "{" must occur more than MAX_DEPTH times before nesting can be that deep
+    if text.count("{") + text.count("[") > MAX_DEPTH and _too_deep(data):
+        return None, [Diagnostic("TOO_DEEPLY_NESTED", "The definition is too deeply nested", "/")]
+    if duplicates:
+        return None, _duplicate_diagnostics(data)
     return data, []
 
 
@@ -116,23 +164,20 @@ def _load(definition: Any) -> tuple[dict | None, list[Diagnostic]]:
         try:
             text = json.dumps(definition, allow_nan=False, ensure_ascii=False)
         except RecursionError:
-            return None, [Diagnostic("TOO_DEEPLY_NESTED", "The definition is too deeply nested", "/")]
+            return None, [
+                Diagnostic("TOO_DEEPLY_NESTED", "The definition is too deeply nested", "/")
+            ]
         except (TypeError, ValueError) as exc:
             return None, [
                 Diagnostic("INVALID_JSON_DESCRIPTION", f"Not a JSON document: {exc}"[:300], "/")
             ]
         if len(text) > MAX_DEFINITION_BYTES:
             return None, [_too_big(len(text))]
-        data, diags = _parse_text(text)
+        # a dict cannot hold duplicate keys, so skip the (slower) duplicate-detecting parse
+        data, diags = _parse_text(text, detect_duplicates=False)
     else:
         return None, [Diagnostic("SCHEMA_VALIDATION_FAILED", _NOT_OBJECT, "/")]
-    if diags:
-        return None, diags
-    if not isinstance(data, dict):
-        return None, [Diagnostic("SCHEMA_VALIDATION_FAILED", _NOT_OBJECT, "/")]
-    if _too_deep(data):
-        return None, [Diagnostic("TOO_DEEPLY_NESTED", "The definition is too deeply nested", "/")]
-    return data, []
+    return data, diags
 
 
 def _too_big(size: int) -> Diagnostic:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 import uuid
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ._expr import dumps
 from .errors import StatesError
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
 _SUFFIXES = (".sync:2", ".sync", ".waitForTaskToken")
 
 
@@ -101,8 +104,9 @@ def exception_to_error(exc: BaseException) -> StatesError:
         return exc
     name = type(exc).__name__
     stack = [
-        f"  File \"{f.filename}\", line {f.lineno}, in {f.name}\n    {f.line}\n"
-        for f in traceback.extract_tb(exc.__traceback__)[1:]
+        f'  File "{f.filename}", line {f.lineno}, in {f.name}\n    {f.line}\n'
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(_ENGINE_DIR)  # only the handler's own frames, as Lambda
     ]
     cause = dumps({"errorMessage": str(exc), "errorType": name, "stackTrace": stack})
     return StatesError(name, cause)

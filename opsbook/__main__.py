@@ -1,0 +1,6 @@
+"""`python -m opsbook` runs the CLI."""
+
+from opsbook.cli import main
+
+if __name__ == "__main__":
+    main()

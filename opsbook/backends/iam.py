@@ -1,0 +1,284 @@
+"""Names, ARNs and least-privilege IAM policies of what `deploy` creates on AWS.
+
+Pure functions: nothing here calls AWS, so tests (and reviewers) can audit every policy that
+deploy will write. Resources are exact ARNs; the only patterns are the CloudWatch Logs ARNs
+that Lambda logging needs (`log-group:/aws/lambda/<function>:*` covers the function's streams).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opsbook.config import Config
+
+# Handler module -> (function name suffix, placeholder in the state machine definition).
+FUNCTIONS = {
+    "check_records": "CheckRecordsFunctionArn",
+    "notify": "NotifyFunctionArn",
+    "insert_week": "InsertWeekFunctionArn",
+}
+MANAGED_TAG = ("opsbook:managed-by", "opsbook")
+POLICY_VERSION = "2012-10-17"
+
+
+def partition_for(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+@dataclass(frozen=True)
+class Names:
+    """Every name and ARN deploy uses, derived from config, account and region."""
+
+    prefix: str
+    account: str
+    region: str
+    state_machine: str
+    alias: str
+    bucket: str
+    sql_prefix: str
+    slack_secret: str
+    bq_secret: str = ""
+
+    @classmethod
+    def from_config(cls, cfg: Config, account: str, region: str) -> Names:
+        prefix = cfg.resource_prefix
+        return cls(
+            prefix=prefix,
+            account=account,
+            region=region,
+            state_machine=cfg.state_machine_name,
+            alias=cfg.alias_name,
+            bucket=cfg.sql_bucket or f"{prefix}-sql-{account}-{region}",
+            sql_prefix=cfg.sql_prefix,
+            slack_secret=cfg.slack_secret_name,
+            bq_secret=cfg.bq_credentials_secret,
+        )
+
+    @property
+    def partition(self) -> str:
+        return partition_for(self.region)
+
+    def _arn(self, service: str, resource: str, region: str | None = None) -> str:
+        region = self.region if region is None else region
+        return f"arn:{self.partition}:{service}:{region}:{self.account}:{resource}"
+
+    # roles ---------------------------------------------------------------------------------
+    @property
+    def lambda_role(self) -> str:
+        return f"{self.prefix}-lambda"
+
+    @property
+    def states_role(self) -> str:
+        return f"{self.prefix}-states"
+
+    @property
+    def scheduler_role(self) -> str:
+        return f"{self.prefix}-scheduler"
+
+    @property
+    def roles(self) -> tuple[str, str, str]:
+        return (self.lambda_role, self.states_role, self.scheduler_role)
+
+    def role_arn(self, role: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{role}"
+
+    # functions and layer -------------------------------------------------------------------
+    def function(self, module: str) -> str:
+        return f"{self.prefix}-{module.replace('_', '-')}"
+
+    @property
+    def functions(self) -> dict[str, str]:
+        return {m: self.function(m) for m in FUNCTIONS}
+
+    def function_arn(self, module: str) -> str:
+        return self._arn("lambda", f"function:{self.function(module)}")
+
+    @property
+    def layer(self) -> str:
+        return f"{self.prefix}-deps"
+
+    def log_group_arn(self, module: str) -> str:
+        return self._arn("logs", f"log-group:/aws/lambda/{self.function(module)}")
+
+    # state machine and schedule ------------------------------------------------------------
+    @property
+    def state_machine_arn(self) -> str:
+        return self._arn("states", f"stateMachine:{self.state_machine}")
+
+    @property
+    def alias_arn(self) -> str:
+        return f"{self.state_machine_arn}:{self.alias}"
+
+    def execution_arn(self, name: str) -> str:
+        return self._arn("states", f"execution:{self.state_machine}:{name}")
+
+    @property
+    def schedule(self) -> str:
+        return f"{self.prefix}-weekly-load"
+
+    # S3 and secrets -------------------------------------------------------------------------
+    def object_arn(self, key: str) -> str:
+        return f"arn:{self.partition}:s3:::{self.bucket}/{key}"
+
+    def secret_arn(self, name: str) -> str:
+        """SSM parameter ARNs are exact; a Secrets Manager ARN ends in a random 6-character
+        suffix that deploy reads back from AWS, so this is only the suffix-less form."""
+        if name.startswith("/"):
+            return self._arn("ssm", f"parameter{name}")
+        return self._arn("secretsmanager", f"secret:{name}")
+
+    @property
+    def placeholders(self) -> dict[str, str]:
+        """`${Name}` placeholders of definitions/*.json and their values."""
+        values = {ph: self.function_arn(m) for m, ph in FUNCTIONS.items()}
+        values["StateMachineArn"] = self.alias_arn  # the schedule targets the alias
+        values["StateMachineAliasArn"] = self.alias_arn
+        values["SchedulerRoleArn"] = self.role_arn(self.scheduler_role)
+        values["StatesRoleArn"] = self.role_arn(self.states_role)
+        return values
+
+
+def sql_templates(cfg: Config) -> list[str]:
+    """Template file names under definitions/sql, uploaded to s3://bucket/<sql_prefix><name>."""
+    return sorted(p.name for p in (Path(cfg.definitions_dir) / "sql").glob("*.sql"))
+
+
+def _doc(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": POLICY_VERSION, "Statement": list(statements)}
+
+
+def trust_policies(names: Names) -> dict[str, dict[str, Any]]:
+    """Who may assume each role; SourceAccount guards against the confused deputy."""
+    services = {
+        names.lambda_role: "lambda.amazonaws.com",
+        names.states_role: "states.amazonaws.com",
+        names.scheduler_role: "scheduler.amazonaws.com",
+    }
+    return {
+        role: _doc(
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": names.account}},
+            }
+        )
+        for role, service in services.items()
+    }
+
+
+def render_policies(
+    cfg: Config,
+    account: str,
+    region: str,
+    *,
+    secret_arns: Mapping[str, str] | None = None,
+    templates: Sequence[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The inline policy of each role, keyed by role (and policy) name.
+
+    `secret_arns` maps a secret name to its full ARN (deploy reads the suffixed ARN back from
+    Secrets Manager); `templates` are the SQL file names (default: definitions/sql/*.sql).
+    """
+    names = Names.from_config(cfg, account, region)
+    secret_arns = dict(secret_arns or {})
+    templates = sql_templates(cfg) if templates is None else list(templates)
+
+    secrets = [s for s in (names.slack_secret, names.bq_secret) if s]
+    secret_statements = []
+    sm = [secret_arns.get(s, names.secret_arn(s)) for s in secrets if not s.startswith("/")]
+    ssm = [names.secret_arn(s) for s in secrets if s.startswith("/")]
+    if sm:
+        secret_statements.append(
+            {
+                "Sid": "ReadSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": sm,
+            }
+        )
+    if ssm:
+        secret_statements.append(
+            {
+                "Sid": "ReadParameters",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": ssm,
+            }
+        )
+    statements = []
+    if templates:
+        statements.append(
+            {
+                "Sid": "ReadSqlTemplates",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": [names.object_arn(f"{names.sql_prefix}{t}") for t in templates],
+            }
+        )
+    lambda_policy = _doc(
+        *statements,
+        *secret_statements,
+        {
+            "Sid": "CreateLogGroups",
+            "Effect": "Allow",
+            "Action": "logs:CreateLogGroup",
+            "Resource": [names.log_group_arn(m) for m in FUNCTIONS],
+        },
+        {
+            "Sid": "WriteLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [f"{names.log_group_arn(m)}:*" for m in FUNCTIONS],
+        },
+    )
+    # The definition invokes the unqualified function ARNs ($LATEST), so no `:*` forms.
+    states_policy = _doc(
+        {
+            "Sid": "InvokeFunctions",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": [names.function_arn(m) for m in FUNCTIONS],
+        }
+    )
+    scheduler_policy = _doc(
+        {
+            "Sid": "StartLiveAlias",
+            "Effect": "Allow",
+            "Action": "states:StartExecution",
+            "Resource": [names.alias_arn],
+        }
+    )
+    return {
+        names.lambda_role: lambda_policy,
+        names.states_role: states_policy,
+        names.scheduler_role: scheduler_policy,
+    }
+
+
+_LOG_PATTERN = re.compile(r"^arn:[\w-]+:logs:[\w-]+:\d{12}:log-group:/aws/lambda/[\w-]+:\*$")
+
+
+def audit_policy(doc: Mapping[str, Any]) -> list[str]:
+    """Problems in a policy: wildcard actions, or wildcard resources other than log streams."""
+    problems = []
+    for st in doc.get("Statement", []):
+        actions = st.get("Action", [])
+        resources = st.get("Resource", [])
+        for action in [actions] if isinstance(actions, str) else actions:
+            if "*" in action or "?" in action:
+                problems.append(f"wildcard action {action}")
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if ("*" in resource or "?" in resource) and not _LOG_PATTERN.match(resource):
+                problems.append(f"wildcard resource {resource}")
+        if "NotAction" in st or "NotResource" in st:
+            problems.append("NotAction/NotResource grants everything else")
+    return problems

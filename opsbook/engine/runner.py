@@ -1,0 +1,454 @@
+"""The public entry points: compile_definition, execute, redrive, test_state."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ._expr import dumps, forget_last
+from .clock import RealClock, VirtualClock
+from .errors import DefinitionError, Diagnostic, StatesError
+from .executor import Aborted, Execution, Failed, Frame, RetriableError, TimedOut, iso
+from .history import History, error_details
+from .machine import Machine, State
+
+try:
+    from .validate import errors_only, validate
+except ImportError:  # pragma: no cover - engine-validate's module not there yet
+
+    def validate(definition: Any) -> list[Diagnostic]:  # TODO: placeholder until validate.py
+        if isinstance(definition, str):
+            try:
+                definition = json.loads(definition)
+            except ValueError as exc:
+                return [Diagnostic("INVALID_JSON_DESCRIPTION", str(exc), "/")]
+        ok = isinstance(definition, dict) and "StartAt" in definition and "States" in definition
+        return [] if ok else [Diagnostic("SCHEMA_VALIDATION_FAILED", "not a state machine", "/")]
+
+    def errors_only(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+        return [d for d in diagnostics if d.severity == "ERROR"]
+
+
+try:
+    from .parse import load_definition
+except ImportError:  # pragma: no cover
+
+    def load_definition(definition: Any):
+        return (json.loads(definition) if isinstance(definition, str) else definition), []
+
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+DEFAULT_STATE_MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:opsbook-local"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/opsbook-local-stepfunctions"
+
+_CACHE: dict[str, Machine] = {}
+_CACHE_MAX = 512
+
+
+@dataclass
+class Run:
+    """The outcome of one execution, shaped like DescribeExecution + GetExecutionHistory."""
+
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+    history: list[dict]
+    start_date: datetime
+    stop_date: datetime | None
+    redrive_count: int = 0
+    name: str = ""
+    execution_arn: str = ""
+    state_machine_arn: str = ""
+    input: Any = None
+    redrive_date: datetime | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def compile_definition(definition: Any) -> Machine:
+    """Validate and compile a definition (dict or JSON text) once; cached by its JSON text."""
+    if isinstance(definition, Machine):
+        return definition
+    try:
+        key = definition if isinstance(definition, str) else json.dumps(definition)
+    except (TypeError, ValueError):
+        key = None
+    if key is not None:
+        machine = _CACHE.get(key)
+        if machine is not None:
+            return machine
+    data, diags = load_definition(definition)
+    if data is None:
+        raise DefinitionError(diags or [Diagnostic("INVALID_JSON_DESCRIPTION", "unreadable", "/")])
+    errors = errors_only(validate(data))
+    if errors:
+        raise DefinitionError(errors)
+    machine = Machine(data)
+    if key is not None:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = machine
+    return machine
+
+
+def _plain_input(value: Any) -> Any:
+    if value is None:
+        return {}
+    if isinstance(value, str):  # AWS takes the input as JSON text
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise TypeError(f"execution input is not valid JSON text: {value[:80]!r}") from None
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"execution input is not JSON-serializable: {exc}") from None
+
+
+def _names(name, execution_arn, state_machine_arn) -> tuple[str, str, str]:
+    sm_arn = state_machine_arn or DEFAULT_STATE_MACHINE
+    if execution_arn and not name:
+        name = execution_arn.rsplit(":", 1)[-1]
+    name = name or str(uuid.uuid4())
+    if not execution_arn:
+        sm_name = sm_arn.rsplit(":", 1)[-1]
+        execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{sm_name}:{name}"
+    return name, execution_arn, sm_arn
+
+
+def execute(
+    definition: Any,
+    input: Any = None,
+    *,
+    tasks: dict[str, Callable] | None = None,
+    clock: Any = None,
+    name: str | None = None,
+    execution_arn: str | None = None,
+    state_machine_arn: str | None = None,
+    on_event: Callable[[dict], None] | None = None,
+    should_abort: Callable[[], bool] | None = None,
+    role_arn: str | None = None,
+    seed: int | None = None,
+) -> Run:
+    """Run a state machine to completion and return its Run."""
+    machine = compile_definition(definition)
+    value = _plain_input(input)
+    forget_last()
+    clock = clock or VirtualClock()
+    name, execution_arn, sm_arn = _names(name, execution_arn, state_machine_arn)
+    history = History(clock, on_event)
+    start = clock.now()
+    role = role_arn or ROLE_ARN
+    history.add(
+        "ExecutionStarted",
+        0,
+        "executionStartedEventDetails",
+        {"input": dumps(value), "inputDetails": {"truncated": False}, "roleArn": role},
+    )
+    run = Run(
+        "RUNNING",
+        None,
+        None,
+        None,
+        history.events,
+        start,
+        None,
+        0,
+        name,
+        execution_arn,
+        sm_arn,
+        value,
+    )
+    context = _context(run, role)
+    return _drive(
+        machine, run, history, context, value, Frame({}, 0), None, tasks, clock, should_abort, seed
+    )
+
+
+def _context(run: Run, role: str) -> dict:
+    ex = {
+        "Id": run.execution_arn,
+        "Input": run.input,
+        "StartTime": iso(run.start_date),
+        "Name": run.name,
+        "RoleArn": role,
+        "RedriveCount": run.redrive_count,
+    }
+    if run.redrive_date is not None:
+        ex["RedriveTime"] = iso(run.redrive_date)
+    sm_name = run.state_machine_arn.rsplit(":", 1)[-1]
+    return {"Execution": ex, "StateMachine": {"Id": run.state_machine_arn, "Name": sm_name}}
+
+
+def _drive(
+    machine, run, history, context, value, frame, start_state, tasks, clock, should_abort, seed
+) -> Run:
+    deadline = None
+    if isinstance(machine.timeout, (int, float)) and not isinstance(machine.timeout, bool):
+        deadline = run.start_date + timedelta(seconds=machine.timeout)
+    ex = Execution(
+        machine,
+        tasks=tasks,
+        clock=clock,
+        history=history,
+        context=context,
+        deadline=deadline,
+        should_abort=should_abort,
+        rng=random.Random(seed) if seed is not None else None,
+    )
+    try:
+        out = ex.run_machine(machine, value, frame, start_state)
+    except Failed as f:
+        run.status, run.error, run.cause = "FAILED", f.error, f.cause
+        history.add(
+            "ExecutionFailed",
+            f.last,
+            "executionFailedEventDetails",
+            error_details(f.error, f.cause),
+        )
+    except TimedOut as t:
+        run.status, run.error = "TIMED_OUT", "States.Timeout"
+        history.add(
+            "ExecutionTimedOut",
+            t.last,
+            "executionTimedOutEventDetails",
+            {"error": "States.Timeout"},
+        )
+    except Aborted:
+        run.status = "ABORTED"
+        # AWS records the abort as an outside event, not caused by the last state event
+        history.add("ExecutionAborted", 0, "executionAbortedEventDetails", {})
+    else:
+        text = dumps(out)
+        # decoded from the recorded text: the caller gets plain JSON, shared with nobody
+        run.status, run.output = "SUCCEEDED", json.loads(text)
+        history.add(
+            "ExecutionSucceeded",
+            frame.last,
+            "executionSucceededEventDetails",
+            {"output": text, "outputDetails": {"truncated": False}},
+        )
+    run.stop_date = clock.now()
+    return run
+
+
+# ---------------------------------------------------------------------------------- redrive
+def redrive(
+    definition: Any,
+    history: list[dict],
+    *,
+    input: Any = None,
+    tasks: dict[str, Callable] | None = None,
+    clock: Any = None,
+    on_event: Callable[[dict], None] | None = None,
+    should_abort: Callable[[], bool] | None = None,
+    name: str | None = None,
+    execution_arn: str | None = None,
+    state_machine_arn: str | None = None,
+    redrive_count: int | None = None,
+    start_date: datetime | None = None,
+    seed: int | None = None,
+) -> Run:
+    """AWS RedriveExecution: resume a FAILED/TIMED_OUT/ABORTED execution at the state that did
+    not finish, keeping its history (plus ExecutionRedriven) and the variables it had set."""
+    machine = compile_definition(definition)
+    events = [dict(e) for e in history]
+    if not events or events[0].get("type") != "ExecutionStarted":
+        raise ValueError("redrive needs the execution's history, starting with ExecutionStarted")
+    last_type = events[-1].get("type")
+    if last_type not in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
+        raise ValueError(
+            f"only a failed, timed out or aborted execution can be redriven "
+            f"(last event: {last_type})"
+        )
+    started = events[0]["executionStartedEventDetails"]
+    original = json.loads(started.get("input") or "{}")
+    value_in = original if input is None else _plain_input(input)
+    state_name, state_input, variables = _resume_point(machine, events)
+    if state_name is None:
+        state_name, state_input = machine.start_at, value_in
+    clock = clock or VirtualClock()
+    count = (
+        redrive_count
+        if redrive_count is not None
+        else sum(1 for e in events if e.get("type") == "ExecutionRedriven")
+    ) + 1
+    name, execution_arn, sm_arn = _names(name, execution_arn, state_machine_arn)
+    h = History(clock, on_event, events)
+    rid = h.add(
+        "ExecutionRedriven",
+        events[-1]["id"],
+        "executionRedrivenEventDetails",
+        {"redriveCount": count},
+    )
+    run = Run(
+        "RUNNING",
+        None,
+        None,
+        None,
+        h.events,
+        start_date or events[0]["timestamp"],
+        None,
+        count,
+        name,
+        execution_arn,
+        sm_arn,
+        value_in,
+        redrive_date=clock.now(),
+    )
+    context = _context(run, started.get("roleArn", ROLE_ARN))
+    return _drive(
+        machine,
+        run,
+        h,
+        context,
+        state_input,
+        Frame(variables, rid),
+        state_name,
+        tasks,
+        clock,
+        should_abort,
+        seed,
+    )
+
+
+def _resume_point(machine: Machine, events: list[dict]):
+    """(state to restart, its input, variables) from the top level of a history."""
+    depth = 0
+    variables: dict = {}
+    pending: tuple[str, Any] | None = None
+    for e in events:
+        t = e.get("type", "")
+        if t in ("MapStateStarted", "ParallelStateStarted"):
+            depth += 1
+            continue
+        if t in (
+            "MapStateSucceeded",
+            "MapStateFailed",
+            "MapStateAborted",
+            "ParallelStateSucceeded",
+            "ParallelStateFailed",
+            "ParallelStateAborted",
+        ):
+            depth -= 1
+            continue
+        if depth:
+            continue
+        if t.endswith("StateEntered"):
+            d = e["stateEnteredEventDetails"]
+            if d["name"] in machine.states:
+                pending = (d["name"], json.loads(d.get("input") or "null"))
+        elif t.endswith("StateExited"):
+            d = e["stateExitedEventDetails"]
+            for k, v in (d.get("assignedVariables") or {}).items():
+                variables[k] = json.loads(v)
+            pending = None
+    if pending is None:
+        return None, None, variables
+    return pending[0], pending[1], variables
+
+
+# ---------------------------------------------------------------------------------- TestState
+def test_state(
+    state_definition: Any,
+    input: Any = None,
+    *,
+    tasks: dict[str, Callable] | None = None,
+    clock: Any = None,
+    variables: dict | None = None,
+    query_language: str | None = None,
+) -> dict:
+    """Run one state once, like the TestState API: status SUCCEEDED, FAILED, RETRIABLE or
+    CAUGHT_ERROR, with output, error, cause and nextState."""
+    if isinstance(state_definition, str):
+        try:
+            state_definition = json.loads(state_definition)
+        except ValueError as exc:
+            raise DefinitionError([Diagnostic("INVALID_JSON_DESCRIPTION", str(exc), "/")]) from None
+    if not isinstance(state_definition, dict) or "Type" not in state_definition:
+        raise DefinitionError(
+            [Diagnostic("SCHEMA_VALIDATION_FAILED", "a state definition needs a Type", "/")]
+        )
+    name = "TestState"
+    spec = dict(state_definition)
+    wrapper = {"StartAt": name, "States": {name: spec}}
+    if query_language:
+        wrapper["QueryLanguage"] = query_language
+    machine = Machine(wrapper)
+    state: State = machine.states[name]
+    value = _plain_input(input)
+    clock = clock or VirtualClock()
+    run = Run(
+        "RUNNING",
+        None,
+        None,
+        None,
+        [],
+        clock.now(),
+        None,
+        0,
+        *_names(None, None, None),
+        input=value,
+    )
+    history = History(clock)
+    ex = Execution(
+        machine,
+        tasks=tasks,
+        clock=clock,
+        history=history,
+        context=_context(run, ROLE_ARN),
+        deadline=None,
+        should_abort=None,
+    )
+    ex.single_attempt = True
+    frame = Frame(dict(variables or {}), 0)
+    result = {
+        "status": "SUCCEEDED",
+        "output": None,
+        "error": None,
+        "cause": None,
+        "nextState": None,
+    }
+    caught_before = len(state.catchers)
+    try:
+        out, nxt = ex.run_state(state, value, frame)
+    except RetriableError as r:
+        result.update(status="RETRIABLE", error=r.err.error, cause=r.err.cause)
+        return result
+    except Failed as f:
+        result.update(status="FAILED", error=f.error, cause=f.cause)
+        return result
+    except StatesError as err:
+        result.update(status="FAILED", error=err.error, cause=err.cause)
+        return result
+    failed = [e for e in history.events if e["type"].endswith(("Failed", "TimedOut"))]
+    if failed and caught_before:
+        result["status"] = "CAUGHT_ERROR"
+        d = (
+            next(v for k, v in failed[-1].items() if k.endswith("EventDetails"))
+            if any(k.endswith("EventDetails") for k in failed[-1])
+            else {}
+        )
+        result["error"], result["cause"] = d.get("error"), d.get("cause")
+    result["output"], result["nextState"] = out, nxt
+    result["variables"] = frame.vars
+    return result
+
+
+test_state.__test__ = False  # not a pytest test, though its name says so
+
+__all__ = [
+    "Run",
+    "compile_definition",
+    "execute",
+    "redrive",
+    "test_state",
+    "RealClock",
+    "VirtualClock",
+]

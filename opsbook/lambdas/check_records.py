@@ -1,0 +1,49 @@
+"""check_records: count the rows for the week's last day (check_date).
+
+Returns {"statusCode": 200, "return_value": n} or, on any failure, {"statusCode": 500,
+"error": "<the query error or the missing template path>"}; it never raises, so the state
+machine decides what a failed check means.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from opsbook.lambdas.resources import Resources, bound_params, describe_error, week_params
+
+TEMPLATE = "check_records.sql"
+log = logging.getLogger("opsbook.lambdas.check_records")
+
+
+def run(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
+    try:
+        params = week_params(event)
+        sql = resources.read_template(TEMPLATE)
+        with resources.warehouse() as wh:
+            frame = wh.query(sql, bound_params(sql, params))
+        return {"statusCode": 200, "return_value": _first_int(frame)}
+    except Exception as exc:  # every failure becomes a 500 the definition can route on
+        error = resources.redact(describe_error(exc))
+        log.warning("check_records failed: %s", error)
+        return {"statusCode": 500, "error": error}
+
+
+def _first_int(frame: Any) -> int:
+    """The count in the first cell; an empty result or NULL counts as 0."""
+    if frame is None or frame.shape[0] == 0 or frame.shape[1] == 0:
+        return 0
+    value = frame.iat[0, 0]
+    try:
+        return 0 if value is None or value != value else int(value)  # NaN != NaN
+    except (TypeError, ValueError):
+        raise ValueError(f"check query returned {value!r}, not a count") from None
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """AWS Lambda entry point."""
+    try:
+        resources = Resources.from_env()
+    except Exception as exc:
+        return {"statusCode": 500, "error": describe_error(exc)}
+    return run(event, resources)

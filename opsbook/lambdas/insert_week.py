@@ -1,0 +1,48 @@
+"""insert_week: replace the week's rows in the weekly summary, in one transaction.
+
+The template (insert_week.sql) is idempotent per week (DELETE + INSERT, or MERGE) and runs as
+one transaction, so a failure midway leaves the week's rows as they were. Returns
+{"statusCode": 200, "rows": n} or {"statusCode": 500, "error": "..."}; it never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from opsbook.lambdas.resources import Resources, bound_params, describe_error, week_params
+
+TEMPLATE = "insert_week.sql"
+log = logging.getLogger("opsbook.lambdas.insert_week")
+_TX = re.compile(r"^\s*(BEGIN(\s+TRANSACTION)?|COMMIT(\s+TRANSACTION)?)\s*;?\s*$", re.I)
+
+
+def run(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
+    from opsbook.warehouse import split_statements
+
+    try:
+        params = week_params(event)
+        sql = resources.read_template(TEMPLATE)
+        # The warehouse wraps the statements in its own transaction.
+        statements = [s for s in split_statements(sql) if not _TX.match(s)]
+        if not statements:
+            raise ValueError(
+                f"SQL template {resources.objects.location(resources.template_key(TEMPLATE))} is empty"
+            )
+        with resources.warehouse() as wh:
+            rows = wh.script(statements, bound_params(sql, params))
+        return {"statusCode": 200, "rows": int(rows)}
+    except Exception as exc:
+        error = resources.redact(describe_error(exc))
+        log.warning("insert_week failed: %s", error)
+        return {"statusCode": 500, "error": error}
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """AWS Lambda entry point."""
+    try:
+        resources = Resources.from_env()
+    except Exception as exc:
+        return {"statusCode": 500, "error": describe_error(exc)}
+    return run(event, resources)

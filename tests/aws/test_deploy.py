@@ -1,0 +1,295 @@
+"""deploy / plan / rollback / teardown against moto over HTTP, checked through boto3 lists."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from aws_helpers import ACCOUNT, REGION
+
+from opsbook.backends.aws_deploy import substitute
+from opsbook.backends.iam import Names, audit_policy, render_policies
+from opsbook.config import REPO_ROOT
+from opsbook.errors import UsageError
+
+pytestmark = pytest.mark.aws
+
+SM_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:opsbook-weekly-load"
+ALIAS_ARN = f"{SM_ARN}:live"
+BUCKET = f"opsbook-sql-{ACCOUNT}-{REGION}"
+FUNCTIONS = {"opsbook-check-records", "opsbook-notify", "opsbook-insert-week"}
+ROLES = {"opsbook-lambda", "opsbook-states", "opsbook-scheduler"}
+
+
+def inventory(backend) -> dict:
+    """Everything deploy can create, listed through the same endpoint."""
+    c = backend.client
+    buckets = {b["Name"] for b in c("s3").list_buckets()["Buckets"]}
+    objects = set()
+    for bucket in buckets:
+        objects |= {o["Key"] for o in c("s3").list_objects_v2(Bucket=bucket).get("Contents", [])}
+    return {
+        "roles": {r["RoleName"] for r in c("iam").list_roles()["Roles"]},
+        "functions": {f["FunctionName"] for f in c("lambda").list_functions()["Functions"]},
+        "layers": {layer["LayerName"] for layer in c("lambda").list_layers()["Layers"]},
+        "buckets": buckets,
+        "objects": objects,
+        "state_machines": {m["name"] for m in c("stepfunctions").list_state_machines()["stateMachines"]},
+        "schedules": {s["Name"] for s in c("scheduler").list_schedules()["Schedules"]},
+        "secrets": {s["Name"] for s in c("secretsmanager").list_secrets()["SecretList"]},
+    }
+
+
+def test_deploy_creates_exactly_the_expected_resources(backend):
+    result = backend.deploy()
+    assert result.applied and result.changed
+    assert {c.action for c in result.changes} == {"create"}
+    assert inventory(backend) == {
+        "roles": ROLES,
+        "functions": FUNCTIONS,
+        "layers": {"opsbook-deps"},
+        "buckets": {BUCKET},
+        "objects": {"sql/check_records.sql", "sql/insert_week.sql", "sql/weekly_summary.sql"},
+        "state_machines": {"opsbook-weekly-load"},
+        "schedules": {"opsbook-weekly-load"},
+        "secrets": {"opsbook/slack-webhook"},
+    }
+    # One version, and the live alias on it.
+    assert result.version_arn == f"{SM_ARN}:1"
+    assert backend.live_version() == f"{SM_ARN}:1"
+    # The uploaded templates are the repository's, byte for byte.
+    s3 = backend.client("s3")
+    body = s3.get_object(Bucket=BUCKET, Key="sql/check_records.sql")["Body"].read()
+    assert body == (REPO_ROOT / "definitions" / "sql" / "check_records.sql").read_bytes()
+
+
+def test_functions_get_the_zip_layer_role_and_environment(backend):
+    backend.deploy()
+    lam = backend.client("lambda")
+    layer_arn = lam.list_layer_versions(LayerName="opsbook-deps")["LayerVersions"][0]["LayerVersionArn"]
+    for module in ("check_records", "notify", "insert_week"):
+        config = lam.get_function(FunctionName=f"opsbook-{module.replace('_', '-')}")["Configuration"]
+        assert config["Handler"] == f"opsbook.lambdas.{module}.handler"
+        assert config["Runtime"] == "python3.11"
+        assert config["Role"] == f"arn:aws:iam::{ACCOUNT}:role/opsbook-lambda"
+        assert [layer["Arn"] for layer in config["Layers"]] == [layer_arn]
+        env = config["Environment"]["Variables"]
+        assert env["WAREHOUSE"] == "bigquery"
+        assert env["SQL_BUCKET"] == BUCKET and env["SQL_PREFIX"] == "sql/"
+        assert env["SLACK_SECRET_NAME"] == "opsbook/slack-webhook"
+        assert env["BQ_PROJECT"] == backend.cfg.bq_project and env["BQ_DATASET"] == "analytics"
+        # No secret value travels in the configuration.
+        assert not any("hooks.slack.com" in v for v in env.values())
+
+
+def test_deployed_definition_is_the_file_with_arns_substituted(backend):
+    backend.deploy()
+    names = backend.names
+    source = json.loads((REPO_ROOT / "definitions" / "weekly_load.asl.json").read_text())
+    expected = substitute(source, names.placeholders, "weekly_load.asl.json")
+    deployed = backend.definition()
+    assert deployed == expected
+    text = json.dumps(deployed)
+    assert "${" not in text
+    for module in ("check_records", "notify", "insert_week"):
+        assert names.function_arn(module) in text
+    # Only the FunctionName fields changed.
+    assert json.dumps(source).count("FunctionArn}") == sum(
+        text.count(names.function_arn(m)) for m in ("check_records", "notify", "insert_week")
+    )
+
+
+def test_every_iam_policy_is_least_privilege(backend):
+    backend.deploy()
+    iam = backend.client("iam")
+    secret_arn = backend.client("secretsmanager").describe_secret(SecretId="opsbook/slack-webhook")["ARN"]
+    deployed = {}
+    for role in ROLES:
+        names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        assert names == [role]  # one inline policy, nothing attached
+        assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+        deployed[role] = iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"]
+        assert audit_policy(deployed[role]) == [], role
+    rendered = render_policies(backend.cfg, ACCOUNT, REGION, secret_arns={"opsbook/slack-webhook": secret_arn})
+    assert deployed == rendered
+
+    def grants(doc):
+        out = {}
+        for st in doc["Statement"]:
+            assert st["Effect"] == "Allow"
+            actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+            for action in actions:
+                out.setdefault(action, set()).update(st["Resource"])
+        return out
+
+    obj = f"arn:aws:s3:::{BUCKET}/sql/"
+    logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/"
+    assert grants(deployed["opsbook-lambda"]) == {
+        "s3:GetObject": {obj + "check_records.sql", obj + "insert_week.sql", obj + "weekly_summary.sql"},
+        "secretsmanager:GetSecretValue": {secret_arn},
+        "logs:CreateLogGroup": {logs + f for f in FUNCTIONS},
+        "logs:CreateLogStream": {logs + f + ":*" for f in FUNCTIONS},
+        "logs:PutLogEvents": {logs + f + ":*" for f in FUNCTIONS},
+    }
+    assert secret_arn.startswith(f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:opsbook/slack-webhook-")
+    assert grants(deployed["opsbook-states"]) == {
+        "lambda:InvokeFunction": {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{f}" for f in FUNCTIONS}
+    }
+    assert grants(deployed["opsbook-scheduler"]) == {"states:StartExecution": {ALIAS_ARN}}
+    # Each role can be assumed only by its service, from this account.
+    principals = {}
+    for role in ROLES:
+        trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+        (statement,) = trust["Statement"]
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+        principals[role] = statement["Principal"]["Service"]
+    assert principals == {
+        "opsbook-lambda": "lambda.amazonaws.com",
+        "opsbook-states": "states.amazonaws.com",
+        "opsbook-scheduler": "scheduler.amazonaws.com",
+    }
+
+
+def test_audit_catches_wildcards():
+    bad = {
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/k"},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "arn:aws:logs:r:1:log-group:*"},
+        ]
+    }
+    assert audit_policy(bad) == [
+        "wildcard action s3:*",
+        "wildcard resource arn:aws:s3:::b/*",
+        "wildcard resource arn:aws:logs:r:1:log-group:*",
+    ]
+
+
+def test_schedule_is_tokyo_time_and_targets_the_alias(backend):
+    backend.deploy()
+    schedule = backend.client("scheduler").get_schedule(Name="opsbook-weekly-load", GroupName="default")
+    source = json.loads((REPO_ROOT / "definitions" / "schedule.json").read_text())
+    assert schedule["ScheduleExpressionTimezone"] == "Asia/Tokyo"
+    assert schedule["ScheduleExpression"] == source["ScheduleExpression"]
+    assert schedule["State"] == "ENABLED"
+    target = schedule["Target"]
+    assert target["Arn"] == ALIAS_ARN
+    assert target["RoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/opsbook-scheduler"
+    assert json.loads(target["Input"]) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
+    assert target["RetryPolicy"] == source["Target"]["RetryPolicy"]
+
+
+def test_second_deploy_is_a_no_op_and_plan_changes_nothing(backend):
+    backend.deploy()
+    before = inventory(backend)
+    again = backend.deploy()
+    assert not again.changed
+    assert {c.action for c in again.changes} == {"unchanged"}
+    assert {c.kind for c in again.changes} >= {
+        "bucket", "object", "secret", "role", "layer", "lambda", "state_machine", "version", "alias", "schedule",
+    }  # fmt: skip
+    plan = backend.deploy(plan=True)
+    assert not plan.applied and not plan.changed
+    assert inventory(backend) == before
+    assert backend.live_version() == f"{SM_ARN}:1"
+
+
+def test_plan_on_an_empty_account_creates_nothing(backend):
+    plan = backend.deploy(plan=True)
+    assert not plan.applied
+    assert {c.action for c in plan.changes} == {"create"}
+    kinds = [c.kind for c in plan.changes]
+    assert kinds.count("lambda") == 3 and kinds.count("role") == 3 and "schedule" in kinds
+    assert all(not v for v in inventory(backend).values())
+
+
+def test_changed_definition_publishes_a_version_and_rollback_moves_the_alias(make_backend, tmp_path):
+    defs = tmp_path / "definitions"
+    shutil.copytree(REPO_ROOT / "definitions", defs)
+    backend = make_backend(definitions_dir=str(defs))
+    backend.deploy()
+    path = defs / "weekly_load.asl.json"
+    doc = json.loads(path.read_text())
+    doc["Comment"] = "changed"
+    path.write_text(json.dumps(doc))
+
+    plan = backend.deploy(plan=True)
+    changed = {(c.kind, c.action) for c in plan.changes if c.action != "unchanged"}
+    assert changed == {("state_machine", "update"), ("version", "create"), ("alias", "update")}
+    assert backend.live_version() == f"{SM_ARN}:1"  # plan changed nothing
+
+    result = backend.deploy()
+    assert result.version_arn == f"{SM_ARN}:2"
+    assert backend.live_version() == f"{SM_ARN}:2"
+    assert backend.definition()["Comment"] == "changed"
+    lambdas = [c for c in result.changes if c.kind == "lambda"]
+    assert {c.action for c in lambdas} == {"unchanged"}  # only what changed is touched
+
+    back = backend.deploy(rollback=True)
+    assert [(c.kind, c.action) for c in back.changes] == [("alias", "update")]
+    assert backend.live_version() == f"{SM_ARN}:1"
+    assert backend.definition()["Comment"] != "changed"
+    with pytest.raises(UsageError, match="oldest version"):
+        backend.deploy(rollback=True)
+    # A plain deploy puts live back on the version that matches the files.
+    forward = backend.deploy()
+    assert [c.action for c in forward.changes if c.action != "unchanged"] == ["update"]
+    assert backend.live_version() == f"{SM_ARN}:2"
+
+
+def test_rollback_before_deploy_is_a_usage_error(backend):
+    with pytest.raises(UsageError, match="deploy first"):
+        backend.deploy(rollback=True)
+
+
+def test_teardown_removes_everything_deploy_made_and_nothing_else(backend):
+    c = backend.client
+    # Someone else's things in the same account, one of them in the deploy bucket.
+    c("iam").create_role(RoleName="someone-else", AssumeRolePolicyDocument=json.dumps({"Statement": []}))
+    c("s3").create_bucket(Bucket="other-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    c("secretsmanager").create_secret(Name="other/secret", SecretString="x")
+    backend.deploy()
+    c("s3").put_object(Bucket=BUCKET, Key="notes/readme.txt", Body=b"mine")
+
+    preview = backend.teardown(plan=True)
+    assert not preview.applied and {ch.action for ch in preview.changes} == {"delete"}
+    assert inventory(backend)["functions"] == FUNCTIONS  # plan removed nothing
+
+    done = backend.teardown()
+    deleted = {(ch.kind, ch.name) for ch in done.changes if ch.action == "delete"}
+    assert ("state_machine", "opsbook-weekly-load") in deleted
+    assert ("schedule", "default/opsbook-weekly-load") in deleted
+    left = inventory(backend)
+    assert left == {
+        "roles": {"someone-else"},
+        "functions": set(),
+        "layers": set(),
+        "buckets": {"other-bucket", BUCKET},  # ours holds someone's object, so it stays
+        "objects": {"notes/readme.txt"},
+        "state_machines": set(),
+        "schedules": set(),
+        "secrets": {"other/secret"},  # ours is scheduled for deletion (7-day recovery)
+    }
+    # Tearing down again finds nothing to do; deploying again restores the secret.
+    assert not backend.teardown().changed
+    redeploy = backend.deploy()
+    assert ("secret", "update") in {(ch.kind, ch.action) for ch in redeploy.changes}
+    assert inventory(backend)["functions"] == FUNCTIONS
+
+
+def test_teardown_deletes_the_bucket_it_created_when_empty(backend):
+    backend.deploy()
+    backend.teardown()
+    assert all(not v for v in inventory(backend).values())
+
+
+def test_names_follow_the_prefix(make_backend):
+    backend = make_backend(resource_prefix="acme", state_machine_name="acme-load", sql_bucket="acme-sql")
+    backend.deploy()
+    inv = inventory(backend)
+    assert inv["roles"] == {"acme-lambda", "acme-states", "acme-scheduler"}
+    assert inv["functions"] == {"acme-check-records", "acme-notify", "acme-insert-week"}
+    assert inv["buckets"] == {"acme-sql"} and inv["state_machines"] == {"acme-load"}
+    names = Names.from_config(backend.cfg, ACCOUNT, REGION)
+    assert backend.live_version() == f"{names.state_machine_arn}:1"

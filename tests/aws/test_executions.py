@@ -1,0 +1,214 @@
+"""start / describe / list / history / stop through the AWS backend, on moto over HTTP.
+
+moto does not run Lambdas, so these tests deploy a small definition without Task states
+(definitions_dir in a temporary folder) and let moto's own ASL interpreter execute it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aws_helpers import ACCOUNT, REGION
+
+from opsbook.backends.base import Backend, Execution
+from opsbook.config import REPO_ROOT
+from opsbook.errors import ExecutionAlreadyExists, ExecutionNotFound, UsageError
+
+pytestmark = pytest.mark.aws
+
+SM_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:opsbook-weekly-load"
+# Route on input.mode: hang (a long Wait), fail (a Fail state), anything else loads.
+DEFINITION = {
+    "Comment": "Pass-only stand-in for the weekly load",
+    "StartAt": "Route",
+    "States": {
+        "Route": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.mode", "IsPresent": True},
+                        {"Variable": "$.mode", "StringEquals": "hang"},
+                    ],
+                    "Next": "Hang",
+                },
+                {
+                    "And": [
+                        {"Variable": "$.mode", "IsPresent": True},
+                        {"Variable": "$.mode", "StringEquals": "fail"},
+                    ],
+                    "Next": "LoadFailed",
+                },
+            ],
+            "Default": "InsertWeek",
+        },
+        "Hang": {"Type": "Wait", "Seconds": 3600, "Next": "InsertWeek"},
+        "InsertWeek": {"Type": "Pass", "Result": {"rows": 3}, "ResultPath": "$.insert", "Next": "Done"},
+        "Done": {"Type": "Succeed"},
+        "LoadFailed": {"Type": "Fail", "Error": "PollingGaveUp", "Cause": "no rows for 2026-11-25"},
+    },
+}
+
+
+@pytest.fixture
+def deployed(make_backend, moto_executes, tmp_path):
+    defs = tmp_path / "definitions"
+    shutil.copytree(REPO_ROOT / "definitions", defs)
+    (defs / "weekly_load.asl.json").write_text(json.dumps(DEFINITION))
+    backend = make_backend(definitions_dir=str(defs))
+    backend.deploy()
+    return backend
+
+
+def test_the_backend_satisfies_the_protocol(backend):
+    assert isinstance(backend, Backend)
+    assert backend.name == "aws"
+
+
+def test_start_runs_a_week_and_describe_decodes_it(deployed):
+    done = deployed.start({"week": "2026-11-26"}, name="week-2026-11-26", wait=True)
+    assert isinstance(done, Execution)
+    assert done.name == "week-2026-11-26"
+    assert done.arn == f"arn:aws:states:{REGION}:{ACCOUNT}:execution:opsbook-weekly-load:week-2026-11-26"
+    assert done.status == "SUCCEEDED" and done.closed
+    assert done.input == {"week": "2026-11-26"} and done.week == "2026-11-26"
+    assert done.output == {"week": "2026-11-26", "insert": {"rows": 3}}
+    assert done.start_date.tzinfo is not None
+    # By name or by ARN, the same execution.
+    assert deployed.describe("week-2026-11-26") == deployed.describe(done.arn)
+
+
+def test_start_is_idempotent_while_running_and_refuses_otherwise(deployed):
+    first = deployed.start({"week": "2026-11-19", "mode": "hang"}, name="week-2026-11-19", wait=False)
+    assert first.status == "RUNNING"
+    again = deployed.start({"week": "2026-11-19", "mode": "hang"}, name="week-2026-11-19", wait=False)
+    assert again.arn == first.arn  # same name + same input while RUNNING: the original
+    with pytest.raises(ExecutionAlreadyExists) as info:
+        deployed.start({"week": "2026-11-19"}, name="week-2026-11-19", wait=False)
+    assert info.value.existing.arn == first.arn
+    assert info.value.existing.status == "RUNNING"
+    assert "another input" in str(info.value)
+    stopped = deployed.stop("week-2026-11-19", error="Operator", cause="stopped in a test")
+    assert stopped.status == "ABORTED"
+    # A closed execution's name cannot be reused, even with the same input.
+    with pytest.raises(ExecutionAlreadyExists) as info:
+        deployed.start({"week": "2026-11-19", "mode": "hang"}, name="week-2026-11-19", wait=False)
+    assert info.value.existing.status == "ABORTED"
+
+
+def test_scheduled_time_is_refused_on_aws(deployed):
+    with pytest.raises(UsageError, match="EventBridge Scheduler"):
+        deployed.start({"week": "2026-11-26"}, name="week-2026-11-26", scheduled_time=datetime.now(UTC))
+
+
+def test_start_before_deploy_says_to_deploy(backend):
+    with pytest.raises(UsageError, match="deploy"):
+        backend.start({"week": "2026-11-26"}, name="week-2026-11-26", wait=False)
+    assert backend.list_executions() == []
+    assert backend.live_version() is None
+
+
+def test_list_executions_filters_and_orders_newest_first(deployed):
+    ok = deployed.start({"week": "2026-11-12"}, name="week-2026-11-12", wait=True)
+    bad = deployed.start({"week": "2026-11-19", "mode": "fail"}, name="week-2026-11-19", wait=True)
+    assert bad.status == "FAILED"
+    assert (bad.error, bad.cause) == ("PollingGaveUp", "no rows for 2026-11-25")
+    running = deployed.start({"week": "2026-11-26", "mode": "hang"}, name="week-2026-11-26", wait=False)
+
+    listed = deployed.list_executions()
+    assert [e.name for e in listed] == ["week-2026-11-26", "week-2026-11-19", "week-2026-11-12"]
+    assert listed[1] == bad and listed[2] == ok  # described: input, output, error decoded
+    assert [e.name for e in deployed.list_executions(status="FAILED")] == ["week-2026-11-19"]
+    assert [e.name for e in deployed.list_executions(status="RUNNING")] == [running.name]
+    future = datetime.now(UTC) + timedelta(hours=1)
+    assert deployed.list_executions(since=future) == []
+    assert len(deployed.list_executions(until=future)) == 3
+    assert deployed.list_executions(until=ok.start_date) == []
+
+
+def test_history_comes_back_as_boto3_events(deployed):
+    done = deployed.start({"week": "2026-11-26"}, name="week-2026-11-26", wait=True)
+    events = deployed.history("week-2026-11-26")
+    types = [e["type"] for e in events]
+    assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded"
+    assert "PassStateEntered" in types and "ChoiceStateEntered" in types
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    assert all(isinstance(e["timestamp"], datetime) for e in events)
+    started = events[0]["executionStartedEventDetails"]
+    assert json.loads(started["input"]) == {"week": "2026-11-26"}
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+    assert entered == ["Route", "InsertWeek", "Done"]
+    assert json.loads(events[-1]["executionSucceededEventDetails"]["output"]) == done.output
+    assert deployed.history(done.arn) == events
+
+
+def test_unknown_executions_are_not_found(deployed):
+    with pytest.raises(ExecutionNotFound):
+        deployed.describe("week-1999-01-07")
+    with pytest.raises(ExecutionNotFound):
+        deployed.history("week-1999-01-07")
+
+
+def test_wait_is_bounded(deployed):
+    from opsbook.errors import OperationFailed
+
+    deployed.start({"week": "2026-11-26", "mode": "hang"}, name="week-2026-11-26", wait=False)
+    with pytest.raises(OperationFailed, match="still RUNNING"):
+        deployed.wait("week-2026-11-26", timeout=0.5)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "opsbook", "--backend", "aws", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+        cwd=REPO_ROOT,
+    )
+
+
+def test_cli_deploy_start_executions_history_teardown(aws_env, tmp_path, monkeypatch):
+    """The newcomer's path: only AWS variables set, the CLI does the rest."""
+    monkeypatch.setenv("OPSBOOK_HOME", str(tmp_path / "cli-home"))
+    first = _cli("deploy", "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["changed"] is True
+    second = _cli("deploy", "--json")
+    assert second.returncode == 0, second.stderr
+    doc = json.loads(second.stdout)
+    assert doc["changed"] is False and doc["version_arn"] == f"{SM_ARN}:1"
+
+    started = _cli("start", "--week", "2026-11-26", "--no-wait", "--json")
+    assert started.returncode == 0, started.stderr
+    execution = json.loads(started.stdout)
+    assert execution["name"] == "week-2026-11-26"
+    assert execution["status"] == "RUNNING" and execution["week"] == "2026-11-26"
+    # The schedule's twin firing: the same start again reports the running execution.
+    twice = _cli("start", "--week", "2026-11-26", "--no-wait", "--json")
+    assert twice.returncode == 0, twice.stderr
+    assert json.loads(twice.stdout)["arn"] == execution["arn"]
+
+    listed = _cli("executions", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert "week-2026-11-26" in listed.stdout
+
+    gone = _cli("teardown", "--yes", "--json")
+    assert gone.returncode == 0, gone.stderr
+    assert json.loads(gone.stdout)["changed"] is True
+
+
+def test_cli_without_credentials_is_one_line_exit_2(aws_env, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = _cli("executions")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "AWS_ACCESS_KEY_ID" in lines[0]
+    assert "Traceback" not in result.stderr

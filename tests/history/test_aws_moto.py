@@ -1,0 +1,145 @@
+"""The AWS paths on a moto server over HTTP: AwsBackend + history.weeks / plan_rerun / rerun.
+
+moto runs the definition with its own ASL interpreter. Its limits shape what is checked here:
+it reports no version ARN for an execution and has no RedriveExecution, so on moto every rerun
+of a failed week is a START (the REDRIVE decision is covered on the local and memory backends).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from opsbook import history as H
+from opsbook.backfill import SKIP, START, plan_rerun, rerun
+
+pytestmark = pytest.mark.aws
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+SINCE, UNTIL = "2026-10-01", "2026-12-03"
+
+
+def _start(env, name, payload):
+    return env["sfn"].start_execution(stateMachineArn=env["sm_arn"], name=name, input=json.dumps(payload))[
+        "executionArn"
+    ]
+
+
+def _wait_closed(env, arn, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while env["sfn"].describe_execution(executionArn=arn)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{arn} still running"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def aws_year(moto_env):
+    env = moto_env
+    timed_out = _start(env, "week-2026-10-29", {"week": "2026-10-29", "mode": "hang"})
+    _start(env, "week-2026-10-01", {"week": "2026-10-01"})
+    _start(env, "week-2026-10-08", {"week": "2026-10-08", "mode": "fail"})
+    aborted = _start(env, "week-2026-10-22", {"week": "2026-10-22", "mode": "hang"})
+    # A scheduled run: EventBridge Scheduler names it randomly and passes only the fire time.
+    _start(env, "4f0c6f7e-0b1d-4a53-9a43-2b8f1d3c5e11", {"scheduled_time": "2026-11-05T00:30:00Z"})
+    time.sleep(0.3)
+    env["sfn"].stop_execution(executionArn=aborted, error="Stopped", cause="stopped by an operator")
+    _wait_closed(env, timed_out)  # the machine's 4 s timeout
+    env["running"] = _start(env, "week-2026-11-26", {"week": "2026-11-26", "mode": "hang"})
+    return env
+
+
+def test_weeks_statuses_cache_and_plan_on_moto(aws_year, call_counter):
+    from opsbook.backends.aws import AwsBackend
+
+    CallCounter = call_counter  # noqa: N806
+    env = aws_year
+    first = CallCounter()
+    backend = AwsBackend(env["cfg"], session=first.session())
+    df = H.weeks(backend, SINCE, UNTIL, today=NOW).set_index("week")
+    # Planned at once: the RUNNING execution hits the machine's 2 s timeout soon.
+    plan = plan_rerun(backend, SINCE, UNTIL, today=NOW).set_index("week")
+    assert df["status"].to_dict() == {
+        "2026-10-01": "SUCCEEDED",
+        "2026-10-08": "FAILED",
+        "2026-10-15": "MISSING",
+        "2026-10-22": "ABORTED",
+        "2026-10-29": "TIMED_OUT",
+        "2026-11-05": "SUCCEEDED",
+        "2026-11-12": "MISSING",
+        "2026-11-19": "MISSING",
+        "2026-11-26": "RUNNING",
+        "2026-12-03": "PENDING",
+    }
+    assert plan["action"].to_dict() == {
+        "2026-10-01": SKIP,
+        "2026-10-08": START,
+        "2026-10-15": START,
+        "2026-10-22": START,
+        "2026-10-29": START,
+        "2026-11-05": SKIP,
+        "2026-11-12": START,
+        "2026-11-19": START,
+        "2026-11-26": SKIP,
+        "2026-12-03": SKIP,
+    }
+    assert plan.loc["2026-10-08", "new_name"] == "week-2026-10-08-r1"
+    assert plan.loc["2026-10-15", "new_name"] == "week-2026-10-15"
+    assert "no published version" in plan.loc["2026-10-08", "reason"]  # moto: no version ARN
+    assert "running" in plan.loc["2026-11-26", "reason"]
+    assert df.loc["2026-10-08", "error"] == "DataLate" and df.loc["2026-10-08", "polls"] == 1
+    assert df.loc["2026-10-29", "error"] == "States.Timeout"
+    assert H.pd.notna(df.loc["2026-10-29", "stop_date"])  # moto leaves stopDate out; history has it
+    assert df.loc["2026-11-05", "execution"].startswith("4f0c6f7e")
+    # One history read per week with an execution (the plan read none again but the RUNNING one).
+    assert first.counts["GetExecutionHistory"] == 6 + 1
+    assert first.counts["ListExecutions"] == 2
+
+    # A second browse (a new process: new backend, same OPSBOOK_HOME) reads no closed
+    # execution's history: only the one that was RUNNING (closed since, or not).
+    second = CallCounter()
+    again = AwsBackend(env["cfg"], session=second.session())
+    df2 = H.weeks(again, SINCE, UNTIL, today=NOW)
+    assert df2["week"].tolist() == df.index.tolist()
+    assert second.counts["GetExecutionHistory"] == 1
+    H.weeks(again, SINCE, UNTIL, today=NOW)
+    assert second.counts["GetExecutionHistory"] <= 2
+    backend.close()
+    again.close()
+
+
+def test_rerun_on_moto_starts_failed_weeks_once(aws_year):
+    from opsbook.backends.aws import AwsBackend
+
+    env = aws_year
+    env["sfn"].stop_execution(executionArn=env["running"], error="Stopped", cause="for the rerun test")
+    _wait_closed(env, env["running"])
+    backend = AwsBackend(env["cfg"])
+    plan = plan_rerun(backend, "2026-10-01", "2026-10-29", today=NOW)
+    results = rerun(backend, plan, max_concurrency=2, progress=False).set_index("week")
+    assert results["action"].to_dict() == {
+        "2026-10-01": SKIP,
+        "2026-10-08": START,
+        "2026-10-15": START,
+        "2026-10-22": START,
+        "2026-10-29": START,
+    }
+    acted = results[results["action"] == START]
+    assert (acted["status"] == "SUCCEEDED").all(), results
+    assert acted.loc["2026-10-08", "execution"] == "week-2026-10-08-r1"
+    assert acted.loc["2026-10-15", "execution"] == "week-2026-10-15"
+
+    def names():
+        pages = env["sfn"].get_paginator("list_executions").paginate(stateMachineArn=env["sm_arn"])
+        return sorted(e["name"] for p in pages for e in p["executions"])
+
+    before = names()
+    again = rerun(backend, plan_rerun(backend, "2026-10-01", "2026-10-29", today=NOW), progress=False)
+    assert (again["action"] == SKIP).all()
+    assert names() == before  # nothing new started
+    weeks = H.weeks(backend, "2026-10-01", "2026-10-29", today=NOW)
+    assert (weeks["status"] == "SUCCEEDED").all()
+    assert weeks.set_index("week").loc["2026-10-08", "attempts"] == 2
+    backend.close()

@@ -1,0 +1,78 @@
+"""Fixtures for the local backend: a fresh home under tmp_path, never the repo's .opsbook."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from opsbook.backends.local import LocalBackend
+from opsbook.config import load_config
+
+
+def _make_backend(home, **overrides) -> LocalBackend:
+    return LocalBackend(load_config(home=home, **overrides))
+
+
+def _fire_time(week: str) -> datetime:
+    """The schedule's fire time for a week: Thursday 09:30 Tokyo = 00:30 UTC."""
+    day = date.fromisoformat(week)
+    return datetime(day.year, day.month, day.day, 0, 30, tzinfo=UTC)
+
+
+def _insert_events(backend: LocalBackend, day: str, n: int = 3) -> None:
+    """Rows straight into analytics.events (visible at once)."""
+    wh = backend.open_warehouse()
+    try:
+        for i in range(n):
+            wh.execute(
+                "INSERT INTO `opsbook-local.analytics.events`"
+                " (event_date, event_ts, user_id, event_type, amount)"
+                " VALUES (@d, TIMESTAMP(@d), @u, 'view', 0)",
+                {"d": date.fromisoformat(day), "u": f"u{i}"},
+            )
+    finally:
+        wh.close()
+
+
+@pytest.fixture
+def make_backend():
+    made = []
+
+    def make(home, **overrides):
+        b = _make_backend(home, **overrides)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+@pytest.fixture
+def fire_time():
+    return _fire_time
+
+
+@pytest.fixture
+def insert_events():
+    return _insert_events
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
+    monkeypatch.delenv("OPSBOOK_HOME", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def backend(home, make_backend):
+    return make_backend(home)
+
+
+@pytest.fixture
+def deployed(backend):
+    backend.init()
+    backend.deploy()
+    return backend

@@ -1,0 +1,132 @@
+"""Executions on the local backend: start, describe, list, history, notifications, idempotency."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from opsbook.errors import ExecutionAlreadyExists, ExecutionNotFound, UsageError
+from opsbook.weeks import week_input
+
+WEEK = "2026-11-26"  # covers 2026-11-19..2026-11-25; checks 2026-11-25
+
+
+def _outbox(backend) -> list[dict]:
+    path = backend.home / "outbox" / "slack.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _summary(backend):
+    wh = backend.open_warehouse()
+    try:
+        return wh.query(
+            "SELECT week, event_date, event_type, events, users, amount"
+            " FROM `opsbook-local.analytics.weekly_summary` ORDER BY 1, 2, 3"
+        )
+    finally:
+        wh.close()
+
+
+def test_a_complete_week_succeeds_with_notifications_in_order(deployed, insert_events, fire_time):
+    for day in ("2026-11-19", "2026-11-22", "2026-11-25"):
+        insert_events(deployed, day)
+    execution = deployed.start(week_input(WEEK), name=f"week-{WEEK}", scheduled_time=fire_time(WEEK))
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.arn == (
+        "arn:aws:states:local:000000000000:execution:opsbook-weekly-load:week-2026-11-26"
+    )
+    assert execution.version_arn == deployed.live_version()
+    assert execution.start_date == fire_time(WEEK)
+    texts = [m["text"] for m in _outbox(deployed)]
+    assert len(texts) == 2 and WEEK in texts[0] and WEEK in texts[1]
+    assert texts[0] != texts[1]
+    summary = _summary(deployed)
+    assert set(summary["event_date"].astype(str)) == {"2026-11-19", "2026-11-22", "2026-11-25"}
+    assert int(summary["events"].sum()) == 9
+
+    # describe / list / history agree with what ran.
+    assert deployed.describe(f"week-{WEEK}") == execution
+    assert deployed.describe(execution.arn) == execution
+    assert [e.name for e in deployed.list_executions()] == [f"week-{WEEK}"]
+    assert deployed.list_executions(status="FAILED") == []
+    events = deployed.history(execution.name)
+    assert events[0]["type"] == "ExecutionStarted" and events[-1]["type"] == "ExecutionSucceeded"
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    assert all(e["previousEventId"] < e["id"] for e in events)
+
+
+def test_a_missing_last_day_fails_after_the_configured_polls(deployed, insert_events, fire_time):
+    insert_events(deployed, "2026-11-20")  # but nothing for 2026-11-25
+    execution = deployed.start(
+        week_input(WEEK, poll_seconds=300, max_polls=4), name="w", scheduled_time=fire_time(WEEK)
+    )
+    assert execution.status == "FAILED"
+    assert "4" in execution.cause and "2026-11-25" in execution.cause
+    events = deployed.history("w")
+    waits = [e for e in events if e["type"] == "WaitStateEntered"]
+    assert len(waits) == 4
+    # The virtual clock moved 4 x 300 s; no real time passed.
+    assert (execution.stop_date - execution.start_date).total_seconds() == 4 * 300
+    texts = [m["text"] for m in _outbox(deployed)]
+    assert len(texts) == 5  # four "still waiting" and one failure
+    assert "2026-11-25" in texts[-1] or WEEK in texts[-1]
+    assert _summary(deployed).empty
+
+
+def test_a_week_run_twice_leaves_weekly_summary_unchanged(deployed, insert_events, fire_time):
+    for day in ("2026-11-21", "2026-11-25"):
+        insert_events(deployed, day, n=4)
+    first = deployed.start(week_input(WEEK), name="first", scheduled_time=fire_time(WEEK))
+    before = _summary(deployed)
+    second = deployed.start(week_input(WEEK), name="second")
+    assert first.status == second.status == "SUCCEEDED"
+    after = _summary(deployed)
+    assert not before.empty and before.equals(after)
+
+
+def test_a_closed_name_cannot_be_started_again(deployed, insert_events):
+    insert_events(deployed, "2026-11-25")
+    done = deployed.start(week_input(WEEK), name="w")
+    with pytest.raises(ExecutionAlreadyExists) as info:
+        deployed.start(week_input(WEEK), name="w")
+    assert info.value.existing.arn == done.arn and info.value.existing.status == "SUCCEEDED"
+    assert len(deployed.list_executions()) == 1
+
+
+def test_bad_names_inputs_and_unknown_executions(deployed):
+    for bad in ("", "a b", "x" * 81, "a/b", "week:1", "[w]"):
+        with pytest.raises(UsageError):
+            deployed.start({"week": WEEK}, name=bad)
+    with pytest.raises(UsageError, match="JSON"):
+        deployed.start({"week": object()}, name="ok")
+    with pytest.raises(ExecutionNotFound):
+        deployed.describe("nope")
+    with pytest.raises(ExecutionNotFound):
+        deployed.history("nope")
+    assert deployed.list_executions() == []
+
+
+def test_start_on_a_fresh_home_deploys_first(backend, insert_events):
+    execution = backend.start(week_input(WEEK, max_polls=1, poll_seconds=0), name="w")
+    assert backend.live_version() is not None
+    assert execution.version_arn == backend.live_version()
+    assert execution.status == "FAILED"  # no data at all
+
+
+def test_reads_on_an_unused_home_create_nothing(backend):
+    assert backend.list_executions() == []
+    assert backend.live_version() is None
+    with pytest.raises(ExecutionNotFound):
+        backend.describe("w")
+    assert not backend.home.exists()
+
+
+def test_no_wait_returns_running_and_the_execution_finishes(deployed, insert_events):
+    insert_events(deployed, "2026-11-25")
+    started = deployed.start(week_input(WEEK), name="bg", wait=False)
+    assert started.status in ("RUNNING", "SUCCEEDED")
+    done = deployed.wait("bg", timeout=60)
+    assert done.status == "SUCCEEDED" and done.arn == started.arn

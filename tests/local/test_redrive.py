@@ -1,0 +1,138 @@
+"""Redrive, stop and crash recovery on the local backend, with AWS's rules."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from opsbook.errors import UsageError
+from opsbook.weeks import week_input
+
+WEEK = "2026-11-26"
+LAST_DAY = "2026-11-25"
+
+
+def _wait_for_event(backend, name: str, kind: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if any(e["type"] == kind for e in backend.history(name)):
+                return
+        except Exception:  # not created yet
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"no {kind} event in {name} after {timeout} s")
+
+
+def _assert_history_intact(events) -> None:
+    ids = [e["id"] for e in events]
+    assert ids == list(range(1, len(ids) + 1))  # nothing lost, nothing duplicated
+    assert sum(e["type"] == "ExecutionStarted" for e in events) == 1
+
+
+def test_stop_while_polling_then_redrive_after_the_data_arrives(
+    tmp_path, make_backend, insert_events
+):
+    home = tmp_path / "home"
+    runner = make_backend(home)
+    runner.init()
+    runner.deploy()
+    runner.clock = "real"  # Waits really wait (1 s), so the run can be stopped mid-way
+    result = {}
+    payload = week_input(WEEK, poll_seconds=1, max_polls=120)
+    thread = threading.Thread(
+        target=lambda: result.setdefault("run", runner.start(payload, name="w")), daemon=True
+    )
+    thread.start()
+    other = make_backend(home)
+    _wait_for_event(other, "w", "WaitStateEntered")
+    stopped = other.stop("w", error="Operator.Stopped", cause="stopped by the test")
+    thread.join(30)
+    assert stopped.status == "ABORTED" and stopped.error == "Operator.Stopped"
+    assert result["run"].status == "ABORTED"
+    before = other.history("w")
+    assert before[-1]["type"] == "ExecutionAborted"
+
+    insert_events(other, LAST_DAY)
+    redriven = other.redrive("w")
+    assert redriven.status == "SUCCEEDED", redriven.cause
+    assert redriven.arn == stopped.arn and redriven.redrive_count == 1
+    assert redriven.redrive_date is not None
+    after = other.history("w")
+    assert after[: len(before)] == before  # the history is kept, then continued
+    assert after[len(before)]["type"] == "ExecutionRedriven"
+    assert after[len(before)]["executionRedrivenEventDetails"]["redriveCount"] == 1
+    _assert_history_intact(after)
+    assert other.describe("w").redrive_count == 1
+
+
+def test_sigkill_mid_run_is_shown_interrupted_and_can_be_redriven(
+    tmp_path, make_backend, insert_events
+):
+    home = tmp_path / "home"
+    backend = make_backend(home)
+    backend.init()
+    backend.deploy()
+    env = {**os.environ, "OPSBOOK_HOME": str(home)}
+    env.pop("SLACK_WEBHOOK_URL", None)
+    args = ["--clock", "real", "--poll-seconds", "1", "--max-polls", "120"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opsbook", "start", "--week", WEEK, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_event(backend, f"week-{WEEK}", "WaitStateEntered")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    interrupted = backend.describe(f"week-{WEEK}")
+    assert interrupted.status == "FAILED" and interrupted.error == "Opsbook.Interrupted"
+    assert "interrupted" in interrupted.cause or "ended before" in interrupted.cause
+    events = backend.history(interrupted.arn)
+    _assert_history_intact(events)
+    assert events[-1]["type"] == "ExecutionFailed"
+
+    insert_events(backend, LAST_DAY)
+    redriven = backend.redrive(interrupted.arn)
+    assert redriven.status == "SUCCEEDED", redriven.cause
+    assert redriven.redrive_count == 1 and redriven.arn == interrupted.arn
+    _assert_history_intact(backend.history(interrupted.arn))
+
+
+def test_only_closed_unsucceeded_executions_within_14_days_can_be_redriven(
+    deployed, insert_events, fire_time
+):
+    insert_events(deployed, LAST_DAY)
+    ok = deployed.start(week_input(WEEK), name="ok")
+    with pytest.raises(UsageError, match="SUCCEEDED"):
+        deployed.redrive(ok.name)
+    old = datetime.now(UTC) - timedelta(days=30)
+    stale = deployed.start(
+        week_input("2026-10-01", max_polls=1, poll_seconds=0), name="stale", scheduled_time=old
+    )
+    assert stale.status == "FAILED"
+    with pytest.raises(UsageError, match="14 days"):
+        deployed.redrive("stale")
+    assert deployed.describe("stale").redrive_count == 0
+
+
+def test_redrive_of_a_business_failure_keeps_aws_semantics(deployed, insert_events):
+    """A week that failed at the Fail state resumes at that state (AWS semantics), so a redrive
+    records the attempt and fails again; a new execution is what loads the week."""
+    failed = deployed.start(week_input(WEEK, max_polls=1, poll_seconds=0), name="w")
+    assert failed.status == "FAILED"
+    insert_events(deployed, LAST_DAY)
+    again = deployed.redrive("w")
+    assert again.redrive_count == 1 and again.arn == failed.arn
+    types = [e["type"] for e in deployed.history("w")]
+    assert types.count("ExecutionRedriven") == 1 and types[-1].startswith("Execution")
+    assert again.status == "FAILED" and again.error == failed.error

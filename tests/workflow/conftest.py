@@ -1,0 +1,134 @@
+"""Fixtures for the workflow tests: a real DuckDB warehouse and objects folder under a temp
+home, and a loopback HTTP server that plays a scripted Slack webhook."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from opsbook.config import REPO_ROOT
+from opsbook.lambdas import Resources
+from opsbook.warehouse import DuckDBWarehouse, ensure_schema
+
+DEFINITION = REPO_ROOT / "definitions" / "weekly_load.asl.json"
+SCHEDULE = REPO_ROOT / "definitions" / "schedule.json"
+SQL_DIR = REPO_ROOT / "definitions" / "sql"
+SOURCE = "`opsbook-local.analytics.events`"
+TARGET = "`opsbook-local.analytics.weekly_summary`"
+
+
+class Home:
+    """A local home: warehouse.duckdb with the schema, objects/sql/ with the templates."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.objects = root / "objects"
+        (self.objects / "sql").mkdir(parents=True)
+        for path in SQL_DIR.glob("*.sql"):
+            shutil.copy(path, self.objects / "sql" / path.name)
+        self.db = root / "warehouse.duckdb"
+        self.outbox = root / "outbox" / "slack.jsonl"
+        wh = self.warehouse()
+        ensure_schema(wh)
+        wh.close()
+
+    def warehouse(self) -> DuckDBWarehouse:
+        return DuckDBWarehouse(self.db)
+
+    def add_events(self, day: date, n: int = 3, event_type: str = "view") -> None:
+        self.add_days([day], n, event_type)
+
+    def add_days(self, days: list[date], n: int = 3, event_type: str = "view") -> None:
+        wh = self.warehouse()
+        with wh.session():  # one connection for the whole batch
+            for day in days:
+                wh.execute(
+                    f"INSERT INTO {SOURCE} SELECT @d, TIMESTAMP '2026-01-01 00:00:00',"
+                    " 'user' || CAST(i AS STRING), @t, 1.25 FROM UNNEST(GENERATE_ARRAY(1, @n)) AS i",
+                    {"d": day, "t": event_type, "n": n},
+                )
+        wh.close()
+
+    def add_week(self, week: date, *, skip_last_day: bool = False, per_day: int = 3) -> None:
+        days = [week - timedelta(days=7 - offset) for offset in range(7)]
+        self.add_days(days[:-1] if skip_last_day else days, per_day)
+
+    def summary(self) -> list[tuple]:
+        wh = self.warehouse()
+        frame = wh.query(f"SELECT * FROM {TARGET} ORDER BY week, event_date, event_type")
+        wh.close()
+        return [tuple(str(v) for v in row) for row in frame.itertuples(index=False)]
+
+    def messages(self) -> list[dict]:
+        if not self.outbox.exists():
+            return []
+        return [json.loads(line) for line in self.outbox.read_text().splitlines()]
+
+    def resources(self, **overrides) -> Resources:
+        return Resources.local(self.root, environ={}, **overrides)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    return Home(tmp_path / "home")
+
+
+class Webhook:
+    """A loopback Slack webhook: answers each POST with the next scripted status (the last one
+    repeats) and records the bodies it got."""
+
+    def __init__(self, statuses: list[int], token: str = "T000/B000/sEcReTtOkEn123"):
+        self.statuses = list(statuses)
+        self.requests: list[dict] = []
+        self.token = token
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode()
+                hook.requests.append({"path": self.path, "body": json.loads(body or "null")})
+                index = min(len(hook.requests) - 1, len(hook.statuses) - 1)
+                status = hook.statuses[index]
+                text = b"ok" if status == 200 else b"error"
+                self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/{token}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook():
+    made: list[Webhook] = []
+
+    def make(statuses: list[int]) -> Webhook:
+        hook = Webhook(statuses)
+        made.append(hook)
+        return hook
+
+    yield make
+    for hook in made:
+        hook.close()
