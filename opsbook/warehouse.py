@@ -14,6 +14,7 @@ as bound parameters):
     wh.execute(sql, params)                            -> rows affected (0 for DDL)
     wh.script([stmt, ...], params)                     -> rows affected by the LAST statement;
                                                           all statements in ONE transaction
+    with duck_wh.transaction() as tx: tx.execute(...)  # DuckDB only: query/execute in one tx
     wh.close()
 
     sql = render_template(text, project=..., dataset=..., source=..., target=...)
@@ -26,7 +27,9 @@ WarehouseSpecError (a ConfigError and a ValueError, exit 2): bad URL, name or pl
 
 DuckDB files: another process cannot open the file at all (not even read-only) while one
 process holds it open read-write, so DuckDBWarehouse opens the file for each call and closes it
-right after. `with wh.session(): ...` keeps one connection across several calls.
+right after (a locked file is retried for `lock_timeout` seconds). An open costs 30-150 ms, so
+wrap bursts in `with wh.session(): ...`, which keeps the file open until the block ends.
+Calls are thread-safe: each runs on its own cursor of the open database.
 """
 
 from __future__ import annotations
@@ -181,12 +184,14 @@ class DuckDBWarehouse:
         self.project = project
         self.lock_timeout = lock_timeout
         self._memory = self.path == ":memory:"
+        # The open database while any call or session uses it; each call works on its own
+        # cursor of it, so threads do not share a DuckDB connection.
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._depth = 0
-        self._lock = threading.RLock()  # one DuckDB connection is not for concurrent threads
+        self._users = 0
+        self._lock = threading.Lock()  # guards _con / _users only, never held during SQL
         if self._memory:  # nothing to share; keep it or lose it
             self._con = self._open()
-            self._depth = 1
+            self._users = 1
 
     def __repr__(self) -> str:
         return f"DuckDBWarehouse({self.path!r}, read_only={self.read_only})"
@@ -214,36 +219,48 @@ class DuckDBWarehouse:
                 delay = min(delay * 2, 0.25)
             except duckdb.Error as exc:
                 raise WarehouseError(f"cannot open {self.path}: {exc}") from None
-        con.execute("SET TimeZone='UTC'")
+        # GLOBAL: the cursors each call works on inherit it.
+        con.execute("SET GLOBAL TimeZone='UTC'")
         return con
 
-    @contextlib.contextmanager
-    def session(self) -> Iterator[DuckDBWarehouse]:
-        """Keep one connection open for the calls inside the block."""
+    def _acquire(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._con is None:
                 self._con = self._open()
-            self._depth += 1
-            try:
-                yield self
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._con is not None:
-                    self._con.close()
-                    self._con = None
+            self._users += 1
+            return self._con
+
+    def _release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._con is not None:
+                self._con.close()  # lets other processes open the file
+                self._con = None
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[DuckDBWarehouse]:
+        """Keep the file open across the calls inside the block (each open costs 30-150 ms)."""
+        self._acquire()
+        try:
+            yield self
+        finally:
+            self._release()
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self.session():
-            assert self._con is not None
-            yield self._con
+        cursor = self._acquire().cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+            self._release()
 
     def close(self) -> None:
         with self._lock:
             if self._con is not None:
                 self._con.close()
             self._con = None
-            self._depth = 0
+            self._users = 0
 
     # -- SQL
 
@@ -266,50 +283,79 @@ class DuckDBWarehouse:
     def query(self, sql: str, params: Params = None) -> pd.DataFrame:
         duck_sql, bound = self._prepare(sql, params)
         with self._connection() as con:
-            try:
-                rel = con.sql(duck_sql, params=bound)
-                if rel is None:  # not a SELECT
-                    return pd.DataFrame()
-                table = rel.to_arrow_table()
-                # SUM / COUNT_IF of integers are HUGEINT in DuckDB, INT64 in BigQuery.
-                for i, kind in enumerate(rel.types):
-                    if str(kind) == "HUGEINT":
-                        table = table.set_column(i, table.field(i).name, table[i].cast(pa.int64()))
-            except duckdb.Error as exc:
-                raise WarehouseError(_duck_message(exc)) from None
-            except pa.ArrowInvalid as exc:
-                raise WarehouseError(f"integer overflow in INT64 result: {exc}") from None
-        return _arrow_to_pandas(table)
+            return _run_query(con, duck_sql, bound)
 
     def execute(self, sql: str, params: Params = None) -> int:
         duck_sql, bound = self._prepare(sql, params)
         with self._connection() as con:
-            try:
-                return _affected(con.execute(duck_sql, bound))
-            except duckdb.Error as exc:
-                raise WarehouseError(_duck_message(exc)) from None
+            return _run_execute(con, duck_sql, bound)
 
-    def script(self, statements: list[str], params: Params = None) -> int:
-        """Run the statements in one transaction; any failure rolls all of them back."""
-        prepared = [self._prepare(s, params) for s in statements]  # refuse bad SQL up front
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[DuckDBTransaction]:
+        """A block of query/execute calls on one connection, committed at the end of the block
+        and rolled back if anything in it raises."""
         if self.read_only:
-            raise WarehouseError(f"{self.path} is open read-only; cannot run a write script")
-        rows = 0
+            raise WarehouseError(f"{self.path} is open read-only; cannot write")
         with self._connection() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                for duck_sql, bound in prepared:
-                    rows = _affected(con.execute(duck_sql, bound))
+                yield DuckDBTransaction(con, self._prepare)
                 con.execute("COMMIT")
-            except duckdb.Error as exc:
+            except BaseException as exc:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                raise WarehouseError(_duck_message(exc)) from None
-            except BaseException:
-                with contextlib.suppress(duckdb.Error):
-                    con.execute("ROLLBACK")
+                if isinstance(exc, duckdb.Error):  # the COMMIT itself failed
+                    raise WarehouseError(_duck_message(exc)) from None
                 raise
+
+    def script(self, statements: list[str], params: Params = None) -> int:
+        """Run the statements in one transaction; any failure rolls all of them back.
+        Returns the rows affected by the last statement."""
+        for statement in statements:  # refuse bad SQL and missing parameters up front
+            self._prepare(statement, params)
+        rows = 0
+        with self.transaction() as tx:
+            for statement in statements:
+                rows = tx.execute(statement, params)
         return rows
+
+
+class DuckDBTransaction:
+    """query / execute inside DuckDBWarehouse.transaction()."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, prepare):
+        self._con = con
+        self._prepare = prepare
+
+    def query(self, sql: str, params: Params = None) -> pd.DataFrame:
+        return _run_query(self._con, *self._prepare(sql, params))
+
+    def execute(self, sql: str, params: Params = None) -> int:
+        return _run_execute(self._con, *self._prepare(sql, params))
+
+
+def _run_query(con: duckdb.DuckDBPyConnection, duck_sql: str, bound: dict) -> pd.DataFrame:
+    try:
+        rel = con.sql(duck_sql, params=bound)
+        if rel is None:  # not a SELECT
+            return pd.DataFrame()
+        table = rel.to_arrow_table()
+        # SUM of integers is HUGEINT in DuckDB, INT64 in BigQuery.
+        for i, kind in enumerate(rel.types):
+            if str(kind) == "HUGEINT":
+                table = table.set_column(i, table.field(i).name, table[i].cast(pa.int64()))
+    except duckdb.Error as exc:
+        raise WarehouseError(_duck_message(exc)) from None
+    except pa.ArrowInvalid as exc:
+        raise WarehouseError(f"integer overflow in INT64 result: {exc}") from None
+    return _arrow_to_pandas(table)
+
+
+def _run_execute(con: duckdb.DuckDBPyConnection, duck_sql: str, bound: dict) -> int:
+    try:
+        return _affected(con.execute(duck_sql, bound))
+    except duckdb.Error as exc:
+        raise WarehouseError(_duck_message(exc)) from None
 
 
 def _duck_type(name: str, value: Any) -> str | None:

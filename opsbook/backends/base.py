@@ -140,6 +140,10 @@ class Backend(Protocol):
     def definition(self) -> dict[str, Any]:
         """The deployed definition (falls back to definitions/weekly_load.asl.json)."""
 
+    def warehouse(self) -> Any:
+        """A read-only opsbook.warehouse.Warehouse for reports: the DuckDB file locally,
+        BigQuery on AWS. Queries are BigQuery SQL either way."""
+
     def close(self) -> None: ...
 
 

@@ -357,9 +357,9 @@ class LocalBackend:
         return result
 
     def teardown(self, *, plan: bool = False) -> DeployResult:
-        store = self.store
         changes: list[Change] = []
-        sm = store.get_state_machine(self.sm_name)
+        store = self.store if self._has_store() else None
+        sm = store.get_state_machine(self.sm_name) if store else None
         if sm is not None:
             if store.get_alias(self.sm_name, self.cfg.alias_name):
                 changes.append(Change("delete", "alias", self.alias_arn))
@@ -373,7 +373,7 @@ class LocalBackend:
         result = DeployResult(changes, applied=False)
         if plan:
             return result
-        if sm is not None:
+        if sm is not None and store is not None:
             store.delete_state_machine(self.sm_name)  # cascades to versions and aliases
         for src in self._sql_files():
             self._object_path(src.name).unlink(missing_ok=True)

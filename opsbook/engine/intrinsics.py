@@ -12,6 +12,15 @@ malformed expression (which validate() rejects before any run) raises
 StatesError("States.IntrinsicFailure", <message>).  A path argument that selects nothing raises
 StatesError("States.Runtime", "The JSONPath '<p>' specified for the field '<field>' could not be
 found in the input '<input>'").
+
+AWS quirks reproduced (observed on AWS): MathAdd rounds operands half-up (Java Math.round) and
+stays within int32; ArrayRange/ArrayGetItem/MathRandom truncate fractions; ArrayRange yields at
+most 1000 items; ArrayGetItem on an empty array is null; ArrayContains compares scalars by their
+text (true matches "true") and containers by their JSON text; Hash hashes non-strings by their
+JSON text; Base64Decode is lenient like Java's MIME decoder; StringSplit splits on every
+character of the separator and drops empty tokens; Format renders objects as Java maps
+({a=1, b=[1, 2]}) and doubles as Java does (1.0E20); only \\' \\{ \\} \\\\ escapes are valid
+(validate_intrinsic also checks literal Format templates and the 10-level nesting limit).
 """
 
 from __future__ import annotations

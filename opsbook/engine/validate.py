@@ -647,6 +647,8 @@ class _Validator:
         if "Condition" not in rule:
             self.schema("These fields are required: [Condition]", loc)
             return
+        if "Output" in rule:
+            self.jsonata_template(rule["Output"], f"{loc}/Output", 0)
         cond = rule["Condition"]
         if isinstance(cond, bool):
             return
@@ -655,8 +657,6 @@ class _Validator:
                         f"{loc}/Condition")  # fmt: skip
         else:
             self.jsonata_string(cond, f"{loc}/Condition")
-        if "Output" in rule:
-            self.jsonata_template(rule["Output"], f"{loc}/Output", 0)
 
     def rule(self, rule: Any, loc: str, *, top: bool, depth: int) -> None:
         """A JSONPath choice rule: Variable + one operator, or And / Or / Not."""

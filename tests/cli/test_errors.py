@@ -83,10 +83,9 @@ def test_bad_config_exits_2(opsbook, tmp_path):
         ["schedule", "run", "--since", "2026-13-01", "--until", "2026-11-26"],
         ["schedule", "run", "--since", "2026-11-26", "--until", "2026-11-01"],
         ["init", "--demo-data", "--end-week", "2026-11-27"],
-        ["teardown"],
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(opsbook, tmp_path, args):
     home = tmp_path / "home"
     _one_line_error(opsbook("--home", str(home), *args))
-    assert not (home / "warehouse.duckdb").exists()
+    assert not home.exists()  # nothing half-written

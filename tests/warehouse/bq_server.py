@@ -185,49 +185,57 @@ def statement_type(sql: str) -> str:
 
 
 def warehouse_handler(warehouse) -> Handler:
-    """Answer with a warehouse (query -> DataFrame, execute -> rows affected). A script runs
-    statement by statement on one connection; an error rolls back an open transaction."""
+    """Answer with a warehouse (query -> DataFrame, execute -> rows affected). A script's
+    statements between BEGIN TRANSACTION and COMMIT TRANSACTION run in
+    `warehouse.transaction()` (an object with query/execute), so an error rolls them back."""
 
-    def one(sql: str, params: dict[str, Any]) -> Result:
+    def one(target, sql: str, params: dict[str, Any]) -> Result:
         kind = statement_type(sql)
         used = {k: v for k, v in params.items() if re.search(rf"@{re.escape(k)}\b", sql)}
         if kind == "SELECT":
-            return dataframe_result(warehouse.query(sql, used))
-        count = warehouse.execute(sql, used)
+            return dataframe_result(target.query(sql, used))
+        count = target.execute(sql, used)
         dml = kind in ("INSERT", "DELETE", "UPDATE", "MERGE")
         return Result(statement_type=kind, num_dml_affected_rows=count if dml else None)
 
     def handle(sql: str, params: dict[str, Any]) -> Result:
         statements = split_script(sql)
         if len(statements) == 1:
-            return one(statements[0], params)
+            return one(warehouse, statements[0], params)
         children: list[Result] = []
-        session = getattr(warehouse, "session", None)
-        with session() if session else _nothing():
-            try:
-                for statement in statements:
-                    children.append(one(statement, params))
-            except Exception:
-                if any(c.statement_type == "BEGIN_TRANSACTION" for c in children):
-                    try:
-                        warehouse.execute("ROLLBACK TRANSACTION")
-                    except Exception:
-                        pass
-                raise
+        tx_context = None
+        target = warehouse
+        for statement in statements:
+            kind = statement_type(statement)
+            if kind == "BEGIN_TRANSACTION":
+                tx_context = warehouse.transaction()
+                target = tx_context.__enter__()
+                children.append(Result(statement_type=kind))
+            elif kind in ("COMMIT_TRANSACTION", "ROLLBACK_TRANSACTION") and tx_context:
+                if kind == "COMMIT_TRANSACTION":
+                    tx_context.__exit__(None, None, None)
+                else:
+                    tx_context.__exit__(RuntimeError, RuntimeError("rollback"), None)
+                tx_context, target = None, warehouse
+                children.append(Result(statement_type=kind))
+            else:
+                try:
+                    children.append(one(target, statement, params))
+                except BaseException as exc:
+                    if tx_context is not None:  # BigQuery rolls the transaction back
+                        try:
+                            tx_context.__exit__(type(exc), exc, exc.__traceback__)
+                        except BaseException:
+                            pass
+                    raise
+        if tx_context is not None:
+            raise BigQueryError("invalidQuery", "Transaction is not committed at script end")
         last = children[-1] if children else Result()
         return Result(
             fields=last.fields, rows=last.rows, statement_type="SCRIPT", children=children
         )
 
     return handle
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 # ---------------------------------------------------------------- the server
