@@ -1,4 +1,5 @@
-"""On-disk cache of closed executions' histories, under OPSBOOK_HOME/cache/history.
+"""On-disk caches of closed executions: histories (OPSBOOK_HOME/cache/history) and
+descriptions (OPSBOOK_HOME/cache/executions).
 
 A closed execution's history only changes when it is redriven, so each entry records the
 execution's start date, status and redrive count, and is used only while all three match.
@@ -7,6 +8,7 @@ Files are written atomically (temp file + os.replace), 0600 inside a 0700 direct
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -16,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from opsbook.backends.base import Execution
+from opsbook.backends.base import CLOSED_STATUSES, Execution
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 FORMAT = 1
@@ -37,7 +39,7 @@ def _decode(obj: dict[str, Any]) -> Any:
 def _fingerprint(execution: Execution) -> dict[str, Any]:
     return {
         "arn": execution.arn,
-        "start_date": execution.start_date.isoformat() if execution.start_date else None,
+        "start_date": execution.start_date.timestamp() if execution.start_date else None,
         "status": execution.status,
         "redrive_count": execution.redrive_count,
     }
@@ -46,8 +48,8 @@ def _fingerprint(execution: Execution) -> dict[str, Any]:
 class HistoryCache:
     """Histories of closed executions keyed by execution ARN."""
 
-    def __init__(self, home: str | Path):
-        self.dir = Path(home) / "cache" / "history"
+    def __init__(self, home: str | Path, subdir: str = "history"):
+        self.dir = Path(home) / "cache" / subdir
 
     def path(self, arn: str) -> Path:
         # Readable tail plus a hash: ARNs hold ':' and may exceed filename limits.
@@ -73,19 +75,28 @@ class HistoryCache:
         """Store the history of a closed execution; running ones are never cached."""
         if not execution.closed:
             return False
-        self._ensure_dir()
         entry = {"format": FORMAT, "execution": _fingerprint(execution), "events": events}
-        data = json.dumps(entry, default=_encode, separators=(",", ":"))
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json")  # mode 0600
+        return self.write(execution.arn, json.dumps(entry, default=_encode, separators=(",", ":")))
+
+    def write(self, arn: str, data: str) -> bool:
+        """Atomically replace the entry for `arn` (a reader sees the old file or the new one).
+        The cache is an optimisation: a home we cannot write to just means no caching."""
+        try:
+            self._ensure_dir()
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json")  # mode 0600
+        except OSError:
+            return False
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(data)
-            os.replace(tmp, self.path(execution.arn))
-        except BaseException:
+            os.replace(tmp, self.path(arn))
+        except BaseException as exc:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
+            if isinstance(exc, OSError):
+                return False
             raise
         return True
 
@@ -104,3 +115,55 @@ class HistoryCache:
                 f.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _instant(value: Any) -> float | None:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.timestamp() if isinstance(value, datetime) else None
+
+
+class ExecutionCache:
+    """DescribeExecution results of closed executions, under OPSBOOK_HOME/cache/executions.
+
+    For a backend that lists executions and then describes each one (to learn its input): a
+    cached description is reused while the listing still shows the same status, start date and
+    redrive count, so a second browse describes no closed execution again.
+    """
+
+    def __init__(self, home: str | Path):
+        self.files = HistoryCache(home, "executions")
+
+    def get(
+        self, arn: str, *, status: str, start_date: Any, redrive_count: int | None = 0
+    ) -> Execution | None:
+        """The cached Execution when it still matches what a listing reports, else None."""
+        if status not in CLOSED_STATUSES:
+            return None
+        try:
+            data = json.loads(self.files.path(arn).read_text(encoding="utf-8"), object_hook=_decode)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            return None
+        fields = data.get("execution")
+        if not isinstance(fields, dict) or fields.get("arn") != arn:
+            return None
+        if fields.get("status") != status or int(fields.get("redrive_count") or 0) != int(
+            redrive_count or 0
+        ):
+            return None
+        if _instant(fields.get("start_date")) != _instant(start_date):
+            return None
+        try:
+            return Execution(**fields)
+        except TypeError:
+            return None
+
+    def put(self, execution: Execution) -> bool:
+        if not execution.closed:
+            return False
+        entry = {"format": FORMAT, "execution": dataclasses.asdict(execution)}
+        return self.files.write(
+            execution.arn, json.dumps(entry, default=_encode, separators=(",", ":"))
+        )

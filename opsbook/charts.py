@@ -10,11 +10,24 @@ from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from opsbook.config import Config
 from opsbook.warehouse import render_template
 from opsbook.weeks import week_dates
 
+# Week and execution statuses as colours (background, text), shared by reports and widgets.
+STATUS_COLORS = {
+    "SUCCEEDED": ("#2e7d32", "white"),
+    "FAILED": ("#c62828", "white"),
+    "TIMED_OUT": ("#e65100", "white"),
+    "ABORTED": ("#6d4c41", "white"),
+    "RUNNING": ("#1565c0", "white"),
+    "PENDING_REDRIVE": ("#1565c0", "white"),
+    "MISSING": ("#f9a825", "black"),
+    "PENDING": ("#e0e0e0", "black"),
+    "ERROR": ("#880e4f", "white"),
+}
 ANOMALY_SIGMAS = 3.0
 BASELINE_WEEKS = 8
 NOTIFY_STATES_PREFIX = "Notify"
@@ -75,6 +88,12 @@ def anomalies(
     counts["offset"] = [(d - dates.week_start).days for d in counts["event_date"]]
     current = counts[counts["offset"] >= 0]
     history = counts[counts["offset"] < 0]
+    # Days before the table's first row are "no data yet", not zero traffic.
+    has_rows = history[history["events"] > 0]
+    if len(has_rows):
+        history = history[history["offset"] >= has_rows["offset"].min()]
+    else:
+        history = history.iloc[0:0]
     rows = []
     for _, day in current.iterrows():
         same_weekday = history[history["offset"] % 7 == day["offset"] % 7]["events"]
@@ -106,17 +125,43 @@ def week_over_week(warehouse: Any, cfg: Config, week: date, lookback_weeks: int)
     return frame
 
 
-def notifications(events: pd.DataFrame) -> pd.DataFrame:
-    """The Slack messages an execution sent: one row per notify task, from its history."""
-    rows = []
-    scheduled = events[events["type"].isin(["TaskScheduled", "LambdaFunctionScheduled"])]
-    for _, event in scheduled.iterrows():
-        state = event.get("state") or ""
-        if not str(state).startswith(NOTIFY_STATES_PREFIX):
-            continue
-        text = _payload_text(event.get("input"))
-        rows.append({"timestamp": event["timestamp"], "state": state, "text": text})
-    return pd.DataFrame(rows, columns=["timestamp", "state", "text"])
+def notifications(events: pd.DataFrame | None) -> pd.DataFrame:
+    """The Slack messages an execution sent: one row per notify task attempt, from its history
+    (events_frame shape). `sent` is False when the notify Lambda failed or timed out."""
+    columns = ["timestamp", "state", "text", "sent"]
+    if events is None or events.empty:
+        return pd.DataFrame(columns=columns)
+    rows: list[dict[str, Any]] = []
+    pending: dict[str, Any] | None = None
+    for event in events.to_dict("records"):
+        kind = event.get("type")
+        if kind in ("TaskScheduled", "LambdaFunctionScheduled"):
+            state = str(event.get("state") or "")
+            pending = None
+            if state.startswith(NOTIFY_STATES_PREFIX):
+                pending = {
+                    "timestamp": event["timestamp"],
+                    "state": state,
+                    "text": _payload_text(event.get("input")),
+                    "sent": None,
+                }
+                rows.append(pending)
+        elif pending is not None and kind in _TASK_OUTCOMES:
+            pending["sent"] = _TASK_OUTCOMES[kind]
+            pending = None
+    return pd.DataFrame(rows, columns=columns)
+
+
+_TASK_OUTCOMES = {
+    "TaskSucceeded": True,
+    "LambdaFunctionSucceeded": True,
+    "TaskFailed": False,
+    "TaskTimedOut": False,
+    "LambdaFunctionFailed": False,
+    "LambdaFunctionTimedOut": False,
+    "LambdaFunctionStartFailed": False,
+    "TaskStartFailed": False,
+}
 
 
 def _payload_text(value: Any) -> str | None:
@@ -130,48 +175,59 @@ def _payload_text(value: Any) -> str | None:
     return None
 
 
-def gantt(timeline: pd.DataFrame, title: str = "State durations"):
-    """A Gantt chart of state visits (one bar per visit, retries shaded darker)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.35 * len(timeline) + 1)))
+def gantt(timeline: pd.DataFrame, title: str = "State durations") -> Figure:
+    """A Gantt chart of state visits: one row per state, one bar per visit. Waits are light
+    blue, retried tasks dark green, the visit the execution failed in red."""
+    states = list(dict.fromkeys(timeline["state"])) if len(timeline) else []
+    fig = Figure(figsize=(9, max(2.5, 0.32 * len(states) + 1.2)), layout="constrained")
+    ax = fig.subplots()
     if timeline.empty:
-        ax.text(0.5, 0.5, "no state visits", ha="center", va="center")
+        ax.text(0.5, 0.5, "no state visits (no execution for this week)", ha="center", va="center")
         ax.set_axis_off()
         return fig
-    start = pd.to_datetime(timeline["entered"]).min()
-    entered = (pd.to_datetime(timeline["entered"]) - start).dt.total_seconds() / 60
-    exited = pd.to_datetime(timeline["exited"]).fillna(pd.to_datetime(timeline["entered"]))
-    width = ((exited - start).dt.total_seconds() / 60 - entered).clip(lower=0.05)
-    states = list(dict.fromkeys(timeline["state"]))
+    entered_at = pd.to_datetime(timeline["entered"], utc=True)
+    exited_at = pd.to_datetime(timeline["exited"], utc=True).fillna(entered_at)
+    start = entered_at.min()
+    left = (entered_at - start).dt.total_seconds() / 60
+    # Instant states still get a sliver, so the path stays visible.
+    width = ((exited_at - start).dt.total_seconds() / 60 - left).clip(lower=0.3)
     y = [states.index(s) for s in timeline["state"]]
-    colors = ["#c62828" if s == "FAILED" else "#2e7d32" for s in timeline.get("status", [])]
-    ax.barh(y, width, left=entered, color=colors or "#2e7d32", height=0.6)
-    ax.set_yticks(range(len(states)), states)
+    ax.barh(
+        y,
+        width,
+        left=left,
+        color=[_gantt_color(r) for r in timeline.to_dict("records")],
+        height=0.6,
+    )
+    ax.set_yticks(range(len(states)), states, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("minutes since the execution started")
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
     return fig
 
 
-def arrival_chart(arrival: pd.DataFrame, anomalies_frame: pd.DataFrame | None = None):
+def _gantt_color(visit: dict[str, Any]) -> str:
+    if visit.get("status") in ("FAILED", "TIMED_OUT", "ABORTED"):
+        return "#c62828"
+    if visit.get("type") == "Wait":
+        return "#90caf9"
+    if (visit.get("retries") or 0) > 0:
+        return "#1b5e20"
+    return "#43a047"
+
+
+def arrival_chart(arrival: pd.DataFrame, anomalies_frame: pd.DataFrame | None = None) -> Figure:
     """Bar chart of rows per day; the check date outlined, anomalous days red."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    fig = Figure(figsize=(8, 3.2), layout="constrained")
+    ax = fig.subplots()
     flagged = set()
     if anomalies_frame is not None and len(anomalies_frame):
         flagged = set(anomalies_frame.loc[anomalies_frame["anomaly"], "event_date"])
     colors = ["#c62828" if d in flagged else "#1565c0" for d in arrival["event_date"]]
-    labels = [f"{d:%m-%d}\n{w}" for d, w in zip(arrival["event_date"], arrival["weekday"], strict=True)]
+    labels = [
+        f"{d:%m-%d}\n{w}" for d, w in zip(arrival["event_date"], arrival["weekday"], strict=True)
+    ]
     bars = ax.bar(labels, arrival["events"], color=colors)
     for bar, is_check in zip(bars, arrival["is_check_date"], strict=True):
         if is_check:
@@ -179,18 +235,13 @@ def arrival_chart(arrival: pd.DataFrame, anomalies_frame: pd.DataFrame | None = 
             bar.set_linewidth(2)
     ax.set_ylabel("rows")
     ax.set_title("Data arrival per day (outlined: the day the run checked; red: anomaly)")
-    fig.tight_layout()
     return fig
 
 
-def week_over_week_chart(summary: pd.DataFrame):
+def week_over_week_chart(summary: pd.DataFrame) -> Figure:
     """Events per loaded week, with the week-over-week change as labels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    fig = Figure(figsize=(8, 3.2), layout="constrained")
+    ax = fig.subplots()
     if summary.empty:
         ax.text(0.5, 0.5, "no loaded weeks in range", ha="center", va="center")
         ax.set_axis_off()
@@ -202,5 +253,26 @@ def week_over_week_chart(summary: pd.DataFrame):
     ax.set_xlabel("week (Thursday)")
     ax.set_title("Week over week: weekly_summary")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     return fig
+
+
+def to_png(fig: Figure, dpi: int = 100) -> bytes:
+    """PNG bytes of a figure (no pyplot, so no global state and no backend switch in a kernel)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def status_css(value: Any) -> str:
+    """CSS for a status cell (pandas Styler.map)."""
+    colors = STATUS_COLORS.get(str(value))
+    return f"background-color: {colors[0]}; color: {colors[1]}; font-weight: bold" if colors else ""
+
+
+def styled(frame: pd.DataFrame, columns: tuple[str, ...] = ("status",)):
+    """A Styler that colours status columns; plain tables otherwise (and when empty)."""
+    present = [c for c in columns if c in frame.columns]
+    style = frame.style.hide(axis="index")
+    return style.map(status_css, subset=present) if present and len(frame) else style

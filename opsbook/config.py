@@ -53,7 +53,9 @@ class Config:
     max_concurrency: int = 4
     # Slack: the URL is resolved at run time and never travels in execution input.
     slack_webhook_env: str = "SLACK_WEBHOOK_URL"
-    slack_secret_name: str = "opsbook/slack-webhook"  # Secrets Manager, or SSM when it starts with "/"
+    slack_secret_name: str = (
+        "opsbook/slack-webhook"  # Secrets Manager, or SSM when it starts with "/"
+    )
     slack_username: str = "opsbook"
     slack_icon_emoji: str = ":calendar:"
     # Values that history views and reports redact.
@@ -76,16 +78,22 @@ class Config:
         for key in ("dataset", "source_table", "target_table"):
             value = getattr(self, key)
             if not IDENTIFIER.match(value):
-                raise ConfigError(f"config key {key}={value!r} is not a valid identifier ([A-Za-z_][A-Za-z0-9_]*)")
+                raise ConfigError(
+                    f"config key {key}={value!r} is not a valid identifier ([A-Za-z_][A-Za-z0-9_]*)"
+                )
         if not PROJECT_ID.match(self.bq_project):
-            raise ConfigError(f"config key bq_project={self.bq_project!r} is not a valid project id")
+            raise ConfigError(
+                f"config key bq_project={self.bq_project!r} is not a valid project id"
+            )
         if self.poll_seconds < 0 or self.max_polls < 1:
             raise ConfigError("poll_seconds must be >= 0 and max_polls >= 1")
         for pattern in self.secret_patterns:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ConfigError(f"secret pattern {pattern!r} is not a regular expression: {exc}") from None
+                raise ConfigError(
+                    f"secret pattern {pattern!r} is not a regular expression: {exc}"
+                ) from None
         return self
 
 

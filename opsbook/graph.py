@@ -10,6 +10,7 @@ falls back to `render_text`, so notebooks and reports still show the graph.
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 from collections import Counter
@@ -49,6 +50,7 @@ class Overlay:
 
     visits: Counter = field(default_factory=Counter)
     transitions: Counter = field(default_factory=Counter)
+    caught: Counter = field(default_factory=Counter)  # transitions taken through a Catch
     failed_state: str | None = None
     caught_states: set[str] = field(default_factory=set)
     running_state: str | None = None
@@ -147,6 +149,8 @@ def overlay_from_history(events: list[dict]) -> Overlay:
                 overlay.transitions[(previous, name)] += 1
             if last_failed_task and last_failed_task != name:
                 overlay.caught_states.add(last_failed_task)
+                if previous == last_failed_task:
+                    overlay.caught[(previous, name)] += 1
                 last_failed_task = None
             previous = name
             open_states.append(name)
@@ -154,8 +158,15 @@ def overlay_from_history(events: list[dict]) -> Overlay:
             name = event["stateExitedEventDetails"]["name"]
             if name in open_states:
                 open_states.remove(name)
-        elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut", "LambdaFunctionTimedOut"):
+        elif kind in (
+            "TaskFailed",
+            "LambdaFunctionFailed",
+            "TaskTimedOut",
+            "LambdaFunctionTimedOut",
+        ):
             last_failed_task = open_states[-1] if open_states else None
+        elif kind in ("TaskScheduled", "LambdaFunctionScheduled", "TaskSucceeded"):
+            last_failed_task = None  # a retry started, or the attempt succeeded
         elif kind in ("ExecutionSucceeded",):
             overlay.status = "SUCCEEDED"
         elif kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
@@ -195,7 +206,15 @@ def to_dot(definition: dict | str, history: list[dict] | None = None, *, title: 
     dot.attr("edge", fontname="Helvetica", fontsize="9")
     if title:
         dot.attr(label=title, labelloc="t", fontsize="14")
-    dot.node("__start", "Start", shape="circle", style="filled", fillcolor="#424242", fontcolor="white", fontsize="9")
+    dot.node(
+        "__start",
+        "Start",
+        shape="circle",
+        style="filled",
+        fillcolor="#424242",
+        fontcolor="white",
+        fontsize="9",
+    )
     dot.edge("__start", graph.start)
     clusters: dict[str, Any] = {}
     for name, state in graph.states.items():
@@ -210,15 +229,24 @@ def to_dot(definition: dict | str, history: list[dict] | None = None, *, title: 
         if parent:
             target = clusters.setdefault(parent, graphviz.Digraph(f"cluster_{parent}"))
             target.attr(label=f"{parent} (inner)", style="dashed", color="#9e9e9e")
-        target.node(name, label, fillcolor=fill, color=line, shape=shape, penwidth="2" if status != "idle" else "1")
+        target.node(
+            name,
+            label,
+            fillcolor=fill,
+            color=line,
+            shape=shape,
+            penwidth="2" if status != "idle" else "1",
+        )
         if state.get("End") or state.get("Type") in TERMINAL_TYPES:
             end = f"__end_{name}"
-            target.node(end, "", shape="doublecircle", width="0.15", style="filled", fillcolor="#424242")
+            target.node(
+                end, "", shape="doublecircle", width="0.15", style="filled", fillcolor="#424242"
+            )
             target.edge(name, end)
     for cluster in clusters.values():
         dot.subgraph(cluster)
     for edge in graph.edges:
-        taken = overlay.transitions[(edge.source, edge.target)] if overlay else 0
+        taken = _taken(overlay, edge) if overlay else 0
         attrs = {"label": edge.label}
         if edge.kind == "catch":
             attrs.update(style="dashed", color="#ef6c00")
@@ -232,11 +260,26 @@ def to_dot(definition: dict | str, history: list[dict] | None = None, *, title: 
     return dot
 
 
+def _taken(overlay: Overlay, edge: Edge) -> int:
+    """How often the execution took this edge; a Catch edge only counts caught transitions."""
+    pair = (edge.source, edge.target)
+    if edge.kind == "catch":
+        return overlay.caught[pair]
+    return overlay.transitions[pair] - overlay.caught[pair]
+
+
 def render_text(definition: dict | str, history: list[dict] | None = None) -> str:
     """A plain-text rendering, used when Graphviz is absent: one line per state and its exits."""
     graph = build_graph(definition)
     overlay = overlay_from_history(history) if history is not None else None
-    marks = {"succeeded": "✔", "failed": "✘", "caught": "!", "running": "▶", "idle": "·", "plain": " "}
+    marks = {
+        "succeeded": "✔",
+        "failed": "✘",
+        "caught": "!",
+        "running": "▶",
+        "idle": "·",
+        "plain": " ",
+    }
     outgoing: dict[str, list[Edge]] = {}
     for edge in graph.edges:
         outgoing.setdefault(edge.source, []).append(edge)
@@ -248,7 +291,7 @@ def render_text(definition: dict | str, history: list[dict] | None = None) -> st
         lines.append(f"{indent}{marks[status]} {name} [{state.get('Type', '?')}]{visits}")
         for edge in outgoing.get(name, []):
             label = f" ({edge.label})" if edge.label else ""
-            taken = "═>" if overlay and overlay.transitions[(edge.source, edge.target)] else "->"
+            taken = "═>" if overlay and _taken(overlay, edge) else "->"
             lines.append(f"{indent}    {taken} {edge.target}{label}")
         if state.get("End") or state.get("Type") in TERMINAL_TYPES:
             lines.append(f"{indent}    -> end")
@@ -256,7 +299,11 @@ def render_text(definition: dict | str, history: list[dict] | None = None) -> st
 
 
 def render(
-    definition: dict | str, history: list[dict] | None = None, *, format: str = "svg", title: str = ""
+    definition: dict | str,
+    history: list[dict] | None = None,
+    *,
+    format: str = "svg",
+    title: str = "",
 ) -> str | bytes:
     """SVG text or PNG bytes; the text rendering when Graphviz's `dot` is not installed."""
     if format not in ("svg", "png", "text"):
@@ -267,6 +314,21 @@ def render(
     return data.decode("utf-8") if format == "svg" else data
 
 
+def svg_element(svg: str) -> str:
+    """The <svg> element of an SVG document, without the XML prolog and doctype."""
+    import re
+
+    start = svg.find("<svg")
+    element = svg[start:] if start >= 0 else svg
+    # Scale to the page width (the viewBox keeps the aspect ratio) instead of overflowing it.
+    return re.sub(
+        r'<svg width="[^"]*" height="[^"]*"',
+        '<svg width="100%" style="max-width: 1100px; height: auto"',
+        element,
+        count=1,
+    )
+
+
 class GraphView:
     """Displays itself in a notebook: SVG when Graphviz is there, text otherwise."""
 
@@ -275,6 +337,12 @@ class GraphView:
 
     def _repr_svg_(self) -> str | None:
         return render(self.definition, self.history, title=self.title) if dot_available() else None
+
+    def _repr_html_(self) -> str:
+        # Inline <svg> (not an <img>), so nbconvert's HTML keeps the graph searchable text.
+        if dot_available():
+            return f'<div class="opsbook-graph">{svg_element(render(self.definition, self.history, title=self.title))}</div>'
+        return f"<pre>{html.escape(render_text(self.definition, self.history))}</pre>"
 
     def _repr_pretty_(self, printer, cycle) -> None:
         printer.text(render_text(self.definition, self.history))

@@ -641,3 +641,35 @@ def weeks(
     """One row per scheduled week in [since, until]: status, attempts, last execution, polls,
     duration and failure cause. `today` (default: now) decides MISSING versus PENDING."""
     return History(backend, cfg).weeks(since, until, today)
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready rows: NaN/NaT -> None, timestamps -> ISO 8601, numpy scalars -> Python."""
+    out = []
+    for row in df.to_dict("records"):
+        clean: dict[str, Any] = {}
+        for key, value in row.items():
+            if isinstance(value, (dict, list)):
+                clean[key] = value
+            elif value is None or (not isinstance(value, str) and pd.isna(value)):
+                clean[key] = None
+            elif isinstance(value, pd.Timestamp):
+                clean[key] = value.isoformat()
+            elif hasattr(value, "item"):  # numpy scalar
+                clean[key] = value.item()
+            else:
+                clean[key] = value
+        out.append(clean)
+    return out
+
+
+def human_duration(seconds: float | None) -> str:
+    """1h05m, 12m30s, 0s; '-' when unknown."""
+    if seconds is None or pd.isna(seconds):
+        return "-"
+    total = int(round(float(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

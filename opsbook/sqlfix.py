@@ -225,7 +225,21 @@ class ProjectQualifiedName(Rule):
         return isinstance(node.parent, exp.Create) and node.parent.kind == "SCHEMA"
 
 
+class StorageOptions(Rule):
+    """PARTITION BY / CLUSTER BY / OPTIONS(...) in BigQuery DDL only decide storage and
+    metadata, never results; DuckDB has no such clauses, so they are dropped."""
+
+    def match(self, node):
+        return isinstance(node, exp.Properties) and isinstance(node.parent, exp.Create)
+
+    def rewrite(self, node):
+        storage = (exp.PartitionedByProperty, exp.ClusterProperty, exp.Property)
+        kept = [p for p in node.expressions if type(p) not in storage]
+        return exp.Properties(expressions=kept) if kept else None
+
+
 RULES: tuple[Rule, ...] = (
+    StorageOptions(),
     ProjectQualifiedName(),
     IntegerCast(),
     CountIf(),

@@ -21,6 +21,10 @@ as bound parameters):
     statements = split_statements(sql)                 # a template's `;`-separated statements
     ensure_schema(wh)                                  # analytics.events / weekly_summary
 
+BigQuery: credentials are a service-account JSON (str or dict), a google.auth Credentials
+object, or None for the default chain. BIGQUERY_EMULATOR_HOST=http://127.0.0.1:PORT (honoured
+by google-cloud-bigquery) sends every request to a local endpoint, with anonymous credentials.
+
 Errors: WarehouseError (an OperationFailed, exit 1) carries the database's message;
 WarehouseLocked (exit 2) names a DuckDB file another process holds open;
 WarehouseSpecError (a ConfigError and a ValueError, exit 2): bad URL, name or placeholder.
@@ -38,6 +42,7 @@ import contextlib
 import datetime as dt
 import decimal
 import json
+import os
 import re
 import threading
 import time
@@ -472,6 +477,12 @@ class BigQueryWarehouse:
         self.project = project
         self.location = location
         if client is None:
+            if credentials is None and os.environ.get("BIGQUERY_EMULATOR_HOST"):
+                # The client sends every request to that endpoint (a local BigQuery-compatible
+                # server in tests); it takes no Google credentials.
+                from google.auth.credentials import AnonymousCredentials
+
+                credentials = AnonymousCredentials()
             client = bigquery.Client(
                 project=project,
                 location=location,

@@ -55,11 +55,15 @@ def parse_week(text: str | date) -> date:
     else:
         raw = str(text).strip()
         if not _ISO_DATE.match(raw):
-            raise UsageError(f"{str(text)!r} is not a date (YYYY-MM-DD); weeks are named by their Thursday, e.g. 2026-11-26")
+            raise UsageError(
+                f"{str(text)!r} is not a date (YYYY-MM-DD); weeks are named by their Thursday, e.g. 2026-11-26"
+            )
         try:
             day = date.fromisoformat(raw)
         except ValueError:
-            raise UsageError(f"{raw!r} is not a date (YYYY-MM-DD): no such day in the calendar") from None
+            raise UsageError(
+                f"{raw!r} is not a date (YYYY-MM-DD): no such day in the calendar"
+            ) from None
     if day.weekday() != THURSDAY:
         before, after = _nearest_thursdays(day)
         raise UsageError(
@@ -119,7 +123,11 @@ def weeks_between(since: str | date, until: str | date) -> list[date]:
     if end < start:
         raise UsageError(f"--until {end.isoformat()} is before --since {start.isoformat()}")
     first = start + timedelta(days=(THURSDAY - start.weekday()) % 7)
-    return [first + timedelta(days=7 * i) for i in range((end - first).days // 7 + 1)] if first <= end else []
+    return (
+        [first + timedelta(days=7 * i) for i in range((end - first).days // 7 + 1)]
+        if first <= end
+        else []
+    )
 
 
 def last_completed_week(today: date | datetime | None = None) -> date:
@@ -166,7 +174,9 @@ _MAX_YEAR = 2199
 class _CronField:
     """One cron field parsed to the set of values it allows."""
 
-    def __init__(self, text: str, name: str, low: int, high: int, names: dict[str, int] | None = None):
+    def __init__(
+        self, text: str, name: str, low: int, high: int, names: dict[str, int] | None = None
+    ):
         self.text, self.name, self.low, self.high, self.names = text, name, low, high, names or {}
         self.values: set[int] = set()
         for part in text.split(","):
@@ -182,7 +192,9 @@ class _CronField:
         if upper in self.names:
             return self.names[upper]
         if not token.isdigit():
-            raise self._error(f"has {token!r}, which is not a number{' or name' if self.names else ''}")
+            raise self._error(
+                f"has {token!r}, which is not a number{' or name' if self.names else ''}"
+            )
         value = int(token)
         if not self.low <= value <= self.high:
             raise self._error(f"has {value}, outside {self.low}-{self.high}")
@@ -204,7 +216,10 @@ class _CronField:
             start = self._value(part)
             end = self.high if stepped else start  # "5/15" runs from 5 to the top
         span = (end - start) % (self.high - self.low + 1)  # ranges may wrap, e.g. FRI-MON
-        return {self.low + (start - self.low + i) % (self.high - self.low + 1) for i in range(0, span + 1, step)}
+        return {
+            self.low + (start - self.low + i) % (self.high - self.low + 1)
+            for i in range(0, span + 1, step)
+        }
 
 
 @dataclass(frozen=True)
@@ -301,14 +316,20 @@ def _parse_cron(text: str, body: str) -> CronExpression:
                 pass
             elif up.endswith("W"):
                 if not up[:-1].isdigit() or not 1 <= int(up[:-1]) <= 31:
-                    raise UsageError(f"cron day-of-month field {dom!r}: 'W' needs a day 1-31 before it")
+                    raise UsageError(
+                        f"cron day-of-month field {dom!r}: 'W' needs a day 1-31 before it"
+                    )
             else:
                 dom_values = frozenset(_CronField(dom, "day-of-month", 1, 31).values)
         if dow != "?":
             up = dow.upper()
             if "#" in up:
                 a, _, n = up.partition("#")
-                if "," in up or (a not in _DAYS and not (a.isdigit() and 1 <= int(a) <= 7)) or not (n.isdigit() and 1 <= int(n) <= 5):
+                if (
+                    "," in up
+                    or (a not in _DAYS and not (a.isdigit() and 1 <= int(a) <= 7))
+                    or not (n.isdigit() and 1 <= int(n) <= 5)
+                ):
                     raise UsageError(
                         f"cron day-of-week field {dow!r}: '#' takes one day and an instance 1-5, e.g. 5#2 or THU#2"
                     )
@@ -317,7 +338,9 @@ def _parse_cron(text: str, body: str) -> CronExpression:
             elif up.endswith("L"):
                 a = up[:-1]
                 if a not in _DAYS and not (a.isdigit() and 1 <= int(a) <= 7):
-                    raise UsageError(f"cron day-of-week field {dow!r}: 'L' needs a day before it, e.g. 5L or THUL")
+                    raise UsageError(
+                        f"cron day-of-week field {dow!r}: 'L' needs a day before it, e.g. 5L or THUL"
+                    )
             else:
                 dow_values = frozenset(_CronField(dow, "day-of-week", 1, 7, _DAYS).values)
         return CronExpression(
@@ -402,11 +425,15 @@ class Schedule:
 
 def _zone(name: Any) -> ZoneInfo:
     if not isinstance(name, str) or not name:
-        raise UsageError(f"ScheduleExpressionTimezone {name!r} is not a time zone name (e.g. Asia/Tokyo)")
+        raise UsageError(
+            f"ScheduleExpressionTimezone {name!r} is not a time zone name (e.g. Asia/Tokyo)"
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"ScheduleExpressionTimezone {name!r} is not a known time zone (e.g. Asia/Tokyo)") from None
+        raise UsageError(
+            f"ScheduleExpressionTimezone {name!r} is not a known time zone (e.g. Asia/Tokyo)"
+        ) from None
 
 
 def _instant(value: Any, key: str) -> datetime | None:
@@ -450,7 +477,9 @@ def load_schedule(path: str | Path | None = None) -> Schedule:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read schedule file {path}: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise UsageError(f"schedule file {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        raise UsageError(
+            f"schedule file {path} is not valid JSON: {exc.msg} at line {exc.lineno}"
+        ) from None
     return schedule_from_dict(document)
 
 
@@ -484,7 +513,9 @@ def _iter_fire_times(schedule: Schedule, after: datetime):
         return
     if isinstance(expr, RateExpression):
         # Rate schedules count from StartDate; without one, from the next whole minute.
-        anchor = schedule.start_date or after.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        anchor = schedule.start_date or after.replace(second=0, microsecond=0) + timedelta(
+            minutes=1
+        )
         current = anchor
         if anchor <= after:
             current = anchor + expr.every * ((after - anchor) // expr.every + 1)

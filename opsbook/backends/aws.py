@@ -272,6 +272,12 @@ class AwsBackend:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}") from None
 
+    def warehouse(self):
+        """BigQuery for reports (application default credentials), BigQuery SQL as locally."""
+        from opsbook.warehouse import BigQueryWarehouse
+
+        return BigQueryWarehouse(self.cfg.bq_project, location=self.cfg.bq_location or None)
+
     # --- executions -------------------------------------------------------------------------
 
     def start(
@@ -382,9 +388,27 @@ class AwsBackend:
                 if error_code(exc) == "StateMachineDoesNotExist":
                     return []  # not deployed yet: no executions
                 raise
-        arns = [item["executionArn"] for item in items]
+        # (history engineer) Closed executions' descriptions come from OPSBOOK_HOME/cache while
+        # the listing still shows the same status, start and redrive count, so browsing a year
+        # again describes nothing closed (opsbook.cache.ExecutionCache).
+        from opsbook.cache import ExecutionCache
+
+        cache = ExecutionCache(self.cfg.home)
+        known: dict[str, Execution | None] = {
+            item["executionArn"]: cache.get(
+                item["executionArn"],
+                status=item["status"],
+                start_date=item["startDate"],
+                redrive_count=item.get("redriveCount"),
+            )
+            for item in items
+        }
+        todo = [arn for arn, hit in known.items() if hit is None]
         with ThreadPoolExecutor(max_workers=max(1, self.cfg.max_concurrency)) as pool:
-            found = list(pool.map(self.describe, arns))
+            for arn, described in zip(todo, pool.map(self.describe, todo), strict=True):
+                known[arn] = described
+                cache.put(described)
+        found = [e for e in known.values() if e is not None]
         return sorted(found, key=lambda e: e.start_date, reverse=True)
 
     def history(self, execution: str) -> list[dict[str, Any]]:

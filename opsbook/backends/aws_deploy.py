@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -109,7 +110,7 @@ class Deployer:
         self,
         backend: AwsBackend,
         *,
-        layer_requirements: tuple[str, ...] = packaging.LAYER_REQUIREMENTS,
+        layer_requirements: tuple[str, ...] | None = None,
         direct_upload_limit: int = packaging.DIRECT_UPLOAD_LIMIT,
         package_root: Path = packaging.PACKAGE_ROOT,
         build_dir: Path | None = None,
@@ -117,7 +118,11 @@ class Deployer:
     ):
         self.backend = backend
         self.cfg = backend.cfg
-        self.layer_requirements = tuple(layer_requirements)
+        if layer_requirements is None:
+            # OPSBOOK_LAYER_REQUIREMENTS="a,b,c" replaces what the layer is built from.
+            env = os.environ.get("OPSBOOK_LAYER_REQUIREMENTS", "")
+            layer_requirements = tuple(r.strip() for r in env.split(",") if r.strip())
+        self.layer_requirements = tuple(layer_requirements) or packaging.LAYER_REQUIREMENTS
         self.direct_upload_limit = direct_upload_limit
         self.package_root = Path(package_root)
         self.build_dir = Path(build_dir) if build_dir else Path(self.cfg.home) / "build"

@@ -194,17 +194,24 @@ class LocalBackend:
             self.warehouse_path, project=self.cfg.bq_project, lock_timeout=timeout
         )
 
+    def warehouse(self):
+        """The warehouse for reports: warehouse.duckdb opened read-only per call."""
+        from opsbook.warehouse import DuckDBWarehouse
+
+        return DuckDBWarehouse(
+            self.warehouse_path, read_only=True, project=self.cfg.bq_project, lock_timeout=60.0
+        )
+
     def init(
         self, *, demo_data: bool = False, weeks: int = 12, seed: int = 7, end_week=None
     ) -> dict:
         """Create the home, the store and the warehouse schema; optionally synthetic late data."""
-        from opsbook.warehouse import ensure_schema
 
         self.store  # noqa: B018 - creates home and store
         summary: dict[str, Any] = {"home": str(self.home), "demo_rows": 0}
         wh = self.open_warehouse()
         try:
-            ensure_schema(wh, self.cfg.dataset, self.cfg.source_table, self.cfg.target_table)
+            self._ensure_schema()
             if demo_data:
                 from opsbook.demo import generate_demo_data
 
@@ -247,7 +254,26 @@ class LocalBackend:
     def _object_path(self, filename: str) -> Path:
         return self.objects_dir / self.cfg.sql_prefix / filename
 
+    @contextmanager
+    def _deploy_lock(self) -> Iterator[None]:
+        """One deploy/teardown at a time across processes (a version is published once)."""
+        import fcntl
+
+        self._ensure_home()
+        with open(self.home / ".deploy.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def deploy(self, *, plan: bool = False, rollback: bool = False) -> DeployResult:
+        if plan and not self._has_store():
+            return self._deploy(plan=True, rollback=rollback)
+        with self._deploy_lock():
+            return self._deploy(plan=plan, rollback=rollback)
+
+    def _deploy(self, *, plan: bool, rollback: bool) -> DeployResult:
         if rollback:
             return self._rollback(plan=plan)
         text = self._read_definition_file()
@@ -357,6 +383,12 @@ class LocalBackend:
         return result
 
     def teardown(self, *, plan: bool = False) -> DeployResult:
+        if plan or not self._has_store():
+            return self._teardown(plan=plan)
+        with self._deploy_lock():
+            return self._teardown(plan=plan)
+
+    def _teardown(self, *, plan: bool) -> DeployResult:
         changes: list[Change] = []
         store = self.store if self._has_store() else None
         sm = store.get_state_machine(self.sm_name) if store else None
@@ -402,8 +434,11 @@ class LocalBackend:
         live = self.live_version()
         if live is None:
             # A fresh home: deploy the repo's definition so `opsbook start` works at once.
-            self.deploy()
-            live = self.live_version()
+            with self._deploy_lock():
+                live = self.live_version()
+                if live is None:
+                    self._deploy(plan=False, rollback=False)
+                    live = self.live_version()
         version = self.store.version_by_arn(live)  # type: ignore[arg-type]
         if version is None:
             raise UsageError(f"live version {live} is missing from the store; run `opsbook deploy`")
@@ -492,6 +527,7 @@ class LocalBackend:
         on_created: Callable[[Execution, bool], None] | None = None,
     ) -> Execution:
         version_arn, text = self._deployed()
+        self._ensure_schema()
         clock = self._clock(scheduled_time)
         arn = execution_arn(self.sm_name, name)
         execution, created = self.store.create_execution(
@@ -509,26 +545,23 @@ class LocalBackend:
         if not created:
             # A duplicate start of a RUNNING execution: AWS returns the original.
             return self.wait(execution.arn)
-        try:
-            self._ensure_schema()
-        except BaseException as exc:
-            self._close_failed(
-                execution.arn, "Opsbook.WarehouseError", f"{exc}"[:32000], clock.now()
-            )
-            raise
         return self._run(execution, text, clock, redrive=False)
 
     def _ensure_schema(self) -> None:
+        """The warehouse tables, created once per home (remembered in the store), so duplicate
+        starts never need the DuckDB file."""
         from opsbook.warehouse import ensure_schema
 
-        if getattr(self, "_schema_ready", False):
+        cfg = self.cfg
+        key = f"schema:{cfg.dataset}.{cfg.source_table}.{cfg.target_table}"
+        if self.warehouse_path.exists() and self.store.get_meta(key):
             return
         wh = self.open_warehouse()
         try:
-            ensure_schema(wh, self.cfg.dataset, self.cfg.source_table, self.cfg.target_table)
+            ensure_schema(wh, cfg.dataset, cfg.source_table, cfg.target_table)
         finally:
             wh.close()
-        self._schema_ready = True
+        self.store.set_meta(key, "ready")
 
     def _run(self, execution: Execution, text: str, clock, *, redrive: bool) -> Execution:
         store = self.store

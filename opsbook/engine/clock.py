@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-_DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
-
 
 class VirtualClock:
     """Time advances only when the engine (or a task handler) calls sleep()."""
@@ -14,7 +12,11 @@ class VirtualClock:
     virtual = True
 
     def __init__(self, start: datetime | None = None):
-        start = start or _DEFAULT_START
+        """start: the virtual time when the clock is made (default: now, to the millisecond,
+        as AWS timestamps are); a naive datetime is taken as UTC."""
+        if start is None:
+            start = datetime.now(UTC)
+            start = start.replace(microsecond=start.microsecond // 1000 * 1000)
         if start.tzinfo is None:
             start = start.replace(tzinfo=UTC)
         self._now = start

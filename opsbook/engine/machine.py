@@ -59,6 +59,8 @@ class State:
                 "HeartbeatSecondsPath",
             )
         )
+        resource = spec.get("Resource")
+        self.task_token = isinstance(resource, str) and resource.endswith(".waitForTaskToken")
         self.retriers = [Retrier(r) for r in spec.get("Retry") or [] if isinstance(r, dict)]
         self.catchers = [Catcher(c) for c in spec.get("Catch") or [] if isinstance(c, dict)]
         self.branches: list[Machine] = []

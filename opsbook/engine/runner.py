@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,7 +108,7 @@ def _plain_input(value: Any) -> Any:
             raise TypeError(f"execution input is not valid JSON text: {value[:80]!r}") from None
     try:
         return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise TypeError(f"execution input is not JSON-serializable: {exc}") from None
 
 
@@ -117,8 +118,11 @@ def _names(name, execution_arn, state_machine_arn) -> tuple[str, str, str]:
         name = execution_arn.rsplit(":", 1)[-1]
     name = name or str(uuid.uuid4())
     if not execution_arn:
-        sm_name = sm_arn.rsplit(":", 1)[-1]
-        execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{sm_name}:{name}"
+        if ":stateMachine:" in sm_arn:
+            execution_arn = sm_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+        else:
+            sm_name = sm_arn.rsplit(":", 1)[-1]
+            execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{sm_name}:{name}"
     return name, execution_arn, sm_arn
 
 
@@ -191,7 +195,8 @@ def _drive(
 ) -> Run:
     deadline = None
     if isinstance(machine.timeout, (int, float)) and not isinstance(machine.timeout, bool):
-        deadline = run.start_date + timedelta(seconds=machine.timeout)
+        # a redrive gets the whole TimeoutSeconds again, from the moment it was redriven
+        deadline = (run.redrive_date or run.start_date) + timedelta(seconds=machine.timeout)
     ex = Execution(
         machine,
         tasks=tasks,
@@ -224,6 +229,24 @@ def _drive(
         run.status = "ABORTED"
         # AWS records the abort as an outside event, not caused by the last state event
         history.add("ExecutionAborted", 0, "executionAbortedEventDetails", {})
+    except StatesError as err:  # raised outside any state (should not happen): still a result
+        run.status, run.error, run.cause = "FAILED", err.error, err.cause
+        history.add(
+            "ExecutionFailed",
+            frame.last,
+            "executionFailedEventDetails",
+            error_details(err.error, err.cause),
+        )
+    except Exception as exc:  # an engine bug must end the run, not leave it RUNNING forever
+        run.status, run.error = "FAILED", "States.Runtime"
+        run.cause = f"Internal error in the local engine: {exc!r}"
+        run.extra["traceback"] = traceback.format_exc()
+        history.add(
+            "ExecutionFailed",
+            frame.last,
+            "executionFailedEventDetails",
+            error_details(run.error, run.cause),
+        )
     else:
         text = dumps(out)
         # decoded from the recorded text: the caller gets plain JSON, shared with nobody
@@ -320,36 +343,26 @@ def redrive(
 
 def _resume_point(machine: Machine, events: list[dict]):
     """(state to restart, its input, variables) from the top level of a history."""
-    depth = 0
+    depth = 0  # how many Map/Parallel states we are inside
     variables: dict = {}
     pending: tuple[str, Any] | None = None
     for e in events:
         t = e.get("type", "")
-        if t in ("MapStateStarted", "ParallelStateStarted"):
-            depth += 1
-            continue
-        if t in (
-            "MapStateSucceeded",
-            "MapStateFailed",
-            "MapStateAborted",
-            "ParallelStateSucceeded",
-            "ParallelStateFailed",
-            "ParallelStateAborted",
-        ):
-            depth -= 1
-            continue
-        if depth:
-            continue
         if t.endswith("StateEntered"):
-            d = e["stateEnteredEventDetails"]
-            if d["name"] in machine.states:
+            if depth == 0:
+                d = e["stateEnteredEventDetails"]
                 pending = (d["name"], json.loads(d.get("input") or "null"))
+            if t in ("MapStateEntered", "ParallelStateEntered"):
+                depth += 1
         elif t.endswith("StateExited"):
-            d = e["stateExitedEventDetails"]
-            for k, v in (d.get("assignedVariables") or {}).items():
-                variables[k] = json.loads(v)
-            pending = None
-    if pending is None:
+            if t in ("MapStateExited", "ParallelStateExited"):
+                depth -= 1
+            if depth == 0:
+                d = e["stateExitedEventDetails"]
+                for k, v in (d.get("assignedVariables") or {}).items():
+                    variables[k] = json.loads(v)
+                pending = None
+    if pending is None or pending[0] not in machine.states:
         return None, None, variables
     return pending[0], pending[1], variables
 
@@ -406,7 +419,7 @@ def test_state(
         deadline=None,
         should_abort=None,
     )
-    ex.single_attempt = True
+    ex.single_attempt = state
     frame = Frame(dict(variables or {}), 0)
     result = {
         "status": "SUCCEEDED",
@@ -415,7 +428,6 @@ def test_state(
         "cause": None,
         "nextState": None,
     }
-    caught_before = len(state.catchers)
     try:
         out, nxt = ex.run_state(state, value, frame)
     except RetriableError as r:
@@ -427,15 +439,9 @@ def test_state(
     except StatesError as err:
         result.update(status="FAILED", error=err.error, cause=err.cause)
         return result
-    failed = [e for e in history.events if e["type"].endswith(("Failed", "TimedOut"))]
-    if failed and caught_before:
-        result["status"] = "CAUGHT_ERROR"
-        d = (
-            next(v for k, v in failed[-1].items() if k.endswith("EventDetails"))
-            if any(k.endswith("EventDetails") for k in failed[-1])
-            else {}
-        )
-        result["error"], result["cause"] = d.get("error"), d.get("cause")
+    if ex.caught is not None and ex.caught[0] is state:
+        err = ex.caught[1]
+        result.update(status="CAUGHT_ERROR", error=err.error, cause=err.cause)
     result["output"], result["nextState"] = out, nxt
     result["variables"] = frame.vars
     return result

@@ -112,7 +112,6 @@ _MAX_INT = 99_999_999
 _TIMESTAMP_RE = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})\Z", re.ASCII
 )
-_VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z", re.ASCII)
 _LABEL_BAD = set(' \t\n\r<>{}[]?*"#%\\^|~`$&,;:/')
 
 
@@ -236,12 +235,13 @@ class _Validator:
             self.schema(f"These fields are required: [{', '.join(missing)}]", loc or "/")
         for key in d:
             if key not in allowed:
-                self.schema(f"Field '{key[:80]}' is not supported", f"{loc}/{_ptr(key)}")
+                self.schema(f"The field '{key[:80]}' is not supported by Step Functions here",
+                            f"{loc}/{_ptr(key)}")  # fmt: skip
         if "Comment" in d and not isinstance(d["Comment"], str):
             self.schema("Comment must be a string", f"{loc}/Comment")
         states = d.get("States")
         if "States" in d and (not isinstance(states, dict) or not states):
-            self.schema("States must be a non-empty object", f"{loc}/States")
+            self.schema("The field 'States' should be a non-empty object", f"{loc}/States")
             states = None
         start = d.get("StartAt")
         if "StartAt" in d:
@@ -303,7 +303,9 @@ class _Validator:
             if "Type" not in s:
                 self.schema("These fields are required: [Type]", loc)
             else:
-                self.schema(f"Unknown state type {_short(stype)}", f"{loc}/Type")
+                self.schema("The field 'Type' should have one of these values: [Task, Wait, Pass, "
+                            f"Succeed, Fail, Choice, Parallel, Map], not {_short(stype)}",
+                            f"{loc}/Type")  # fmt: skip
             # keep its transitions so the states after it are not reported unreachable
             for field in ("Next", "Default"):
                 if isinstance(s.get(field), str) and s[field] in states:
@@ -330,7 +332,7 @@ class _Validator:
                 self.schema(f"The field '{key}' is only supported with QueryLanguage JSONata",
                             f"{loc}/{_ptr(key)}")  # fmt: skip
             else:
-                self.schema(f"Field '{key[:80]}' is not supported by {stype} states",
+                self.schema(f"The field '{key[:80]}' is not supported by {stype} states",
                             f"{loc}/{_ptr(key)}")  # fmt: skip
         if "Comment" in s and not isinstance(s["Comment"], str):
             self.schema("Comment must be a string", f"{loc}/Comment")
@@ -474,7 +476,8 @@ class _Validator:
         for key, item in value.items():
             kloc = f"{loc}/{_ptr(key)}"
             name = key[:-2] if language == JSONPATH and key.endswith(".$") else key
-            if not _VAR_NAME_RE.match(name) or len(name) > 80:
+            # AWS: Unicode identifier rules (ID_Start then ID_Continue), at most 80 characters
+            if not name.isidentifier() or len(name) > 80:
                 self.schema(f"'{name[:80]}' is not a valid variable name (letters, digits and _, "
                             "not starting with a digit, at most 80 characters)", kloc)  # fmt: skip
             if language == JSONATA:
@@ -524,7 +527,9 @@ class _Validator:
     def retrier(self, item: dict, loc: str) -> None:
         for key in item:
             if key not in _RETRY_FIELDS:
-                self.schema(f"Field '{key[:80]}' is not supported in Retry", f"{loc}/{_ptr(key)}")
+                self.schema(
+                    f"The field '{key[:80]}' is not supported in Retry", f"{loc}/{_ptr(key)}"
+                )
         checks = (
             ("IntervalSeconds", 1, _MAX_INT, True),
             ("MaxAttempts", 0, _MAX_INT, True),
@@ -541,7 +546,9 @@ class _Validator:
         allowed = _CATCH_FIELDS[language]
         for key in item:
             if key not in allowed:
-                self.schema(f"Field '{key[:80]}' is not supported in Catch", f"{loc}/{_ptr(key)}")
+                self.schema(
+                    f"The field '{key[:80]}' is not supported in Catch", f"{loc}/{_ptr(key)}"
+                )
         if "Next" not in item:
             self.schema("These fields are required: [Next]", loc)
         else:
@@ -579,6 +586,8 @@ class _Validator:
                         f"{loc}/HeartbeatSeconds")  # fmt: skip
         if "Credentials" in s and not isinstance(s["Credentials"], dict):
             self.schema("Credentials must be a JSON object", f"{loc}/Credentials")
+        elif "Credentials" in s and not {"RoleArn", "RoleArn.$"} & set(s["Credentials"]):
+            self.schema("The field 'RoleArn' is required but was missing", f"{loc}/Credentials")
         self.retry_catch(s, loc, language, states, targets)
 
     def state_wait(self, s: dict, loc: str, language: str, states: dict, targets: list) -> None:
@@ -642,7 +651,7 @@ class _Validator:
     def jsonata_rule(self, rule: dict, loc: str) -> None:
         for key in rule:
             if key not in ("Condition", "Next", "Comment", "Assign", "Output"):
-                self.schema(f"Field '{key[:80]}' is not supported in a JSONata choice rule",
+                self.schema(f"The field '{key[:80]}' is not supported in a JSONata choice rule",
                             f"{loc}/{_ptr(key)}")  # fmt: skip
         if "Condition" not in rule:
             self.schema("These fields are required: [Condition]", loc)
@@ -672,7 +681,9 @@ class _Validator:
         for key in rule:
             if key not in allowed:
                 where = "a nested choice rule" if key == "Next" else "a choice rule"
-                self.schema(f"Field '{key[:80]}' is not supported in {where}", f"{loc}/{_ptr(key)}")
+                self.schema(
+                    f"The field '{key[:80]}' is not supported in {where}", f"{loc}/{_ptr(key)}"
+                )
         ops = [k for k in rule if k in _OPERATORS]
         combinators = [k for k in rule if k in ("And", "Or", "Not")]
         if len(ops) + len(combinators) != 1:
@@ -777,7 +788,7 @@ class _Validator:
                 if value not in ("STANDARD", "EXPRESS"):
                     self.schema("ExecutionType must be STANDARD or EXPRESS", f"{loc}/ExecutionType")
             else:
-                self.schema(f"Field '{key[:80]}' is not supported in ProcessorConfig",
+                self.schema(f"The field '{key[:80]}' is not supported in ProcessorConfig",
                             f"{loc}/{_ptr(key)}")  # fmt: skip
 
     def structural(self, value: Any, loc: str, field: str, language: str) -> None:
@@ -820,22 +831,27 @@ class _Validator:
         self.machine(d, "", _TOP_FIELDS, ql)
 
 
+# Results for recently seen definition texts (small ones only, so the cache stays small).
 _TEXT_CACHE: dict[str, tuple[Diagnostic, ...]] = {}
+_TEXT_CACHE_MAX, _TEXT_CACHE_MAX_CHARS = 128, 65_536
 
 
 def validate(definition: Any) -> list[Diagnostic]:
     """Validate an ASL definition (dict, JSON text or bytes). [] when valid; never raises."""
     try:
-        if isinstance(definition, str):
+        cacheable = isinstance(definition, str) and len(definition) <= _TEXT_CACHE_MAX_CHARS
+        if cacheable:
             cached = _TEXT_CACHE.get(definition)
             if cached is not None:
                 return list(cached)
         result = _validate(definition)
-        if isinstance(definition, str):
-            if len(_TEXT_CACHE) > 256:
+        if cacheable:
+            if len(_TEXT_CACHE) >= _TEXT_CACHE_MAX:
                 _TEXT_CACHE.clear()
             _TEXT_CACHE[definition] = tuple(result)
         return result
+    except RecursionError:
+        return [Diagnostic("TOO_DEEPLY_NESTED", "The definition is too deeply nested", "/")]
     except Exception as exc:  # a bug here must never crash an execute(); report it instead
         return [Diagnostic(SCHEMA, f"Definition could not be validated: {exc!r}"[:300], "/")]
 

@@ -6,6 +6,7 @@ talk to AWS; nothing in boto3 is mocked.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -24,6 +25,7 @@ from opsbook.backends.aws import AwsBackend  # noqa: E402
 from opsbook.config import load_config  # noqa: E402
 
 _post = moto_post
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
 
 
 @pytest.fixture(scope="session")

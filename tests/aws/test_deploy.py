@@ -293,3 +293,20 @@ def test_names_follow_the_prefix(make_backend):
     assert inv["buckets"] == {"acme-sql"} and inv["state_machines"] == {"acme-load"}
     names = Names.from_config(backend.cfg, ACCOUNT, REGION)
     assert backend.live_version() == f"{names.state_machine_arn}:1"
+
+
+def test_a_layer_over_the_direct_upload_limit_goes_through_s3(make_backend, build_dir):
+    from aws_helpers import SMALL_LAYER
+
+    from opsbook import packaging
+
+    backend = make_backend(direct_upload_limit=1_000)  # the small layer counts as "over 50 MB"
+    backend.deploy()
+    expected = packaging.build_layer(SMALL_LAYER, cache_dir=build_dir)
+    assert expected.size > 1_000
+    content = backend.client("lambda").get_layer_version(LayerName="opsbook-deps", VersionNumber=1)["Content"]
+    assert content["CodeSha256"] == expected.sha256 and content["CodeSize"] == expected.size
+    # The staged zip is removed once Lambda has its copy.
+    listed = backend.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="opsbook-artifacts/")
+    assert listed.get("KeyCount", 0) == 0
+    assert not backend.deploy().changed

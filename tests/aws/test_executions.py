@@ -177,13 +177,14 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_deploy_start_executions_history_teardown(aws_env, tmp_path, monkeypatch):
     """The newcomer's path: only AWS variables set, the CLI does the rest."""
     monkeypatch.setenv("OPSBOOK_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("OPSBOOK_LAYER_REQUIREMENTS", "slack_sdk")  # the real layer: test_packaging
     first = _cli("deploy", "--json")
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["changed"] is True
     second = _cli("deploy", "--json")
     assert second.returncode == 0, second.stderr
     doc = json.loads(second.stdout)
-    assert doc["changed"] is False and doc["version_arn"] == f"{SM_ARN}:1"
+    assert doc["changed"] is False, [c for c in doc["changes"] if c["action"] != "unchanged"] and doc["version_arn"] == f"{SM_ARN}:1"
 
     started = _cli("start", "--week", "2026-11-26", "--no-wait", "--json")
     assert started.returncode == 0, started.stderr

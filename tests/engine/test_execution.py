@@ -349,3 +349,56 @@ def test_should_abort_interrupts_a_real_wait():
     )
     assert run.status == "ABORTED"
     assert time.monotonic() - started < 2
+
+
+def test_redrive_after_timeout_gets_a_fresh_timeout():
+    definition = {
+        "TimeoutSeconds": 100,
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Wait", "Seconds": 60, "Next": "B"},
+            "B": {"Type": "Wait", "SecondsPath": "$.b", "End": True},
+        },
+    }
+    clock = VirtualClock(T0)
+    first = execute(definition, {"b": 80}, clock=clock)
+    assert first.status == "TIMED_OUT"
+    second = redrive(definition, first.history, clock=clock)
+    assert second.status == "SUCCEEDED"
+    entered = [e for e in second.history if e["type"] == "WaitStateEntered"]
+    assert [e["stateEnteredEventDetails"]["name"] for e in entered] == ["A", "B", "B"]
+    assert second.history[-1]["timestamp"] == T0 + timedelta(seconds=180)
+
+
+def test_redrive_restarts_a_failed_map_after_retries():
+    calls = {"n": 0}
+
+    def work(payload):
+        calls["n"] += 1
+        if calls["n"] <= 4:  # fails every attempt of the first execution
+            raise RuntimeError("flaky")
+        return payload * 10
+
+    definition = {
+        "StartAt": "Before",
+        "States": {
+            "Before": {"Type": "Pass", "Result": [1, 2], "Next": "M"},
+            "M": {
+                "Type": "Map",
+                "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 1}],
+                "ItemProcessor": {
+                    "StartAt": "T",
+                    "States": {"T": {"Type": "Task", "Resource": FN, "End": True}},
+                },
+                "Next": "After",
+            },
+            "After": {"Type": "Pass", "End": True},
+        },
+    }
+    first = execute(definition, {}, tasks={FN: work})
+    assert first.status == "FAILED"
+    calls["n"] = 10
+    second = redrive(definition, first.history, tasks={FN: work})
+    assert second.status == "SUCCEEDED", second.cause
+    assert second.output == [10, 20]
+    assert [e["type"] for e in second.history].count("PassStateEntered") == 2  # Before, After

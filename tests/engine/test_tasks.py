@@ -313,3 +313,34 @@ def test_handler_mutating_a_shared_result_between_executions_is_seen():
     second = execute(task(FN, End=True), {}, tasks={FN: counter})
     assert first.history[-1]["executionSucceededEventDetails"]["output"] == '{"n":1}'
     assert second.history[-1]["executionSucceededEventDetails"]["output"] == '{"n":2}'
+
+
+def test_wait_for_task_token_gets_a_token_and_returns_the_callback_output():
+    resource = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+    got = []
+
+    def send(payload):
+        got.append(payload)
+        payload["MessageBody"]["mutated"] = True  # a handler's changes stay its own
+        return {"approved": True}
+
+    definition = task(
+        resource,
+        Parameters={"QueueUrl": "q", "MessageBody": {"token.$": "$$.Task.Token", "x.$": "$.x"}},
+        ResultPath="$.answer",
+        End=True,
+    )
+    run = execute(definition, {"x": 1}, tasks={resource: send})
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.output == {"x": 1, "answer": {"approved": True}}
+    assert len(got[0]["MessageBody"]["token"]) == 36
+    sched = details(run, "TaskScheduled")
+    assert (sched["resourceType"], sched["resource"]) == ("sqs", "sendMessage.waitForTaskToken")
+    assert "mutated" not in sched["parameters"]
+
+
+def test_invalid_timeout_path_value_is_a_runtime_error():
+    definition = task(FN, TimeoutSecondsPath="$.t", End=True)
+    run = execute(definition, {"t": "soon"}, tasks={FN: lambda p: 1})
+    assert run.status == "FAILED" and run.error == "States.Runtime"
+    assert "TimeoutSecondsPath" in run.cause

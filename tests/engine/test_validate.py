@@ -462,6 +462,12 @@ INVALID = [
     ("heartbeat-negative", sm({"A": task(HeartbeatSeconds=-1)}), S, "/States/A/HeartbeatSeconds"),
     ("credentials-not-object", sm({"A": task(Credentials="x")}), S, "/States/A/Credentials"),
     (
+        "credentials-no-rolearn",
+        sm({"A": task(Credentials={"Role": "x"})}),
+        S,
+        "/States/A/Credentials",
+    ),
+    (
         "jsonata-timeout-syntax",
         jsonata({"A": task(TimeoutSeconds="{% ) %}")}),
         S,
@@ -970,6 +976,8 @@ def test_valid_neighbours_of_table_cases():
         jsonata(with_z({"C": choice({"Condition": True, "Next": "Z"})})),
         sm({"A": end(Parameters={"x.$": "States.UUID()", "y.$": "$$.Execution.Id", "z.$": "$v"})}),
         sm({"A": end(Assign={"_v1": 1, "w.$": "States.ArrayLength($.a)"})}),
+        sm({"A": end(Assign={"größe": 1})}),  # Unicode identifiers are fine
+        sm({"A": task(Credentials={"RoleArn.$": "$.role"})}),
         sm({"M": mapstate(ToleratedFailurePercentage=100, MaxConcurrency=0, ItemsPath="$v.items")}),
         sm({"A": end(QueryLanguage="JSONata", Output="{% $states.input %}")}),
         sm({"A": end(ResultPath="$['a b'][0]")}),
@@ -1087,3 +1095,15 @@ def test_validate_is_fast():
         validate(d)
     per_call = (time.thread_time() - start) / runs
     assert per_call < 0.005, f"{per_call * 1000:.2f} ms per validate"
+
+
+def test_execute_refuses_an_invalid_definition_with_these_diagnostics():
+    from opsbook.engine import DefinitionError, execute
+
+    bad = sm({"A": {"Type": "Pass", "Next": "Missing"}, "B": end()})
+    with pytest.raises(DefinitionError) as info:
+        execute(bad, {})
+    found = {(d.code, d.location) for d in info.value.diagnostics}
+    assert (T, "/States/A/Next") in found
+    with pytest.raises(DefinitionError):
+        execute("not json at all", {})

@@ -289,7 +289,10 @@ MOTO_DEFINITION = {
         "Route": {
             "Type": "Choice",
             "Choices": [
-                {"And": [_mode, {"Variable": "$.mode", "StringEquals": "fail"}], "Next": "WaitForData"},
+                {
+                    "And": [_mode, {"Variable": "$.mode", "StringEquals": "fail"}],
+                    "Next": "WaitForData",
+                },
                 {"And": [_mode, {"Variable": "$.mode", "StringEquals": "hang"}], "Next": "Hang"},
             ],
             "Default": "CheckRecords",
@@ -350,7 +353,10 @@ def moto_post(url: str, body: dict) -> None:
     import urllib.request
 
     req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         resp.read()
@@ -366,7 +372,13 @@ def moto_env(moto_server, tmp_path_factory):
     moto_post(f"{moto_server}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
     home = tmp_path_factory.mktemp("aws-home")
     with pytest.MonkeyPatch.context() as mp:
-        for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "OPSBOOK_HOME", "OPSBOOK_BACKEND"):
+        for var in (
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "OPSBOOK_HOME",
+            "OPSBOOK_BACKEND",
+        ):
             mp.delenv(var, raising=False)
         mp.setenv("AWS_ENDPOINT_URL", moto_server)
         mp.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -378,11 +390,16 @@ def moto_env(moto_server, tmp_path_factory):
         cfg = load_config(home=home / "home", backend="aws")
         sfn = boto3.session.Session(region_name=MOTO_REGION).client("stepfunctions")
         sm = sfn.create_state_machine(
-            name=cfg.state_machine_name, definition=json.dumps(MOTO_DEFINITION), roleArn=MOTO_ROLE, publish=True
+            name=cfg.state_machine_name,
+            definition=json.dumps(MOTO_DEFINITION),
+            roleArn=MOTO_ROLE,
+            publish=True,
         )
         sfn.create_state_machine_alias(
             name=cfg.alias_name,
-            routingConfiguration=[{"stateMachineVersionArn": sm["stateMachineVersionArn"], "weight": 100}],
+            routingConfiguration=[
+                {"stateMachineVersionArn": sm["stateMachineVersionArn"], "weight": 100}
+            ],
         )
         yield {"cfg": cfg, "sfn": sfn, "sm_arn": sm["stateMachineArn"], "url": moto_server}
     moto_post(f"{moto_server}/moto-api/config", {"stepfunctions": {"execute_state_machine": False}})

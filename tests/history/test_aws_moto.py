@@ -23,9 +23,9 @@ SINCE, UNTIL = "2026-10-01", "2026-12-03"
 
 
 def _start(env, name, payload):
-    return env["sfn"].start_execution(stateMachineArn=env["sm_arn"], name=name, input=json.dumps(payload))[
-        "executionArn"
-    ]
+    return env["sfn"].start_execution(
+        stateMachineArn=env["sm_arn"], name=name, input=json.dumps(payload)
+    )["executionArn"]
 
 
 def _wait_closed(env, arn, timeout=15.0):
@@ -114,7 +114,9 @@ def test_rerun_on_moto_starts_failed_weeks_once(aws_year):
     from opsbook.backends.aws import AwsBackend
 
     env = aws_year
-    env["sfn"].stop_execution(executionArn=env["running"], error="Stopped", cause="for the rerun test")
+    env["sfn"].stop_execution(
+        executionArn=env["running"], error="Stopped", cause="for the rerun test"
+    )
     _wait_closed(env, env["running"])
     backend = AwsBackend(env["cfg"])
     plan = plan_rerun(backend, "2026-10-01", "2026-10-29", today=NOW)
@@ -136,7 +138,9 @@ def test_rerun_on_moto_starts_failed_weeks_once(aws_year):
         return sorted(e["name"] for p in pages for e in p["executions"])
 
     before = names()
-    again = rerun(backend, plan_rerun(backend, "2026-10-01", "2026-10-29", today=NOW), progress=False)
+    again = rerun(
+        backend, plan_rerun(backend, "2026-10-01", "2026-10-29", today=NOW), progress=False
+    )
     assert (again["action"] == SKIP).all()
     assert names() == before  # nothing new started
     weeks = H.weeks(backend, "2026-10-01", "2026-10-29", today=NOW)

@@ -24,7 +24,9 @@ def test_twenty_concurrent_starts_make_exactly_one_execution(tmp_path, make_back
     env.pop("SLACK_WEBHOOK_URL", None)
     command = [sys.executable, "-m", "opsbook", "start", "--week", WEEK, "--json"]
     procs = [
-        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(PROCESSES)
     ]
     outputs = [p.communicate(timeout=300) for p in procs]

@@ -64,7 +64,9 @@ def test_release_moves_only_rows_whose_time_has_come(tmp_path):
     assert release_arrivals(wh, datetime(2026, 11, 12, tzinfo=UTC)) == 0
     moved = release_arrivals(wh, datetime(2026, 11, 20, 3, 0, tzinfo=UTC))  # noon Tokyo, 11-20
     assert moved > 0 and count("events") == moved
-    dates = set(wh.query("SELECT DISTINCT event_date FROM analytics.events")["event_date"].astype(str))
+    dates = set(
+        wh.query("SELECT DISTINCT event_date FROM analytics.events")["event_date"].astype(str)
+    )
     # Days 11-12..11-19 have landed by noon Tokyo on 11-20 (each day lands by 10:00 next day).
     assert dates == {f"2026-11-{d}" for d in range(12, 20)}
     assert release_arrivals(wh, datetime(2030, 1, 1, tzinfo=UTC)) == total - moved

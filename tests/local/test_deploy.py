@@ -89,7 +89,9 @@ def test_rollback_needs_a_previous_version(backend):
         backend.deploy(rollback=True)
 
 
-def test_invalid_definition_is_refused_with_its_first_diagnostic(tmp_path, definitions, make_backend):
+def test_invalid_definition_is_refused_with_its_first_diagnostic(
+    tmp_path, definitions, make_backend
+):
     b = make_backend(tmp_path / "home", definitions_dir=definitions)
     path = definitions / "weekly_load.asl.json"
     data = json.loads(path.read_text())

@@ -33,7 +33,9 @@ def _summary(backend):
 def test_a_complete_week_succeeds_with_notifications_in_order(deployed, insert_events, fire_time):
     for day in ("2026-11-19", "2026-11-22", "2026-11-25"):
         insert_events(deployed, day)
-    execution = deployed.start(week_input(WEEK), name=f"week-{WEEK}", scheduled_time=fire_time(WEEK))
+    execution = deployed.start(
+        week_input(WEEK), name=f"week-{WEEK}", scheduled_time=fire_time(WEEK)
+    )
     assert execution.status == "SUCCEEDED", execution.cause
     assert execution.arn == (
         "arn:aws:states:local:000000000000:execution:opsbook-weekly-load:week-2026-11-26"

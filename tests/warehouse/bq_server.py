@@ -228,8 +228,10 @@ def warehouse_handler(warehouse) -> Handler:
                         except BaseException:
                             pass
                     raise
-        if tx_context is not None:
-            raise BigQueryError("invalidQuery", "Transaction is not committed at script end")
+        if tx_context is not None:  # BigQuery rolls back a transaction left open
+            error = BigQueryError("invalidQuery", "Transaction is not committed at script end")
+            tx_context.__exit__(BigQueryError, error, None)
+            raise error
         last = children[-1] if children else Result()
         return Result(
             fields=last.fields, rows=last.rows, statement_type="SCRIPT", children=children

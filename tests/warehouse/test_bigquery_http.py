@@ -188,3 +188,13 @@ def test_execute_returns_dml_count_and_schema_over_http(wh, bq):
     )
     assert n == 2
     assert int(wh.query(f"SELECT COUNT(*) AS n FROM {EVENTS}")["n"].iloc[0]) == 2
+
+
+def test_emulator_host_environment_variable(wh, server, monkeypatch):
+    # How a Lambda's unchanged code is pointed at a local endpoint: no credentials, no options.
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", server.url)
+    add_events(wh, ROWS)
+    bq = BigQueryWarehouse("opsbook-local")
+    df = bq.query(template("check_records"), {"check_date": WEEK["week_end"]})
+    assert df["return_value"].tolist() == [2]
+    assert server.queries()[-1]["queryParameters"][0]["name"] == "check_date"

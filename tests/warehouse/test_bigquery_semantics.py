@@ -114,6 +114,9 @@ CASES = [
     # ROUND: "Halfway cases such as 2.5 are rounded away from zero" -> -3.0; a 2.5 literal is
     # FLOAT64.
     ("ROUND(-2.5)", -3.0, "float64"),
+    # lexical: a literal with a decimal point is a FLOAT64 (IEEE double), so 0.1 + 0.2 is
+    # not exactly 0.3 -- unlike NUMERIC below.
+    ("0.1 + 0.2", 0.30000000000000004, "float64"),
     # operators: "/" on INT64 returns FLOAT64.
     ("7 / 2", 3.5, "float64"),
     # SAFE_DIVIDE: NULL on division by zero.
@@ -210,6 +213,14 @@ def test_timestamp_columns_are_utc_instants(memory_wh):
         {"ts": dt.datetime(2026, 11, 25, 20, 30, tzinfo=UTC)},
     )
     assert df.to_dict("records") == [{"utc_day": D(2026, 11, 25), "tokyo_day": D(2026, 11, 26)}]
+
+
+def test_bq_server_helper_stays_opsbook_independent():
+    # tests/warehouse/bq_server.py is reused by other test areas as a plain BigQuery endpoint.
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "bq_server.py").read_text()
+    assert "import opsbook" not in text and "from opsbook" not in text
 
 
 def test_case_count_meets_the_issue_minimum():

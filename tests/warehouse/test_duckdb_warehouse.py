@@ -287,3 +287,51 @@ def test_bigquery_credentials_from_service_account_json():
         assert creds.service_account_email == "loader@my-project.iam.gserviceaccount.com"
     with pytest.raises(WarehouseError, match="not a service-account JSON"):
         bigquery_credentials("{not json")
+
+
+def test_transaction_block_commits_or_rolls_back(wh):
+    with wh.transaction() as tx:
+        assert tx.execute(f"INSERT INTO {EVENTS} (user_id) VALUES ('a'), ('b')") == 2
+        # Inside the transaction its own writes are visible.
+        assert int(tx.query(f"SELECT COUNT(*) AS n FROM {EVENTS}")["n"].iloc[0]) == 2
+    with pytest.raises(RuntimeError), wh.transaction() as tx:
+        tx.execute(f"DELETE FROM {EVENTS} WHERE TRUE")
+        raise RuntimeError("stop half-way")
+    assert int(wh.query(f"SELECT COUNT(*) AS n FROM {EVENTS}")["n"].iloc[0]) == 2
+
+
+def test_calls_from_many_threads(wh):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(i: int) -> int:
+        wh.execute(f"INSERT INTO {EVENTS} (user_id) VALUES (@u)", {"u": f"t{i}"})
+        return int(wh.query("SELECT @i + 1 AS x", {"i": i})["x"].iloc[0])
+
+    with wh.session(), ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(work, range(16))) == [i + 1 for i in range(16)]
+    assert int(wh.query(f"SELECT COUNT(*) AS n FROM {EVENTS}")["n"].iloc[0]) == 16
+
+
+def test_bigquery_ddl_storage_clauses_are_dropped(wh):
+    # PARTITION BY / CLUSTER BY / OPTIONS only decide storage in BigQuery.
+    wh.execute(
+        "CREATE TABLE IF NOT EXISTS `opsbook-local.analytics.daily` (day DATE, n INT64, x NUMERIC)"
+        " PARTITION BY day CLUSTER BY n OPTIONS (description = 'daily totals')"
+    )
+    assert (
+        wh.execute(
+            "INSERT INTO `opsbook-local.analytics.daily` VALUES (@d, 1, 0.5)",
+            {"d": dt.date(2026, 1, 1)},
+        )
+        == 1
+    )
+    df = wh.query("SELECT day, n, x FROM `opsbook-local.analytics.daily`")
+    assert df.astype(object).to_dict("records") == [
+        {"day": dt.date(2026, 1, 1), "n": 1, "x": Decimal("0.5")}
+    ]
+
+
+def test_unsupported_sql_fails_loudly_not_silently():
+    # Something sqlglot cannot express for DuckDB must be an error, never a wrong answer.
+    with pytest.raises(WarehouseError, match="expected one SQL statement"):
+        DuckDBWarehouse(":memory:").query("SELECT 1; SELECT 2")

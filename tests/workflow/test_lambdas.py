@@ -239,3 +239,32 @@ def test_webhook_secret_from_secrets_manager_and_ssm(aws_clients):
         Resources(**base, slack_secret_name="/opsbook/slack").webhook_url()
         == "https://hooks.example/T2"
     )
+
+
+def test_handlers_build_resources_from_the_environment(home, monkeypatch):
+    home.add_week(date(2026, 11, 26))
+    monkeypatch.delenv("WAREHOUSE", raising=False)
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
+    monkeypatch.setenv("OPSBOOK_WAREHOUSE", str(home.db))
+    monkeypatch.setenv("OPSBOOK_OBJECTS", str(home.objects))
+    monkeypatch.setenv("OPSBOOK_OUTBOX", str(home.outbox))
+    assert FUNCTIONS["CheckRecordsFunctionArn"].handler(WEEK, None) == {
+        "statusCode": 200,
+        "return_value": 3,
+    }
+    assert FUNCTIONS["InsertWeekFunctionArn"].handler(WEEK, None) == {"statusCode": 200, "rows": 7}
+    assert FUNCTIONS["NotifyFunctionArn"].handler({"text": "hi"}, None)["delivered"] == "outbox"
+    monkeypatch.setenv("WAREHOUSE", "bigquery")  # on AWS without its settings: a 500 naming them
+    result = FUNCTIONS["CheckRecordsFunctionArn"].handler(WEEK, None)
+    assert result["statusCode"] == 500 and "BQ_PROJECT" in result["error"]
+
+
+def test_errors_are_redacted_of_secret_patterns(home):
+    (home.objects / "sql" / "check_records.sql").write_text(
+        "SELECT CAST('https://hooks.slack.com/services/T0/B0/xyz' AS INT64) FROM {{source}}"
+        " WHERE event_date = @check_date"
+    )
+    home.add_events(date(2026, 11, 25), 1)
+    result = check_records.run(WEEK, home.resources())
+    assert result["statusCode"] == 500 and "***" in result["error"]  # the database quoted it
+    assert "hooks.slack.com" not in result["error"]

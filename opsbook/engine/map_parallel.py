@@ -1,0 +1,282 @@
+"""Map (inline and distributed) and Parallel states, with virtual-clock concurrency."""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from typing import Any
+
+from ._expr import dumps, evaluate_template
+from .errors import StatesError
+from .flow import Failed, Frame, _as_number, _expr_text, _plain, _type_name
+from .history import History, error_details
+from .machine import _ABSENT, State
+
+
+class MapParallelStates:
+    """Mixin of Execution: the Parallel and Map states."""
+
+    # ------------------------------------------------------------------ Parallel
+    def _parallel(self, state: State, raw, frame, ctx, eid):
+        h = self.history
+        if state.jsonata:
+            states = {"input": raw, "context": ctx}
+            eff = raw
+            if state.arguments is not _ABSENT:
+                eff = self.jsonata(state.arguments, states, frame, "Arguments")
+        else:
+            eff = self.path(state.input_path, raw, ctx, frame)
+            if state.parameters is not _ABSENT:
+                eff = evaluate_template(state.parameters, eff, ctx, frame.vars)
+        started = h.add("ParallelStateStarted", frame.last)
+        frame.last = started
+        results = []
+        slots = _Slots(self.clock, 0)
+        for branch in state.branches:
+            slots.begin()
+            sub = Frame(frame.vars, started)  # variables are replaced, never mutated
+            try:
+                results.append(self.run_machine(branch, eff, sub))
+            except Failed as f:
+                frame.last = f.last
+                raise StatesError(f.error, f.cause) from None
+            finally:
+                slots.end()
+            frame.last = sub.last
+        slots.finish()
+        end_prev = frame.last
+        h.add("ParallelStateSucceeded", end_prev)
+        frame.last = end_prev
+        if state.jsonata:
+            states["result"] = results
+            out, assigned = self._jsonata_output(state, states, frame, results)
+            return out, state.next, assigned
+        out, assigned = self._jsonpath_result(state, raw, results, ctx, frame)
+        return out, state.next, assigned
+
+    # ------------------------------------------------------------------ Map
+    def _map_items(self, state: State, raw, eff, ctx, frame) -> list:
+        spec = state.spec
+        if state.jsonata:
+            if "Items" not in spec:
+                items = raw
+            else:
+                items = self.jsonata(spec["Items"], {"input": raw, "context": ctx}, frame, "Items")
+            if not isinstance(items, list):
+                expr = _expr_text(spec.get("Items"))
+                if callable(items) or (
+                    items is not None
+                    and _type_name(items) == "object"
+                    and not isinstance(items, dict)
+                ):
+                    msg = "specified for the field 'Items' returned an unsupported result type."
+                else:
+                    msg = (
+                        "specified for the field 'Items' returned an unexpected result type. Expected 'array', but was "
+                        f"'{_type_name(items)}' for value: {dumps(items)}"
+                    )
+                err = StatesError(
+                    "States.QueryEvaluationError",
+                    f"The JSONata expression '{expr}' {msg}",
+                )
+                err.location = "Items"
+                raise err
+            return items
+        path = spec.get("ItemsPath", "$")
+        items = self.path(path, eff, ctx, frame)
+        if not isinstance(items, list):
+            raise StatesError(
+                "States.Runtime",
+                f"Invalid path '{path}': The value at the path is not an array: {dumps(items)}",
+            )
+        return items
+
+    def _tolerance(self, state: State, raw, ctx, frame) -> tuple[int | None, float | None]:
+        spec = state.spec
+        count = spec.get("ToleratedFailureCount")
+        pct = spec.get("ToleratedFailurePercentage")
+        states = {"input": raw, "context": ctx}
+        if state.jsonata:
+            if isinstance(count, str):
+                count = self.jsonata(count, states, frame, "ToleratedFailureCount")
+            if isinstance(pct, str):
+                pct = self.jsonata(pct, states, frame, "ToleratedFailurePercentage")
+        if "ToleratedFailureCountPath" in spec:
+            p = spec["ToleratedFailureCountPath"]
+            count = _as_number(
+                self.field_path("ToleratedFailureCountPath", p, raw, ctx, frame), int
+            )
+            if isinstance(count, bool) or not isinstance(count, int):
+                raise StatesError(
+                    "States.Runtime",
+                    f'The ToleratedFailureCountPath field refers to value "{_plain(count)}" '
+                    f"which is not a valid integer: {p}",
+                )
+        if "ToleratedFailurePercentagePath" in spec:
+            p = spec["ToleratedFailurePercentagePath"]
+            pct = _as_number(
+                self.field_path("ToleratedFailurePercentagePath", p, raw, ctx, frame), float
+            )
+            if isinstance(pct, bool) or not isinstance(pct, (int, float)):
+                raise StatesError(
+                    "States.Runtime",
+                    f"The ToleratedFailurePercentagePath field refers to value "
+                    f'"{_plain(pct)}" which is not a valid float: {p}',
+                )
+        if count is not None and count < 0:
+            raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.")
+        if pct is not None and not 0 <= pct <= 100:
+            raise StatesError(
+                "States.Runtime", "ToleratedFailurePercentage must be between 0 and 100."
+            )
+        return count, pct
+
+    def _map(self, state: State, raw, frame, ctx, eid):
+        h = self.history
+        eff = raw if state.jsonata else self.path(state.input_path, raw, ctx, frame)
+        items = self._map_items(state, raw, eff, ctx, frame)
+        frame.last = h.add(
+            "MapStateStarted", frame.last, "mapStateStartedEventDetails", {"length": len(items)}
+        )
+        count, pct = self._tolerance(state, raw, ctx, frame)
+        if state.distributed:
+            return self._distributed(state, raw, eff, items, frame, ctx, count, pct)
+        results = []
+        end_prev = frame.last
+        slots = _Slots(self.clock, self._max_concurrency(state, raw, ctx, frame) or _INLINE_LIMIT)
+        for index, item in enumerate(items):
+            slots.begin()
+            value = self._item_input(state, raw, eff, item, index, ctx, frame)
+            details = {"index": index, "name": state.name}
+            started = h.add(
+                "MapIterationStarted", frame.last, "mapIterationStartedEventDetails", details
+            )
+            sub = Frame(frame.vars, started)  # variables are replaced, never mutated
+            try:
+                results.append(self.run_machine(state.processor, value, sub))
+            except Failed as f:
+                h.add("MapIterationFailed", f.last, "mapIterationFailedEventDetails", details)
+                frame.last = f.last
+                raise StatesError(f.error, f.cause) from None
+            finally:
+                slots.end()
+            end_prev = h.add(
+                "MapIterationSucceeded", sub.last, "mapIterationSucceededEventDetails", details
+            )
+            frame.last = sub.last
+        slots.finish()
+        h.add("MapStateSucceeded", end_prev)
+        frame.last = end_prev
+        return self._map_output(state, raw, results, ctx, frame)
+
+    def _max_concurrency(self, state: State, raw, ctx, frame) -> int:
+        spec = state.spec
+        value = spec.get("MaxConcurrency", 0)
+        if state.jsonata and isinstance(value, str):
+            value = self.jsonata(value, {"input": raw, "context": ctx}, frame, "MaxConcurrency")
+        elif "MaxConcurrencyPath" in spec:
+            p = spec["MaxConcurrencyPath"]
+            value = _as_number(self.field_path("MaxConcurrencyPath", p, raw, ctx, frame), int)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise StatesError(
+                "States.Runtime",
+                f"MaxConcurrency must be a non-negative integer, got {_plain(value)}",
+            )
+        return value
+
+    def _map_output(self, state: State, raw, results, ctx, frame):
+        if state.jsonata:
+            states = {"input": raw, "context": ctx, "result": results}
+            out, assigned = self._jsonata_output(state, states, frame, results)
+            return out, state.next, assigned
+        out, assigned = self._jsonpath_result(state, raw, results, ctx, frame)
+        return out, state.next, assigned
+
+    def _item_input(self, state: State, raw, eff, item, index, ctx, frame):
+        if state.parameters is _ABSENT:
+            return item
+        item_ctx = {**ctx, "Map": {"Item": {"Index": index, "Value": item}}}
+        if state.jsonata:
+            states = {"input": raw, "context": item_ctx}
+            return self.jsonata(state.parameters, states, frame, "ItemSelector")
+        return evaluate_template(state.parameters, eff, item_ctx, frame.vars, field="ItemSelector")
+
+    def _distributed(self, state, raw, eff, items, frame, ctx, count, pct):
+        """A distributed Map: child executions, so only MapRun events in this history."""
+        h = self.history
+        sm = self.sm_ctx["Id"].replace(":stateMachine:", ":mapRun:", 1)
+        arn = f"{sm}/{state.spec.get('Label', state.name)}:{uuid.uuid4()}"
+        run_started = h.add(
+            "MapRunStarted", frame.last, "mapRunStartedEventDetails", {"mapRunArn": arn}
+        )
+        results, failures, last_err = [], 0, None
+        for index, item in enumerate(items):
+            value = self._item_input(state, raw, eff, item, index, ctx, frame)
+            child = type(self)(
+                state.processor,
+                tasks=self.tasks,
+                clock=self.clock,
+                history=History(self.clock),
+                context={"Execution": self.exec_ctx, "StateMachine": self.sm_ctx},
+                deadline=self.deadline,
+                should_abort=self.should_abort,
+                rng=self._rng,
+            )
+            try:
+                results.append(child.run_machine(state.processor, value, Frame({}, 0)))
+            except Failed as f:
+                failures += 1
+                last_err = f
+                results.append(error_details(f.error, f.cause))
+        too_many = failures > 0 and not (
+            (count is not None and failures <= count)
+            or (pct is not None and items and failures * 100.0 / len(items) <= pct)
+        )
+        if too_many:
+            error = "States.ExceedToleratedFailureThreshold"
+            cause = "The specified tolerated failure threshold was exceeded"
+            if count is None and pct is None and last_err is not None:
+                error, cause = last_err.error, last_err.cause
+            frame.last = h.add(
+                "MapRunFailed", run_started, "mapRunFailedEventDetails", error_details(error, cause)
+            )
+            raise StatesError(error, cause)
+        ok = h.add("MapRunSucceeded", run_started)
+        h.add("MapStateSucceeded", ok)
+        frame.last = ok
+        return self._map_output(state, raw, results, ctx, frame)
+
+
+_INLINE_LIMIT = 40  # AWS runs at most 40 inline Map iterations at once
+
+
+class _Slots:
+    """Concurrency under a virtual clock: iterations/branches run one after another here, but
+    each starts at the virtual time a slot frees up (at most `limit` at once, 0 = no limit),
+    and the state ends when the last one would have, as on AWS. A real clock is left alone."""
+
+    def __init__(self, clock: Any, limit: int):
+        self.clock = clock
+        self.on = getattr(clock, "virtual", False) and hasattr(clock, "set")
+        if self.on:
+            self.t0 = self.latest = clock.now()
+            self.limit = limit
+            self.ends: list = []
+
+    def begin(self) -> None:
+        if self.on:
+            start = self.t0
+            if self.limit and len(self.ends) >= self.limit:
+                start = heapq.heappop(self.ends)
+            self.clock.set(start)
+
+    def end(self) -> None:
+        if self.on:
+            now = self.clock.now()
+            heapq.heappush(self.ends, now)
+            if now > self.latest:
+                self.latest = now
+
+    def finish(self) -> None:
+        if self.on:
+            self.clock.set(self.latest)

@@ -1,0 +1,151 @@
+"""Task states: parameters, timeouts, the handler call and its Lambda/Task history events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import tasks as taskmod
+from ._expr import dumps, evaluate_template, forget_last
+from .errors import StatesError
+from .flow import Frame, _plain
+from .history import error_details
+from .machine import _ABSENT, State
+
+
+class TaskStates:
+    """Mixin of Execution: the Task state."""
+
+    def _timeout_field(self, state: State, name: str, raw, ctx, frame) -> float | None:
+        spec = state.spec
+        value = spec.get(name)
+        if state.jsonata and isinstance(value, str):
+            value = self.jsonata(value, {"input": raw, "context": ctx}, frame, name)
+        elif name + "Path" in spec:
+            value = self.field_path(name + "Path", spec[name + "Path"], raw, ctx, frame)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+        ):
+            field = name + "Path" if name + "Path" in spec else name
+            raise StatesError(
+                "States.Runtime",
+                f'The {field} field refers to value "{_plain(value)}" which is not a valid '
+                "positive integer",
+            )
+        return value
+
+    def _task(self, state: State, raw, frame, ctx, eid):
+        resource = state.spec.get("Resource", "")
+        if state.jsonata:
+            states = {"input": raw, "context": ctx}
+            params = raw
+            if state.arguments is not _ABSENT:
+                params = self.jsonata(state.arguments, states, frame, "Arguments")
+        else:
+            eff = self.path(state.input_path, raw, ctx, frame)
+            params = eff
+            if state.parameters is not _ABSENT:
+                params = evaluate_template(state.parameters, eff, ctx, frame.vars)
+        timeout = heartbeat = None
+        if state.has_timeouts:
+            timeout = self._timeout_field(state, "TimeoutSeconds", raw, ctx, frame)
+            heartbeat = self._timeout_field(state, "HeartbeatSeconds", raw, ctx, frame)
+        result = self.invoke(resource, params, frame, timeout, heartbeat)
+        if state.jsonata:
+            states["result"] = result
+            out, assigned = self._jsonata_output(state, states, frame, result)
+            return out, state.next, assigned
+        out, assigned = self._jsonpath_result(state, raw, result, ctx, frame)
+        return out, state.next, assigned
+
+    def invoke(self, resource: str, params, frame: Frame, timeout, heartbeat) -> Any:
+        """Schedule/start/run one task attempt, recording AWS's events; return its result."""
+        h = self.history
+        is_lambda = taskmod.is_lambda_arn(resource)
+        if is_lambda:
+            sched = {"resource": resource, "input": dumps(params)}
+            sched["inputDetails"] = {"truncated": False}
+            if timeout is not None:
+                sched["timeoutInSeconds"] = timeout
+            frame.last = h.add(
+                "LambdaFunctionScheduled", frame.last, "lambdaFunctionScheduledEventDetails", sched
+            )
+            frame.last = h.add("LambdaFunctionStarted", frame.last)
+            prefix, base = "lambdaFunction", {}
+        else:
+            kind, action = taskmod.service_parts(resource)
+            base = {"resourceType": kind, "resource": action}
+            sched = {**base, "region": self.region, "parameters": dumps(params)}
+            if timeout is not None:
+                sched["timeoutInSeconds"] = timeout
+            if heartbeat is not None:
+                sched["heartbeatInSeconds"] = heartbeat
+            frame.last = h.add("TaskScheduled", frame.last, "taskScheduledEventDetails", sched)
+            frame.last = h.add("TaskStarted", frame.last, "taskStartedEventDetails", dict(base))
+            prefix = "task"
+        event = "LambdaFunction" if is_lambda else "Task"
+        handler = taskmod.find_handler(self.tasks, resource, params)
+        started = self.clock.now()
+        try:
+            if handler is None:
+                raise _missing_handler(resource, params)
+            payload = params
+            invoke = resource == taskmod.LAMBDA_INVOKE  # .waitForTaskToken returns unwrapped
+            if resource.startswith(taskmod.LAMBDA_INVOKE):
+                payload = params.get("Payload", {}) if isinstance(params, dict) else {}
+            payload = json.loads(dumps(payload))  # the handler gets its own copy, as over the wire
+            limit = (
+                min(x for x in (timeout, heartbeat) if x is not None)
+                if (timeout is not None or heartbeat is not None)
+                else None
+            )
+            try:
+                result = taskmod.call_handler(handler, payload, self.clock, limit)
+            finally:
+                forget_last()
+            elapsed = (self.clock.now() - started).total_seconds()
+            if timeout is not None and elapsed > timeout:
+                raise StatesError("States.Timeout")
+            if heartbeat is not None and elapsed > heartbeat:
+                raise StatesError("States.HeartbeatTimeout")
+            if invoke:
+                result = taskmod.lambda_invoke_result(result)
+            try:
+                text = dumps(result)
+            except (TypeError, ValueError) as exc:
+                raise StatesError(
+                    "States.Runtime", f"The task result is not JSON-serializable: {exc}"
+                ) from None
+            result = json.loads(text)  # decoupled from objects the handler may keep changing
+        except Exception as exc:  # noqa: BLE001 - a handler failure fails the task
+            err = taskmod.exception_to_error(exc)
+            if err.error in ("States.Timeout", "States.HeartbeatTimeout"):
+                frame.last = h.add(
+                    event + "TimedOut",
+                    frame.last,
+                    prefix + "TimedOutEventDetails",
+                    {**base, **error_details(err.error, err.cause)},
+                )
+            else:
+                frame.last = h.add(
+                    event + "Failed",
+                    frame.last,
+                    prefix + "FailedEventDetails",
+                    {**base, **error_details(err.error, err.cause)},
+                )
+            raise err from None
+        done = {**base, "output": text, "outputDetails": {"truncated": False}}
+        frame.last = h.add(event + "Succeeded", frame.last, prefix + "SucceededEventDetails", done)
+        return result
+
+
+def _missing_handler(resource: str, params: Any) -> StatesError:
+    if taskmod.is_lambda_arn(resource) or resource.startswith(taskmod.LAMBDA_INVOKE):
+        ref = resource
+        if isinstance(params, dict) and isinstance(params.get("FunctionName"), str):
+            ref = params["FunctionName"]
+        return StatesError(
+            "Lambda.ResourceNotFoundException",
+            f"Function not found: {ref} (no task handler registered for it)",
+        )
+    return StatesError("States.TaskFailed", f"No task handler registered for resource '{resource}'")
