@@ -24,15 +24,21 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 FORMAT = 1
 
 
+DATE_FIELDS = ("start_date", "stop_date", "redrive_date")
+
+
 def _encode(value: Any) -> Any:
+    # Only history events' "timestamp" and Execution's DATE_FIELDS hold datetimes; they are
+    # turned back into datetimes on load (cheaper than an object_hook on every dict).
     if isinstance(value, datetime):
-        return {"$dt": value.isoformat()}
+        return value.isoformat()
     raise TypeError(f"cannot cache {type(value).__name__}")
 
 
-def _decode(obj: dict[str, Any]) -> Any:
-    if len(obj) == 1 and "$dt" in obj:
-        return datetime.fromisoformat(obj["$dt"])
+def _dates(obj: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    for key in keys:
+        if isinstance(obj.get(key), str):
+            obj[key] = datetime.fromisoformat(obj[key])
     return obj
 
 
@@ -62,14 +68,20 @@ class HistoryCache:
         if not execution.closed:
             return None
         try:
-            text = self.path(execution.arn).read_text(encoding="utf-8")
-            entry = json.loads(text, object_hook=_decode)
+            entry = json.loads(self.path(execution.arn).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if entry.get("format") != FORMAT or entry.get("execution") != _fingerprint(execution):
+        if not isinstance(entry, dict) or entry.get("format") != FORMAT:
+            return None
+        if entry.get("execution") != _fingerprint(execution):
             return None
         events = entry.get("events")
-        return events if isinstance(events, list) else None
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            return None
+        try:
+            return [_dates(e, ("timestamp",)) for e in events]
+        except ValueError:
+            return None
 
     def put(self, execution: Execution, events: list[dict[str, Any]]) -> bool:
         """Store the history of a closed execution; running ones are never cached."""
@@ -141,7 +153,7 @@ class ExecutionCache:
         if status not in CLOSED_STATUSES:
             return None
         try:
-            data = json.loads(self.files.path(arn).read_text(encoding="utf-8"), object_hook=_decode)
+            data = json.loads(self.files.path(arn).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -156,8 +168,8 @@ class ExecutionCache:
         if _instant(fields.get("start_date")) != _instant(start_date):
             return None
         try:
-            return Execution(**fields)
-        except TypeError:
+            return Execution(**_dates(fields, DATE_FIELDS))
+        except (TypeError, ValueError):
             return None
 
     def put(self, execution: Execution) -> bool:

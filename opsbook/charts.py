@@ -274,5 +274,5 @@ def status_css(value: Any) -> str:
 def styled(frame: pd.DataFrame, columns: tuple[str, ...] = ("status",)):
     """A Styler that colours status columns; plain tables otherwise (and when empty)."""
     present = [c for c in columns if c in frame.columns]
-    style = frame.style.hide(axis="index")
+    style = frame.style.hide(axis="index").format(na_rep="")
     return style.map(status_css, subset=present) if present and len(frame) else style

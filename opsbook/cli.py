@@ -375,11 +375,16 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
     """An execution's history events."""
-    backend = session(ctx).backend()
+    from opsbook.history import redactor
+
+    state = session(ctx)
+    backend = state.backend()
     described = backend.describe(execution)
-    events = backend.history(described.arn)
+    # History views never show values that match the configured secret patterns.
+    redact = redactor(state.cfg().secret_patterns)
+    events = [redact(e) for e in backend.history(described.arn)]
     if as_json:
-        emit_json({"execution": described.to_dict(), "events": events})
+        emit_json({"execution": redact(described.to_dict()), "events": events})
         return
     typer.echo(
         f"{described.name}  {described.status}  week {described.week or '-'}"
@@ -487,7 +492,10 @@ def fire_schedule(backend, cfg, since: str, until: str, *, progress: bool = True
     sched = load_schedule(Path(cfg.definitions_dir) / "schedule.json")
     times = fire_times_between(sched, since, until)
     results = []
-    bar = tqdm(times, desc="weeks", unit="week", disable=not progress, file=sys.stderr)
+    # disable=None: a bar on a terminal, nothing in logs and pipes.
+    bar = tqdm(
+        times, desc="weeks", unit="week", disable=None if progress else True, file=sys.stderr
+    )
     for fired in bar:
         week = week_for_fire_time(fired).isoformat()
         bar.set_postfix_str(week)

@@ -315,7 +315,7 @@ class History:
         now = _now(today)
         lasts = {w: last_execution(groups.get(w.isoformat(), [])) for w in week_list}
         histories = self.raw_histories(ex for ex in lasts.values() if ex is not None)
-        check_state, wait_state = self.loop_states()
+        _check_state, wait_state = self.loop_states()
         rows = []
         for week in week_list:
             execs = groups.get(week.isoformat(), [])

@@ -31,9 +31,9 @@ WarehouseSpecError (a ConfigError and a ValueError, exit 2): bad URL, name or pl
 
 DuckDB files: another process cannot open the file at all (not even read-only) while one
 process holds it open read-write, so DuckDBWarehouse opens the file for each call and closes it
-right after (a locked file is retried for `lock_timeout` seconds). An open costs 30-150 ms, so
-wrap bursts in `with wh.session(): ...`, which keeps the file open until the block ends.
-Calls are thread-safe: each runs on its own cursor of the open database.
+right after; a locked file is retried for `lock_timeout` seconds (default 30). An open costs
+30-150 ms, so wrap bursts in `with wh.session(): ...`, which keeps the file open until the
+block ends. Calls are thread-safe: each runs on its own cursor of the open database.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ class DuckDBWarehouse:
         *,
         read_only: bool = False,
         project: str = "opsbook-local",
-        lock_timeout: float = 5.0,
+        lock_timeout: float = 30.0,
     ):
         self.path = str(path)
         self.read_only = read_only
@@ -206,27 +206,39 @@ class DuckDBWarehouse:
     def _open(self) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
+        read_only = self.read_only
         while True:
             try:
-                con = duckdb.connect(self.path, read_only=self.read_only)
+                con = duckdb.connect(self.path, read_only=read_only)
                 break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
-                    raise WarehouseError(f"cannot open {self.path}: {exc}") from None
+            except (duckdb.IOException, duckdb.ConnectionException) as exc:
+                text = str(exc)
+                if "different configuration" in text and read_only:
+                    # This process already has the file open read-write: read through that.
+                    read_only = False
+                    continue
+                if "lock" not in text.lower() and "different configuration" not in text:
+                    raise WarehouseError(f"cannot open {self.path}: {_duck_message(exc)}") from None
                 if time.monotonic() >= deadline:
-                    holder = re.search(r"\(PID (\d+)\)", str(exc))
-                    who = f"process {holder.group(1)}" if holder else "another process"
-                    raise WarehouseLocked(
-                        f"the warehouse file {self.path} is locked by {who}; wait for it to "
-                        "finish or stop it (DuckDB allows one writer process), then retry"
-                    ) from None
+                    raise WarehouseLocked(self._locked_message(text)) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
             except duckdb.Error as exc:
-                raise WarehouseError(f"cannot open {self.path}: {exc}") from None
+                raise WarehouseError(f"cannot open {self.path}: {_duck_message(exc)}") from None
         # GLOBAL: the cursors each call works on inherit it.
         con.execute("SET GLOBAL TimeZone='UTC'")
         return con
+
+    def _locked_message(self, text: str) -> str:
+        holder = re.search(r"\(PID (\d+)\)", text)
+        if "different configuration" in text:
+            who = "a read-only connection in this process"
+        else:
+            who = f"process {holder.group(1)}" if holder else "another process"
+        return (
+            f"the warehouse file {self.path} is locked by {who}; wait for it to finish or "
+            "stop it (DuckDB allows one writer process), then retry"
+        )
 
     def _acquire(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
@@ -292,6 +304,8 @@ class DuckDBWarehouse:
 
     def execute(self, sql: str, params: Params = None) -> int:
         duck_sql, bound = self._prepare(sql, params)
+        if self.read_only:
+            raise WarehouseError(f"{self.path} is open read-only; cannot run {sql.split()[0]}")
         with self._connection() as con:
             return _run_execute(con, duck_sql, bound)
 
@@ -528,8 +542,9 @@ class BigQueryWarehouse:
 
     def script(self, statements: list[str], params: Params = None) -> int:
         """One BigQuery script, BEGIN TRANSACTION ... COMMIT TRANSACTION: all or nothing."""
-        body = ";\n".join(s.strip().rstrip(";") for s in statements)
-        sql = f"BEGIN TRANSACTION;\n{body};\nCOMMIT TRANSACTION;"
+        # Each `;` on its own line: a statement may end in a -- comment.
+        body = "\n;\n".join(s.strip().rstrip(";") for s in statements)
+        sql = f"BEGIN TRANSACTION;\n{body}\n;\nCOMMIT TRANSACTION;"
         job, _ = self._run(sql, params)
         # A script's statements run as child jobs; report the last DML statement's count.
         try:

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -51,6 +52,8 @@ NO_CREDENTIALS = (
 NO_REGION = (
     "no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION) or region in the config"
 )
+# botocore's own check of region names (botocore.utils.validate_region_name).
+REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
 AUTH_CODES = frozenset(
     {
         "UnrecognizedClientException",
@@ -148,6 +151,12 @@ class AwsBackend:
         self.session = session or boto3.session.Session(region_name=region)
         if not self.session.region_name:
             raise ConfigError(NO_REGION)
+        if not REGION_NAME.match(self.session.region_name):
+            # botocore would raise InvalidRegionError later, as an unexpected error (exit 1).
+            raise ConfigError(
+                f"AWS region {self.session.region_name!r} is not a region name (e.g."
+                " ap-northeast-1): fix AWS_REGION (or AWS_DEFAULT_REGION) or region in the config"
+            )
         try:
             credentials = self.session.get_credentials()
         except BotoCoreError as exc:

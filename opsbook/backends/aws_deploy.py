@@ -25,7 +25,6 @@ from opsbook import packaging
 from opsbook.backends.aws import aws_errors, error_code
 from opsbook.backends.base import Change, DeployResult
 from opsbook.backends.iam import (
-    FUNCTIONS,
     MANAGED_TAG,
     Names,
     render_policies,
@@ -615,11 +614,11 @@ class Deployer:
                     routingConfiguration=[{"stateMachineVersionArn": version, "weight": 100}],
                 )
             return
-        if current == version or (version is None and self.plan):
-            action = "unchanged" if current == version else "update"
-            self.note(
-                action, "alias", names.alias_arn, f"-> {current if version is None else version}"
-            )
+        if current == version:
+            self.note("unchanged", "alias", names.alias_arn, f"-> {current}")
+            return
+        if version is None:  # plan: the version deploy would publish has no ARN yet
+            self.note("update", "alias", names.alias_arn, f"{current} -> the new version")
             return
         if self.note("update", "alias", names.alias_arn, f"{current} -> {version}"):
             sfn.update_state_machine_alias(

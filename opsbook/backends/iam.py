@@ -282,3 +282,163 @@ def audit_policy(doc: Mapping[str, Any]) -> list[str]:
         if "NotAction" in st or "NotResource" in st:
             problems.append("NotAction/NotResource grants everything else")
     return problems
+
+
+def deployer_policy(cfg: Config, account: str, region: str) -> dict[str, Any]:
+    """What the person or CI role running `opsbook deploy/teardown/start/...` needs.
+
+    Scoped to the deploy's names; Secrets Manager ARNs end in a random suffix, so the secret
+    statement uses AWS's documented `-??????` form, and layer versions need `:*`.
+    """
+    n = Names.from_config(cfg, account, region)
+    p = n.partition
+    roles = [n.role_arn(r) for r in n.roles]
+    functions = [n.function_arn(m) for m in FUNCTIONS]
+    layer = n._arn("lambda", f"layer:{n.layer}")
+    secrets = [
+        f"{n.secret_arn(s)}-??????"
+        for s in (n.slack_secret, n.bq_secret)
+        if s and not s.startswith("/")
+    ]
+    schedule = n._arn("scheduler", f"schedule/default/{n.schedule}")
+    statements = [
+        {"Sid": "WhoAmI", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
+        {
+            "Sid": "SqlBucket",
+            "Effect": "Allow",
+            "Action": [
+                "s3:CreateBucket",
+                "s3:DeleteBucket",
+                "s3:ListBucket",
+                "s3:GetBucketTagging",
+                "s3:PutBucketTagging",
+                "s3:PutBucketPublicAccessBlock",
+            ],
+            "Resource": f"arn:{p}:s3:::{n.bucket}",
+        },
+        {
+            "Sid": "SqlObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": [
+                f"arn:{p}:s3:::{n.bucket}/{n.sql_prefix}*",
+                f"arn:{p}:s3:::{n.bucket}/{n.prefix}-artifacts/*",
+            ],
+        },
+        {
+            "Sid": "Roles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:GetRole",
+                "iam:CreateRole",
+                "iam:DeleteRole",
+                "iam:TagRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:GetRolePolicy",
+                "iam:PutRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                "iam:DetachRolePolicy",
+            ],
+            "Resource": roles,
+        },
+        {
+            "Sid": "PassRoles",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": roles,
+            "Condition": {
+                "StringEquals": {
+                    "iam:PassedToService": [
+                        "lambda.amazonaws.com",
+                        "states.amazonaws.com",
+                        "scheduler.amazonaws.com",
+                    ]
+                }
+            },
+        },
+        {
+            "Sid": "Functions",
+            "Effect": "Allow",
+            "Action": [
+                "lambda:GetFunction",
+                "lambda:CreateFunction",
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+                "lambda:DeleteFunction",
+                "lambda:TagResource",
+            ],
+            "Resource": functions,
+        },
+        {
+            "Sid": "Layer",
+            "Effect": "Allow",
+            "Action": [
+                "lambda:PublishLayerVersion",
+                "lambda:GetLayerVersion",
+                "lambda:ListLayerVersions",
+                "lambda:DeleteLayerVersion",
+            ],
+            "Resource": [layer, f"{layer}:*"],
+        },
+        {
+            "Sid": "StateMachine",
+            "Effect": "Allow",
+            "Action": [
+                "states:DescribeStateMachine",
+                "states:CreateStateMachine",
+                "states:UpdateStateMachine",
+                "states:DeleteStateMachine",
+                "states:PublishStateMachineVersion",
+                "states:ListStateMachineVersions",
+                "states:CreateStateMachineAlias",
+                "states:UpdateStateMachineAlias",
+                "states:DescribeStateMachineAlias",
+                "states:DeleteStateMachineAlias",
+                "states:TagResource",
+                "states:ListTagsForResource",
+                "states:ListExecutions",
+                "states:StartExecution",
+            ],
+            "Resource": [n.state_machine_arn, f"{n.state_machine_arn}:*"],
+        },
+        {
+            "Sid": "Executions",
+            "Effect": "Allow",
+            "Action": [
+                "states:DescribeExecution",
+                "states:GetExecutionHistory",
+                "states:StopExecution",
+                "states:RedriveExecution",
+            ],
+            "Resource": n._arn("states", f"execution:{n.state_machine}:*"),
+        },
+        {
+            "Sid": "Schedule",
+            "Effect": "Allow",
+            "Action": [
+                "scheduler:GetSchedule",
+                "scheduler:CreateSchedule",
+                "scheduler:UpdateSchedule",
+                "scheduler:DeleteSchedule",
+            ],
+            "Resource": schedule,
+        },
+    ]
+    if secrets:
+        statements.append(
+            {
+                "Sid": "Secrets",
+                "Effect": "Allow",
+                "Action": [
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:TagResource",
+                    "secretsmanager:RestoreSecret",
+                    "secretsmanager:DeleteSecret",
+                ],
+                "Resource": secrets,
+            }
+        )
+    return _doc(*statements)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +49,7 @@ CLOCKS = ("virtual", "real")
 INTERRUPTED_ERROR = "Opsbook.Interrupted"
 # Executions this process is running (any thread): stop() asks them instead of closing them.
 _RUNNING_HERE: set[str] = set()
+_RELEASE_LOCK = threading.Lock()
 # AWS execution names: 1-80 characters; no whitespace, brackets, wildcards or these characters.
 _BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
@@ -112,6 +115,23 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+def process_identity(pid: int) -> str | None:
+    """'<start time>@<host>' of a live process (Linux /proc), or None when unknown. With the
+    pid it tells the process apart from a later one that reuses the pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # after the command name, field 3 onwards
+    if len(fields) < 20:
+        return None
+    return f"{fields[19]}@{socket.gethostname()}"  # field 22: start time since boot
+
+
+def _owner_key(arn: str) -> str:
+    return f"owner:{arn}"
+
+
 class LocalBackend:
     """The Backend API on this machine. See the module docstring for the file layout."""
 
@@ -123,6 +143,7 @@ class LocalBackend:
         self.cfg = cfg
         self.clock = clock
         self.home = Path(cfg.home)
+        self.lock_timeout = 60.0  # how long to wait for a DuckDB file another process holds
         self._store: Store | None = None
 
     # ------------------------------------------------------------------ paths and handles
@@ -184,15 +205,14 @@ class LocalBackend:
         self.close()
 
     # ------------------------------------------------------------------ warehouse
-    def open_warehouse(self, *, timeout: float = 60.0):
+    def open_warehouse(self, *, timeout: float | None = None):
         """A DuckDBWarehouse on warehouse.duckdb. It opens the file per call (or per
         `session()`), waiting up to `timeout` s while another process holds it."""
         from opsbook.warehouse import DuckDBWarehouse
 
         self._ensure_home()
-        return DuckDBWarehouse(
-            self.warehouse_path, project=self.cfg.bq_project, lock_timeout=timeout
-        )
+        wait = self.lock_timeout if timeout is None else timeout
+        return DuckDBWarehouse(self.warehouse_path, project=self.cfg.bq_project, lock_timeout=wait)
 
     def warehouse(self):
         """The warehouse for reports: warehouse.duckdb opened read-only per call."""
@@ -485,7 +505,9 @@ class LocalBackend:
                 return call
 
             def check(payload: Any) -> Any:
-                with resources.warehouse() as wh:
+                # One release at a time per process: threads (rerun's pool) releasing the same
+                # rows at once would conflict in DuckDB.
+                with _RELEASE_LOCK, resources.warehouse() as wh:
                     release_arrivals(wh, clock.now(), dataset=cfg.dataset, source=cfg.source_table)
                 return call(payload)
 
@@ -573,6 +595,9 @@ class LocalBackend:
         def should_abort() -> bool:
             return store.stop_requested(arn)
 
+        # pid + start time + host of the process running it, so _reap never mistakes a
+        # reused pid for this run.
+        store.set_meta(_owner_key(arn), f"{os.getpid()}:{process_identity(os.getpid())}")
         _RUNNING_HERE.add(arn)
         try:
             with self._run_resources(clock) as resources:
@@ -580,6 +605,10 @@ class LocalBackend:
                     execution, text, clock, resources, persist, should_abort, redrive
                 )
         except BaseException as exc:
+            from opsbook.warehouse import WarehouseLocked
+
+            if isinstance(exc, WarehouseLocked) and not redrive and store.discard_unstarted(arn):
+                raise  # the warehouse was busy before the run began: as if never started
             # The engine itself broke (not a workflow failure): close the execution, say why.
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 error, cause = INTERRUPTED_ERROR, "the run was interrupted; redrive it to resume"
@@ -656,13 +685,19 @@ class LocalBackend:
     ) -> Execution:
         """--no-wait: a detached child process creates and runs the execution; we return once
         it is recorded (RUNNING), exactly like StartExecution."""
-        request = {
-            "config": _config_to_json(self.cfg),
-            "clock": self.clock,
-            "input": input,
-            "name": name,
-            "scheduled_time": scheduled_time.isoformat() if scheduled_time else None,
-        }
+        return self._detached(
+            {
+                "op": "start",
+                "input": input,
+                "name": name,
+                "scheduled_time": scheduled_time.isoformat() if scheduled_time else None,
+            }
+        )
+
+    def _detached(self, request: dict[str, Any]) -> Execution:
+        """Run `request` in a detached child process (it outlives us); return once the child
+        has recorded the execution as RUNNING."""
+        request = {**request, "config": _config_to_json(self.cfg), "clock": self.clock}
         child = subprocess.Popen(
             [sys.executable, "-m", "opsbook.backends.local"],
             stdin=subprocess.PIPE,
@@ -715,13 +750,26 @@ class LocalBackend:
             return execution
         return execution_arn(self.sm_name, execution)
 
+    def _owner_alive(self, arn: str, pid: int) -> bool:
+        """Is the process that runs `arn` alive? pid + start time + host when recorded."""
+        recorded = self.store.get_meta(_owner_key(arn)) or ""
+        rec_pid, _, identity = recorded.partition(":")
+        host = identity.partition("@")[2]
+        if host and host != socket.gethostname():
+            return True  # another machine's process: it cannot be checked from here
+        if rec_pid == str(pid) and identity and not identity.startswith("None"):
+            current = process_identity(pid)
+            if current is not None:
+                return current == identity
+        return _pid_alive(pid)
+
     def _reap(self, arn: str | None = None) -> None:
         """Mark RUNNING executions whose process died (e.g. SIGKILL) as FAILED, interrupted."""
         store = self.store
         for run_arn, pid in store.running():
             if arn is not None and run_arn != arn:
                 continue
-            if pid is None or _pid_alive(pid):
+            if pid is None or self._owner_alive(run_arn, pid):
                 continue
             with store.transaction() as conn:
                 row = conn.execute(
@@ -822,12 +870,25 @@ class LocalBackend:
                 f"execution {current.name} closed {current.stop_date:%Y-%m-%d %H:%M} UTC, more than"
                 " 14 days ago; it can no longer be redriven (start a new execution)"
             )
+        if not wait:
+            return self._detached({"op": "redrive", "arn": current.arn})
+        return self._redrive(current.arn)
+
+    def _redrive(
+        self, arn: str, *, on_claimed: Callable[[Execution, bool], None] | None = None
+    ) -> Execution:
+        current = self.store.get_execution(arn)
+        if current is None:
+            raise ExecutionNotFound(f"no execution {arn!r} in {self.home}")
+        now = utcnow()
         version = self.store.version_by_arn(current.version_arn) if current.version_arn else None
         text = version["definition"] if version else json.dumps(self.definition())
         # Virtual runs may have closed "in the future" (a manual start at now that polled for
         # hours); resume after that so the history never goes back in time.
         clock = self._clock(max(now, current.stop_date or now))
-        claimed = self.store.claim_redrive(current.arn, owner_pid=os.getpid(), redrive_date=now)
+        claimed = self.store.claim_redrive(arn, owner_pid=os.getpid(), redrive_date=now)
+        if on_claimed is not None:
+            on_claimed(claimed, True)
         return self._run(claimed, text, clock, redrive=True)
 
 
@@ -872,7 +933,8 @@ def _config_from_json(data: dict[str, Any]) -> Config:
 
 
 def _detached_main() -> int:
-    """Child of --no-wait: create the execution, report it on stdout, then run it to the end."""
+    """Child of --no-wait: create (or claim for a redrive) the execution, report it on stdout,
+    then run it to the end."""
     request = json.loads(sys.stdin.read())
     backend = build_backend_from_request(request)
     scheduled = request.get("scheduled_time")
@@ -883,13 +945,16 @@ def _detached_main() -> int:
         sys.stdout.close()
 
     try:
-        backend._start(
-            request["input"],
-            request["name"],
-            scheduled_time,
-            owner_pid=os.getpid(),
-            on_created=report,
-        )
+        if request.get("op") == "redrive":
+            backend._redrive(request["arn"], on_claimed=report)
+        else:
+            backend._start(
+                request["input"],
+                request["name"],
+                scheduled_time,
+                owner_pid=os.getpid(),
+                on_created=report,
+            )
     except Exception as exc:  # report errors raised before the execution was recorded
         if not sys.stdout.closed:
             existing = getattr(exc, "existing", None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -108,29 +109,52 @@ def _loads(text: str | None) -> Any:
 
 
 class Store:
-    """A SQLite store; one connection per process (and per thread that opens one)."""
+    """A SQLite store. Each thread gets its own connection (rerun acts on weeks from a thread
+    pool, and one sqlite3 connection must not interleave transactions of two threads)."""
 
     def __init__(self, path: str | Path, *, timeout: float = 60.0):
         self.path = Path(path)
+        self.timeout = timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
         try:
-            self.conn = sqlite3.connect(
-                str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
-            )
-            self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            # A corrupted or foreign file: name it and say what to do; never overwrite it.
-            raise UsageError(
-                f"store {self.path} is unreadable ({exc}); move it aside or restore it from a backup"
-            ) from None
+            raise self._unreadable(exc) from None
         try:
             os.chmod(self.path, 0o600)
         except OSError:
             pass
+
+    def _unreadable(self, exc: Exception) -> UsageError:
+        # A corrupted or foreign file: name it and say what to do; never overwrite it.
+        return UsageError(
+            f"store {self.path} is unreadable ({exc}); move it aside or restore it from a backup"
+        )
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    str(self.path),
+                    timeout=self.timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            except sqlite3.DatabaseError as exc:
+                raise self._unreadable(exc) from None
+            self._local.conn = conn
+            with self._guard:
+                self._all.append(conn)
+        return conn
 
     def _migrate(self) -> None:
         with self.transaction() as conn:
@@ -143,7 +167,11 @@ class Store:
             )
 
     def close(self) -> None:
-        self.conn.close()
+        with self._guard:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
 
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -338,6 +366,17 @@ class Store:
                 (RUNNING, to_text(redrive_date), owner_pid, arn),
             )
         return self.get_execution(arn)  # type: ignore[return-value]
+
+    def discard_unstarted(self, arn: str) -> bool:
+        """Remove an execution that has no events yet (its run never began)."""
+        with self.transaction() as conn:
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM events WHERE execution = ?", (arn,)
+            ).fetchone()
+            if count:
+                return False
+            conn.execute("DELETE FROM executions WHERE arn = ?", (arn,))
+        return True
 
     def get_execution(self, arn: str) -> Execution | None:
         row = self.conn.execute(

@@ -99,8 +99,8 @@ class Execution(TaskStates, MapParallelStates):
             raise TimedOut(frame.last)
 
     def run_state(self, state: State, raw: Any, frame: Frame):
-        if self.should_abort is not None and self.should_abort():
-            raise Aborted(frame.last)
+        if self.should_abort is not None and (stop := self.should_abort()):
+            raise Aborted(frame.last, stop)
         self.check_deadline(frame)
         h = self.history
         entered_prev = frame.last
@@ -203,8 +203,8 @@ class Execution(TaskStates, MapParallelStates):
         return write_result_path(raw, catcher.result_path, error_output), assigned
 
     def _sleep(self, seconds: float, frame: Frame) -> None:
-        if self.should_abort is not None and self.should_abort():
-            raise Aborted(frame.last)
+        if self.should_abort is not None and (stop := self.should_abort()):
+            raise Aborted(frame.last, stop)
         timed_out = False
         if self.deadline is not None:
             left = (self.deadline - self.clock.now()).total_seconds()
@@ -216,8 +216,8 @@ class Execution(TaskStates, MapParallelStates):
             end = time.monotonic() + seconds
             while (rest := end - time.monotonic()) > 0:
                 self.clock.sleep(min(rest, _ABORT_POLL_SECONDS))
-                if self.should_abort():
-                    raise Aborted(frame.last)
+                if stop := self.should_abort():
+                    raise Aborted(frame.last, stop)
         if timed_out:
             raise TimedOut(frame.last)
 

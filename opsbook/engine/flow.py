@@ -34,8 +34,11 @@ class TimedOut(Exception):
 
 
 class Aborted(Exception):
-    def __init__(self, last: int):
+    """should_abort() said stop; `reason` is what it returned (a dict may carry error/cause)."""
+
+    def __init__(self, last: int, reason: object = True):
         self.last = last
+        self.reason = reason
 
 
 class Frame:

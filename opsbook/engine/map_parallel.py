@@ -228,10 +228,14 @@ class MapParallelStates:
                 failures += 1
                 last_err = f
                 results.append(error_details(f.error, f.cause))
-        too_many = failures > 0 and not (
-            (count is not None and failures <= count)
-            or (pct is not None and items and failures * 100.0 / len(items) <= pct)
-        )
+        # AWS: with both thresholds set, exceeding either one fails the Map; with none, any
+        # failure does.
+        if count is None and pct is None:
+            too_many = failures > 0
+        else:
+            too_many = (count is not None and failures > count) or (
+                pct is not None and failures * 100.0 / max(len(items), 1) > pct
+            )
         if too_many:
             error = "States.ExceedToleratedFailureThreshold"
             cause = "The specified tolerated failure threshold was exceeded"

@@ -112,16 +112,24 @@ def _plain_input(value: Any) -> Any:
         raise TypeError(f"execution input is not JSON-serializable: {exc}") from None
 
 
+def _sm_name(sm_arn: str) -> str:
+    """The state machine's name from its ARN, also for a version or alias ARN (name:1)."""
+    if ":stateMachine:" in sm_arn:
+        return sm_arn.split(":stateMachine:", 1)[1].split(":", 1)[0]
+    return sm_arn.rsplit(":", 1)[-1]
+
+
 def _names(name, execution_arn, state_machine_arn) -> tuple[str, str, str]:
     sm_arn = state_machine_arn or DEFAULT_STATE_MACHINE
     if execution_arn and not name:
         name = execution_arn.rsplit(":", 1)[-1]
     name = name or str(uuid.uuid4())
     if not execution_arn:
+        sm_name = _sm_name(sm_arn)
         if ":stateMachine:" in sm_arn:
-            execution_arn = sm_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+            prefix = sm_arn.split(":stateMachine:", 1)[0]
+            execution_arn = f"{prefix}:execution:{sm_name}:{name}"
         else:
-            sm_name = sm_arn.rsplit(":", 1)[-1]
             execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{sm_name}:{name}"
     return name, execution_arn, sm_arn
 
@@ -186,7 +194,7 @@ def _context(run: Run, role: str) -> dict:
     }
     if run.redrive_date is not None:
         ex["RedriveTime"] = iso(run.redrive_date)
-    sm_name = run.state_machine_arn.rsplit(":", 1)[-1]
+    sm_name = _sm_name(run.state_machine_arn)
     return {"Execution": ex, "StateMachine": {"Id": run.state_machine_arn, "Name": sm_name}}
 
 
@@ -225,10 +233,14 @@ def _drive(
             "executionTimedOutEventDetails",
             {"error": "States.Timeout"},
         )
-    except Aborted:
+    except Aborted as a:
         run.status = "ABORTED"
+        details = {}
+        if isinstance(a.reason, dict):  # StopExecution's error and cause
+            run.error, run.cause = a.reason.get("error"), a.reason.get("cause")
+            details = error_details(run.error, run.cause)
         # AWS records the abort as an outside event, not caused by the last state event
-        history.add("ExecutionAborted", 0, "executionAbortedEventDetails", {})
+        history.add("ExecutionAborted", 0, "executionAbortedEventDetails", details)
     except StatesError as err:  # raised outside any state (should not happen): still a result
         run.status, run.error, run.cause = "FAILED", err.error, err.cause
         history.add(

@@ -150,8 +150,23 @@ MAX_JSONATA_CHARS = 10_000
 MAX_JSONATA_STEPS = 300
 
 
+MAX_JSONATA_NESTING = 100
+
+
 def too_costly_to_parse(expression: str) -> bool:
-    return len(expression) > MAX_JSONATA_CHARS or expression.count(".") > MAX_JSONATA_STEPS
+    if len(expression) > MAX_JSONATA_CHARS or expression.count(".") > MAX_JSONATA_STEPS:
+        return True
+    if expression.count("(") + expression.count("[") + expression.count("{") <= MAX_JSONATA_NESTING:
+        return False
+    depth = 0  # deep nesting makes the recursive-descent parser slow (and blow the stack)
+    for char in expression:
+        if char in "([{":
+            depth += 1
+            if depth > MAX_JSONATA_NESTING:
+                return True
+        elif char in ")]}":
+            depth -= 1
+    return False
 
 
 def _compile_jsonata(expression: str) -> Any:

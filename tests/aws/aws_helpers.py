@@ -14,6 +14,8 @@ SMALL_LAYER = ("slack_sdk",)
 
 def moto_post(url: str, body: dict | None = None) -> None:
     data = json.dumps(body or {}).encode()
-    req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         resp.read()

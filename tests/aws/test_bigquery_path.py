@@ -31,7 +31,12 @@ ROWS = [
     (D(2026, 11, 25), "u1", "click", "0.10"),
     (D(2026, 11, 25), "u3", "click", "0.20"),
 ]
-EVENT = {"week": "2026-11-26", "week_start": "2026-11-19", "week_end": "2026-11-25", "check_date": "2026-11-25"}
+EVENT = {
+    "week": "2026-11-26",
+    "week_start": "2026-11-19",
+    "week_end": "2026-11-25",
+    "check_date": "2026-11-25",
+}
 
 
 @pytest.fixture
@@ -54,7 +59,9 @@ def resources(backend, fake_bq):
     """Resources.from_env() with the functions' deployed environment; only the BigQuery
     endpoint and credentials differ from Lambda (loopback, anonymous)."""
     backend.deploy()
-    config = backend.client("lambda").get_function(FunctionName="opsbook-check-records")["Configuration"]
+    config = backend.client("lambda").get_function(FunctionName="opsbook-check-records")[
+        "Configuration"
+    ]
     env = config["Environment"]["Variables"]
     made = Resources.from_env(env)
     assert made.objects.location("sql/x.sql") == f"s3://{env['SQL_BUCKET']}/sql/x.sql"
@@ -75,7 +82,11 @@ def test_check_records_reads_s3_and_binds_the_date(resources, fake_bq):
     (sent,) = fake_bq.queries()
     assert sent["parameterMode"] == "NAMED"
     assert sent["queryParameters"] == [
-        {"name": "check_date", "parameterType": {"type": "DATE"}, "parameterValue": {"value": "2026-11-25"}}
+        {
+            "name": "check_date",
+            "parameterType": {"type": "DATE"},
+            "parameterValue": {"value": "2026-11-25"},
+        }
     ]
     # The SQL is the S3 template with table names from config; the value is never formatted in.
     assert "@check_date" in sent["query"] and "2026-11-25" not in sent["query"]
@@ -86,13 +97,19 @@ def test_insert_week_runs_one_bound_transaction(resources, fake_bq, duck):
     assert insert_week.run(EVENT, resources) == {"statusCode": 200, "rows": 3}
     sent = fake_bq.queries()[-1]
     assert sent["query"].startswith("BEGIN TRANSACTION;") and "COMMIT TRANSACTION;" in sent["query"]
-    params = {p["name"]: (p["parameterType"]["type"], p["parameterValue"]["value"]) for p in sent["queryParameters"]}
-    assert params.items() <= {
-        "week": ("DATE", "2026-11-26"),
-        "week_start": ("DATE", "2026-11-19"),
-        "week_end": ("DATE", "2026-11-25"),
-        "check_date": ("DATE", "2026-11-25"),
-    }.items()
+    params = {
+        p["name"]: (p["parameterType"]["type"], p["parameterValue"]["value"])
+        for p in sent["queryParameters"]
+    }
+    assert (
+        params.items()
+        <= {
+            "week": ("DATE", "2026-11-26"),
+            "week_start": ("DATE", "2026-11-19"),
+            "week_end": ("DATE", "2026-11-25"),
+            "check_date": ("DATE", "2026-11-25"),
+        }.items()
+    )
     assert {"week_start", "week_end"} <= set(params)
     for value in ("2026-11-26", "2026-11-19", "2026-11-25"):
         assert value not in sent["query"]
@@ -117,13 +134,15 @@ def test_query_error_comes_back_as_a_500(backend, tmp_path):
 
     with FakeBigQuery(failing) as server:
         backend.deploy()
-        env = backend.client("lambda").get_function(FunctionName="opsbook-check-records")["Configuration"][
-            "Environment"
-        ]["Variables"]
+        env = backend.client("lambda").get_function(FunctionName="opsbook-check-records")[
+            "Configuration"
+        ]["Environment"]["Variables"]
         resources = dataclasses.replace(
             Resources.from_env(env),
             open_warehouse=lambda: BigQueryWarehouse(
-                env["BQ_PROJECT"], credentials=AnonymousCredentials(), client_options={"api_endpoint": server.url}
+                env["BQ_PROJECT"],
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": server.url},
             ),
             slack_secret_name=None,
         )

@@ -35,7 +35,9 @@ def inventory(backend) -> dict:
         "layers": {layer["LayerName"] for layer in c("lambda").list_layers()["Layers"]},
         "buckets": buckets,
         "objects": objects,
-        "state_machines": {m["name"] for m in c("stepfunctions").list_state_machines()["stateMachines"]},
+        "state_machines": {
+            m["name"] for m in c("stepfunctions").list_state_machines()["stateMachines"]
+        },
         "schedules": {s["Name"] for s in c("scheduler").list_schedules()["Schedules"]},
         "secrets": {s["Name"] for s in c("secretsmanager").list_secrets()["SecretList"]},
     }
@@ -67,9 +69,13 @@ def test_deploy_creates_exactly_the_expected_resources(backend):
 def test_functions_get_the_zip_layer_role_and_environment(backend):
     backend.deploy()
     lam = backend.client("lambda")
-    layer_arn = lam.list_layer_versions(LayerName="opsbook-deps")["LayerVersions"][0]["LayerVersionArn"]
+    layer_arn = lam.list_layer_versions(LayerName="opsbook-deps")["LayerVersions"][0][
+        "LayerVersionArn"
+    ]
     for module in ("check_records", "notify", "insert_week"):
-        config = lam.get_function(FunctionName=f"opsbook-{module.replace('_', '-')}")["Configuration"]
+        config = lam.get_function(FunctionName=f"opsbook-{module.replace('_', '-')}")[
+            "Configuration"
+        ]
         assert config["Handler"] == f"opsbook.lambdas.{module}.handler"
         assert config["Runtime"] == "python3.11"
         assert config["Role"] == f"arn:aws:iam::{ACCOUNT}:role/opsbook-lambda"
@@ -103,7 +109,9 @@ def test_deployed_definition_is_the_file_with_arns_substituted(backend):
 def test_every_iam_policy_is_least_privilege(backend):
     backend.deploy()
     iam = backend.client("iam")
-    secret_arn = backend.client("secretsmanager").describe_secret(SecretId="opsbook/slack-webhook")["ARN"]
+    secret_arn = backend.client("secretsmanager").describe_secret(SecretId="opsbook/slack-webhook")[
+        "ARN"
+    ]
     deployed = {}
     for role in ROLES:
         names = iam.list_role_policies(RoleName=role)["PolicyNames"]
@@ -111,7 +119,9 @@ def test_every_iam_policy_is_least_privilege(backend):
         assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
         deployed[role] = iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"]
         assert audit_policy(deployed[role]) == [], role
-    rendered = render_policies(backend.cfg, ACCOUNT, REGION, secret_arns={"opsbook/slack-webhook": secret_arn})
+    rendered = render_policies(
+        backend.cfg, ACCOUNT, REGION, secret_arns={"opsbook/slack-webhook": secret_arn}
+    )
     assert deployed == rendered
 
     def grants(doc):
@@ -126,15 +136,23 @@ def test_every_iam_policy_is_least_privilege(backend):
     obj = f"arn:aws:s3:::{BUCKET}/sql/"
     logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/"
     assert grants(deployed["opsbook-lambda"]) == {
-        "s3:GetObject": {obj + "check_records.sql", obj + "insert_week.sql", obj + "weekly_summary.sql"},
+        "s3:GetObject": {
+            obj + "check_records.sql",
+            obj + "insert_week.sql",
+            obj + "weekly_summary.sql",
+        },
         "secretsmanager:GetSecretValue": {secret_arn},
         "logs:CreateLogGroup": {logs + f for f in FUNCTIONS},
         "logs:CreateLogStream": {logs + f + ":*" for f in FUNCTIONS},
         "logs:PutLogEvents": {logs + f + ":*" for f in FUNCTIONS},
     }
-    assert secret_arn.startswith(f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:opsbook/slack-webhook-")
+    assert secret_arn.startswith(
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:opsbook/slack-webhook-"
+    )
     assert grants(deployed["opsbook-states"]) == {
-        "lambda:InvokeFunction": {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{f}" for f in FUNCTIONS}
+        "lambda:InvokeFunction": {
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{f}" for f in FUNCTIONS
+        }
     }
     assert grants(deployed["opsbook-scheduler"]) == {"states:StartExecution": {ALIAS_ARN}}
     # Each role can be assumed only by its service, from this account.
@@ -156,7 +174,11 @@ def test_audit_catches_wildcards():
         "Statement": [
             {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/k"},
             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
-            {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "arn:aws:logs:r:1:log-group:*"},
+            {
+                "Effect": "Allow",
+                "Action": "logs:PutLogEvents",
+                "Resource": "arn:aws:logs:r:1:log-group:*",
+            },
         ]
     }
     assert audit_policy(bad) == [
@@ -168,7 +190,9 @@ def test_audit_catches_wildcards():
 
 def test_schedule_is_tokyo_time_and_targets_the_alias(backend):
     backend.deploy()
-    schedule = backend.client("scheduler").get_schedule(Name="opsbook-weekly-load", GroupName="default")
+    schedule = backend.client("scheduler").get_schedule(
+        Name="opsbook-weekly-load", GroupName="default"
+    )
     source = json.loads((REPO_ROOT / "definitions" / "schedule.json").read_text())
     assert schedule["ScheduleExpressionTimezone"] == "Asia/Tokyo"
     assert schedule["ScheduleExpression"] == source["ScheduleExpression"]
@@ -204,7 +228,9 @@ def test_plan_on_an_empty_account_creates_nothing(backend):
     assert all(not v for v in inventory(backend).values())
 
 
-def test_changed_definition_publishes_a_version_and_rollback_moves_the_alias(make_backend, tmp_path):
+def test_changed_definition_publishes_a_version_and_rollback_moves_the_alias(
+    make_backend, tmp_path
+):
     defs = tmp_path / "definitions"
     shutil.copytree(REPO_ROOT / "definitions", defs)
     backend = make_backend(definitions_dir=str(defs))
@@ -246,8 +272,12 @@ def test_rollback_before_deploy_is_a_usage_error(backend):
 def test_teardown_removes_everything_deploy_made_and_nothing_else(backend):
     c = backend.client
     # Someone else's things in the same account, one of them in the deploy bucket.
-    c("iam").create_role(RoleName="someone-else", AssumeRolePolicyDocument=json.dumps({"Statement": []}))
-    c("s3").create_bucket(Bucket="other-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    c("iam").create_role(
+        RoleName="someone-else", AssumeRolePolicyDocument=json.dumps({"Statement": []})
+    )
+    c("s3").create_bucket(
+        Bucket="other-bucket", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
     c("secretsmanager").create_secret(Name="other/secret", SecretString="x")
     backend.deploy()
     c("s3").put_object(Bucket=BUCKET, Key="notes/readme.txt", Body=b"mine")
@@ -285,7 +315,9 @@ def test_teardown_deletes_the_bucket_it_created_when_empty(backend):
 
 
 def test_names_follow_the_prefix(make_backend):
-    backend = make_backend(resource_prefix="acme", state_machine_name="acme-load", sql_bucket="acme-sql")
+    backend = make_backend(
+        resource_prefix="acme", state_machine_name="acme-load", sql_bucket="acme-sql"
+    )
     backend.deploy()
     inv = inventory(backend)
     assert inv["roles"] == {"acme-lambda", "acme-states", "acme-scheduler"}
@@ -304,9 +336,33 @@ def test_a_layer_over_the_direct_upload_limit_goes_through_s3(make_backend, buil
     backend.deploy()
     expected = packaging.build_layer(SMALL_LAYER, cache_dir=build_dir)
     assert expected.size > 1_000
-    content = backend.client("lambda").get_layer_version(LayerName="opsbook-deps", VersionNumber=1)["Content"]
+    content = backend.client("lambda").get_layer_version(LayerName="opsbook-deps", VersionNumber=1)[
+        "Content"
+    ]
     assert content["CodeSha256"] == expected.sha256 and content["CodeSize"] == expected.size
     # The staged zip is removed once Lambda has its copy.
     listed = backend.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="opsbook-artifacts/")
     assert listed.get("KeyCount", 0) == 0
     assert not backend.deploy().changed
+
+
+def test_deployer_policy_names_only_the_deploy_resources():
+    from opsbook.backends.iam import deployer_policy
+    from opsbook.config import Config
+
+    doc = deployer_policy(Config(), ACCOUNT, REGION)
+    actions = [
+        a
+        for st in doc["Statement"]
+        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    ]
+    assert not any("*" in a for a in actions)
+    assert {"iam:PassRole", "states:CreateStateMachineAlias", "lambda:PublishLayerVersion"} <= set(
+        actions
+    )
+    for st in doc["Statement"]:
+        resources = [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]
+        if st["Sid"] == "WhoAmI":  # GetCallerIdentity has no resource to scope
+            assert resources == ["*"]
+            continue
+        assert all("opsbook" in r for r in resources), st["Sid"]

@@ -49,7 +49,12 @@ DEFINITION = {
             "Default": "InsertWeek",
         },
         "Hang": {"Type": "Wait", "Seconds": 3600, "Next": "InsertWeek"},
-        "InsertWeek": {"Type": "Pass", "Result": {"rows": 3}, "ResultPath": "$.insert", "Next": "Done"},
+        "InsertWeek": {
+            "Type": "Pass",
+            "Result": {"rows": 3},
+            "ResultPath": "$.insert",
+            "Next": "Done",
+        },
         "Done": {"Type": "Succeed"},
         "LoadFailed": {"Type": "Fail", "Error": "PollingGaveUp", "Cause": "no rows for 2026-11-25"},
     },
@@ -75,7 +80,10 @@ def test_start_runs_a_week_and_describe_decodes_it(deployed):
     done = deployed.start({"week": "2026-11-26"}, name="week-2026-11-26", wait=True)
     assert isinstance(done, Execution)
     assert done.name == "week-2026-11-26"
-    assert done.arn == f"arn:aws:states:{REGION}:{ACCOUNT}:execution:opsbook-weekly-load:week-2026-11-26"
+    assert (
+        done.arn
+        == f"arn:aws:states:{REGION}:{ACCOUNT}:execution:opsbook-weekly-load:week-2026-11-26"
+    )
     assert done.status == "SUCCEEDED" and done.closed
     assert done.input == {"week": "2026-11-26"} and done.week == "2026-11-26"
     assert done.output == {"week": "2026-11-26", "insert": {"rows": 3}}
@@ -85,9 +93,13 @@ def test_start_runs_a_week_and_describe_decodes_it(deployed):
 
 
 def test_start_is_idempotent_while_running_and_refuses_otherwise(deployed):
-    first = deployed.start({"week": "2026-11-19", "mode": "hang"}, name="week-2026-11-19", wait=False)
+    first = deployed.start(
+        {"week": "2026-11-19", "mode": "hang"}, name="week-2026-11-19", wait=False
+    )
     assert first.status == "RUNNING"
-    again = deployed.start({"week": "2026-11-19", "mode": "hang"}, name="week-2026-11-19", wait=False)
+    again = deployed.start(
+        {"week": "2026-11-19", "mode": "hang"}, name="week-2026-11-19", wait=False
+    )
     assert again.arn == first.arn  # same name + same input while RUNNING: the original
     with pytest.raises(ExecutionAlreadyExists) as info:
         deployed.start({"week": "2026-11-19"}, name="week-2026-11-19", wait=False)
@@ -104,7 +116,9 @@ def test_start_is_idempotent_while_running_and_refuses_otherwise(deployed):
 
 def test_scheduled_time_is_refused_on_aws(deployed):
     with pytest.raises(UsageError, match="EventBridge Scheduler"):
-        deployed.start({"week": "2026-11-26"}, name="week-2026-11-26", scheduled_time=datetime.now(UTC))
+        deployed.start(
+            {"week": "2026-11-26"}, name="week-2026-11-26", scheduled_time=datetime.now(UTC)
+        )
 
 
 def test_start_before_deploy_says_to_deploy(backend):
@@ -119,7 +133,9 @@ def test_list_executions_filters_and_orders_newest_first(deployed):
     bad = deployed.start({"week": "2026-11-19", "mode": "fail"}, name="week-2026-11-19", wait=True)
     assert bad.status == "FAILED"
     assert (bad.error, bad.cause) == ("PollingGaveUp", "no rows for 2026-11-25")
-    running = deployed.start({"week": "2026-11-26", "mode": "hang"}, name="week-2026-11-26", wait=False)
+    running = deployed.start(
+        {"week": "2026-11-26", "mode": "hang"}, name="week-2026-11-26", wait=False
+    )
 
     listed = deployed.list_executions()
     assert [e.name for e in listed] == ["week-2026-11-26", "week-2026-11-19", "week-2026-11-12"]
@@ -142,7 +158,9 @@ def test_history_comes_back_as_boto3_events(deployed):
     assert all(isinstance(e["timestamp"], datetime) for e in events)
     started = events[0]["executionStartedEventDetails"]
     assert json.loads(started["input"]) == {"week": "2026-11-26"}
-    entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")
+    ]
     assert entered == ["Route", "InsertWeek", "Done"]
     assert json.loads(events[-1]["executionSucceededEventDetails"]["output"]) == done.output
     assert deployed.history(done.arn) == events
@@ -184,7 +202,9 @@ def test_cli_deploy_start_executions_history_teardown(aws_env, tmp_path, monkeyp
     second = _cli("deploy", "--json")
     assert second.returncode == 0, second.stderr
     doc = json.loads(second.stdout)
-    assert doc["changed"] is False, [c for c in doc["changes"] if c["action"] != "unchanged"] and doc["version_arn"] == f"{SM_ARN}:1"
+    assert doc["changed"] is False, [
+        c for c in doc["changes"] if c["action"] != "unchanged"
+    ] and doc["version_arn"] == f"{SM_ARN}:1"
 
     started = _cli("start", "--week", "2026-11-26", "--no-wait", "--json")
     assert started.returncode == 0, started.stderr
@@ -213,3 +233,50 @@ def test_cli_without_credentials_is_one_line_exit_2(aws_env, monkeypatch):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "AWS_ACCESS_KEY_ID" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def _shape(execution: Execution, events: list[dict]) -> dict:
+    """What a caller sees, minus what differs by nature (ARNs, times, ids)."""
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    ]
+    return {
+        "status": execution.status,
+        "input": execution.input,
+        "output": execution.output,
+        "error": execution.error,
+        "cause": execution.cause,
+        "week": execution.week,
+        "first": events[0]["type"],
+        "last": events[-1]["type"],
+        "entered": entered,
+        "event_keys": {k for e in events for k in e if k.endswith("EventDetails")},
+    }
+
+
+@pytest.mark.parametrize("mode", ["load", "fail"])
+def test_same_api_as_the_local_backend(deployed, tmp_path, mode):
+    from opsbook.backends.local import LocalBackend
+
+    local = LocalBackend(replace_home(deployed.cfg, tmp_path / "local"))
+    try:
+        local.deploy()
+        payload = {"week": "2026-11-26", "mode": mode}
+        here = local.start(payload, name="week-2026-11-26", wait=True)
+        there = deployed.start(payload, name="week-2026-11-26", wait=True)
+        assert _shape(there, deployed.history(there.arn)) == _shape(here, local.history(here.arn))
+        assert [e.name for e in deployed.list_executions()] == [
+            e.name for e in local.list_executions()
+        ]
+        assert (
+            type(there.start_date) is type(here.start_date)
+            and there.start_date.utcoffset() == here.start_date.utcoffset()
+        )
+    finally:
+        local.close()
+
+
+def replace_home(cfg, home):
+    import dataclasses
+
+    return dataclasses.replace(cfg, backend="local", home=home)

@@ -126,3 +126,21 @@ def test_rollback_through_the_cli(cli, home):
     cli(*h, "deploy")
     refused = cli(*h, "deploy", "--rollback")
     assert refused.code == 2 and "no previous version" in refused.err
+
+
+def test_history_redacts_values_matching_the_secret_patterns(cli, home):
+    from opsbook.backends import connect
+
+    secret = "https://hooks.slack.com/services/T000/B000/abcdefSECRET"
+    backend = connect(home=home)
+    try:
+        payload = {"week": WEEK, "max_polls": 1, "poll_seconds": 0, "note": secret}
+        backend.start(payload, name="leaky")
+        assert secret in json.dumps(backend.history("leaky"), default=str)  # stored as run
+    finally:
+        backend.close()
+    as_json = cli("--home", str(home), "history", "leaky", "--json")
+    text = cli("--home", str(home), "history", "leaky")
+    assert as_json.code == 0 and text.code == 0
+    assert "abcdefSECRET" not in as_json.out and "abcdefSECRET" not in text.out
+    assert json.loads(as_json.out)["events"][0]["type"] == "ExecutionStarted"

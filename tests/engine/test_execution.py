@@ -402,3 +402,14 @@ def test_redrive_restarts_a_failed_map_after_retries():
     assert second.status == "SUCCEEDED", second.cause
     assert second.output == [10, 20]
     assert [e["type"] for e in second.history].count("PassStateEntered") == 2  # Before, After
+
+
+def test_should_abort_can_carry_stop_error_and_cause():
+    stop = {"error": "Operator.Stop", "cause": "stopped from the CLI"}
+    run = execute(wait_machine(5), {}, should_abort=lambda: stop)
+    assert (run.status, run.error, run.cause) == (
+        "ABORTED",
+        "Operator.Stop",
+        "stopped from the CLI",
+    )
+    assert run.history[-1]["executionAbortedEventDetails"] == stop

@@ -104,6 +104,7 @@ def test_weeks_statuses_cache_and_plan_on_moto(aws_year, call_counter):
     df2 = H.weeks(again, SINCE, UNTIL, today=NOW)
     assert df2["week"].tolist() == df.index.tolist()
     assert second.counts["GetExecutionHistory"] == 1
+    assert second.counts["DescribeExecution"] <= 1  # closed ones come from cache/executions
     H.weeks(again, SINCE, UNTIL, today=NOW)
     assert second.counts["GetExecutionHistory"] <= 2
     backend.close()

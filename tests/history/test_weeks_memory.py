@@ -237,3 +237,31 @@ def test_executions_frame_filters_by_status_and_day(year):
     failed = H.executions(year, status="FAILED")
     assert set(failed["status"]) == {"FAILED"} and len(failed) == 3
     assert list(df.columns) == H.EXECUTION_COLUMNS
+
+
+def test_execution_cache_matches_listing_fingerprint(cfg, year):
+    from opsbook.cache import ExecutionCache
+
+    cache = ExecutionCache(cfg.home)
+    ex = year.describe("week-2026-11-12")
+    assert cache.put(ex)
+    hit = cache.get(ex.arn, status=ex.status, start_date=ex.start_date, redrive_count=0)
+    assert hit == ex  # dates, input and version come back identical
+    assert cache.get(ex.arn, status="RUNNING", start_date=ex.start_date) is None
+    assert cache.get(ex.arn, status=ex.status, start_date=ex.start_date, redrive_count=1) is None
+    assert cache.get(ex.arn, status=ex.status, start_date=NOW) is None
+    running = year.describe("week-2026-11-26")
+    assert not cache.put(running)
+    files = list((cfg.home / "cache" / "executions").glob("*.json"))
+    assert len(files) == 1 and stat.S_IMODE(files[0].stat().st_mode) == 0o600
+
+
+def test_unwritable_cache_only_means_no_caching(year, cfg):
+    cache_dir = cfg.home / "cache"
+    cache_dir.mkdir(parents=True)
+    cache_dir.chmod(0o500)
+    try:
+        df = H.weeks(year, "2026-10-01", "2026-10-08", today=NOW)
+        assert df["status"].tolist() == ["SUCCEEDED", "FAILED"]
+    finally:
+        cache_dir.chmod(0o700)

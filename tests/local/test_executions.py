@@ -132,3 +132,60 @@ def test_no_wait_returns_running_and_the_execution_finishes(deployed, insert_eve
     assert started.status in ("RUNNING", "SUCCEEDED")
     done = deployed.wait("bg", timeout=60)
     assert done.status == "SUCCEEDED" and done.arn == started.arn
+
+
+def test_threads_sharing_one_backend_run_weeks_side_by_side(backend):
+    """rerun() acts on weeks from a thread pool over one backend instance."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend.init(demo_data=True, weeks=4, seed=7, end_week=WEEK)
+    backend.deploy()
+    weeks = ["2026-11-05", "2026-11-12", "2026-11-19", WEEK]
+    with ThreadPoolExecutor(3) as pool:
+        runs = list(pool.map(lambda w: backend.start(week_input(w), name=f"week-{w}"), weeks))
+    assert [r.status for r in runs] == ["SUCCEEDED"] * 4, [r.cause for r in runs]
+    for run in runs:
+        ids = [e["id"] for e in backend.history(run.arn)]
+        assert ids == list(range(1, len(ids) + 1))
+    assert len(backend.list_executions()) == 4
+
+
+def test_local_backend_implements_the_backend_protocol(backend):
+    from opsbook.backends import Backend, connect
+
+    assert isinstance(backend, Backend) and backend.name == "local"
+    other = connect("local", home=backend.home)
+    try:
+        assert type(other) is type(backend) and other.home == backend.home
+    finally:
+        other.close()
+
+
+def test_a_held_warehouse_file_is_a_clear_error_and_starts_nothing(deployed, tmp_path):
+    import subprocess
+    import sys
+
+    from opsbook.warehouse import WarehouseLocked
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('ready', flush=True);"
+            " time.sleep(60)",
+            str(deployed.warehouse_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        deployed.lock_timeout = 0.5
+        with pytest.raises(WarehouseLocked) as info:
+            deployed.start(week_input(WEEK), name="w")
+        assert str(deployed.warehouse_path) in str(info.value) and info.value.exit_code == 2
+        assert deployed.list_executions() == []  # nothing half-started
+    finally:
+        holder.kill()
+        holder.wait(30)
+    assert deployed.start(week_input(WEEK, max_polls=1), name="w").status == "FAILED"

@@ -136,3 +136,29 @@ def test_redrive_of_a_business_failure_keeps_aws_semantics(deployed, insert_even
     types = [e["type"] for e in deployed.history("w")]
     assert types.count("ExecutionRedriven") == 1 and types[-1].startswith("Execution")
     assert again.status == "FAILED" and again.error == failed.error
+
+
+def test_redrive_without_waiting_returns_running_and_finishes(
+    tmp_path, make_backend, insert_events
+):
+    home = tmp_path / "home"
+    backend = make_backend(home)
+    backend.init()
+    backend.deploy()
+    backend.clock = "real"
+    result = {}
+    payload = week_input(WEEK, poll_seconds=1, max_polls=120)
+    thread = threading.Thread(
+        target=lambda: result.setdefault("run", backend.start(payload, name="w")), daemon=True
+    )
+    thread.start()
+    other = make_backend(home)
+    _wait_for_event(other, "w", "WaitStateEntered")
+    other.stop("w")
+    thread.join(30)
+    insert_events(other, LAST_DAY)
+    started = other.redrive("w", wait=False)
+    assert started.status in ("RUNNING", "SUCCEEDED") and started.redrive_count == 1
+    done = other.wait("w", timeout=60)
+    assert done.status == "SUCCEEDED" and done.redrive_count == 1
+    _assert_history_intact(other.history("w"))

@@ -145,7 +145,7 @@ def test_script_failure_rolls_back_and_raises(wh, bq):
     delete, insert = statements("insert_week")
     broken = insert.replace("COUNT(*) AS events", "MAX(CAST(user_id AS INT64)) AS events")
     with pytest.raises(WarehouseError, match=r"BigQuery invalidQuery: .*Bad int64 value"):
-        bq.script([delete, broken], WEEK)
+        bq.script([delete + " -- a trailing comment", broken], WEEK)
     after = wh.query(f"SELECT * FROM {SUMMARY} ORDER BY event_date, event_type")
     pd.testing.assert_frame_equal(after, before)
 
@@ -198,3 +198,21 @@ def test_emulator_host_environment_variable(wh, server, monkeypatch):
     df = bq.query(template("check_records"), {"check_date": WEEK["week_end"]})
     assert df["return_value"].tolist() == [2]
     assert server.queries()[-1]["queryParameters"][0]["name"] == "check_date"
+
+
+def test_server_answers_jobs_query_too(wh, server, bq):
+    # query_and_wait uses jobs.query (POST .../queries) instead of jobs.insert.
+    from google.cloud import bigquery
+
+    add_events(wh, ROWS)
+    job_config = bigquery.QueryJobConfig(
+        query_parameters=[bigquery.ScalarQueryParameter("d", "DATE", D(2026, 11, 19))]
+    )
+    rows = bq.client.query_and_wait(
+        f"SELECT user_id FROM {EVENTS} WHERE event_date = @d ORDER BY user_id",
+        job_config=job_config,
+    )
+    assert [r["user_id"] for r in rows] == ["u1", "u2"]
+    assert any(r["path"].endswith("/queries") and r["method"] == "POST" for r in server.requests)
+    with pytest.raises(Exception, match="nope"):
+        bq.client.query_and_wait("SELECT * FROM `opsbook-local.analytics.nope`")

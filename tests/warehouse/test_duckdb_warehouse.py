@@ -261,6 +261,7 @@ def test_open_warehouse_specs(tmp_path):
 
 def test_bigquery_credentials_from_service_account_json():
     # A throwaway key generated for this test; it signs nothing anywhere.
+    pytest.importorskip("cryptography")  # a moto dependency; google-auth signs with it or rsa
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from google.oauth2 import service_account
@@ -335,3 +336,13 @@ def test_unsupported_sql_fails_loudly_not_silently():
     # Something sqlglot cannot express for DuckDB must be an error, never a wrong answer.
     with pytest.raises(WarehouseError, match="expected one SQL statement"):
         DuckDBWarehouse(":memory:").query("SELECT 1; SELECT 2")
+
+
+def test_read_only_beside_a_writer_in_the_same_process(wh, duck_path):
+    add_events(wh, [(dt.date(2026, 11, 25), "u1", "click", "1")])
+    reader = DuckDBWarehouse(duck_path, read_only=True)
+    with wh.session():  # this process holds the file read-write
+        assert int(reader.query(f"SELECT COUNT(*) AS n FROM {EVENTS}")["n"].iloc[0]) == 1
+        with pytest.raises(WarehouseError, match="read-only"):
+            reader.execute(f"DELETE FROM {EVENTS} WHERE TRUE")
+    assert int(wh.query(f"SELECT COUNT(*) AS n FROM {EVENTS}")["n"].iloc[0]) == 1
