@@ -24,6 +24,7 @@ from opsbook.history import (
     History,
     _now,
     closed_time,
+    config_of,
     failed_state,
     group_by_week,
     last_execution,
@@ -79,6 +80,7 @@ def redrive_refusal(
     events: list[dict[str, Any]],
     live_version: str | None,
     now: datetime,
+    definition: dict[str, Any] | None = None,
 ) -> str | None:
     """Why this execution cannot (usefully) be redriven, or None when REDRIVE is right."""
     if execution.status == SUCCEEDED or not execution.closed:
@@ -100,7 +102,43 @@ def redrive_refusal(
     if state_type == "Fail":
         # Redrive resumes at the failed state; a Fail state would just fail again.
         return f"{execution.name} ended in Fail state {state}; a redrive would fail again"
+    if state and definition is not None and not can_succeed_from(definition, state):
+        # e.g. it failed while notifying the failure: every path from there ends in Fail.
+        return f"{execution.name} failed at {state}, from which every path fails; a redrive would fail again"
     return None
+
+
+def can_succeed_from(definition: dict[str, Any], state: str) -> bool:
+    """Whether some path from top-level `state` reaches a Succeed state or an End (following
+    Next, Default, Choices and Catch). Unknown (e.g. nested) states count as able to succeed."""
+    states = definition.get("States") if isinstance(definition, dict) else None
+    if not isinstance(states, dict) or state not in states:
+        return True
+    seen: set[str] = set()
+    todo = [state]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        spec = states[name] if isinstance(states[name], dict) else {}
+        kind = spec.get("Type")
+        if kind == "Succeed" or (kind != "Fail" and spec.get("End") is True):
+            return True
+        targets = [spec.get("Next"), spec.get("Default")]
+        targets += [c.get("Next") for c in spec.get("Choices", []) if isinstance(c, dict)]
+        targets += [c.get("Next") for c in spec.get("Catch", []) if isinstance(c, dict)]
+        todo.extend(t for t in targets if isinstance(t, str))
+    return False
+
+
+def _definition(backend: Backend) -> dict[str, Any] | None:
+    """The live definition (a redrive runs the same one: REDRIVE needs the live version)."""
+    try:
+        found = backend.definition()
+    except Exception:  # unreadable: decide without it
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _short(arn: str) -> str:
@@ -132,6 +170,7 @@ def plan_rerun(
         if row.status in selected and row.status in (FAILED, TIMED_OUT, ABORTED)
     }
     live = backend.live_version() if candidates else None
+    definition = _definition(backend) if candidates else None
     histories = hist.raw_histories(ex for ex in candidates.values() if ex is not None)
     rows = []
     for row in table.itertuples():
@@ -152,7 +191,7 @@ def plan_rerun(
             out.update(action=START, reason="no execution for a past week", new_name=name)
         else:
             last = candidates[week]
-            refusal = redrive_refusal(last, histories.get(last.arn, []), live, now)
+            refusal = redrive_refusal(last, histories.get(last.arn, []), live, now, definition)
             if refusal is None:
                 out.update(
                     action=REDRIVE,
@@ -195,10 +234,12 @@ def _act(
     """Re-plan one week against the backend's current state, then act on that fresh plan."""
     from opsbook.weeks import week_input
 
+    cfg = config_of(backend, cfg)
     fresh = plan_rerun(backend, week, week, statuses, today, cfg=cfg).to_dict("records")[0]
     if fresh["action"] == SKIP:
         return _result(fresh, execution=fresh["execution_name"])
     if fresh["action"] == REDRIVE:
+        fresh["redrive_count"] = backend.describe(fresh["execution"]).redrive_count
         try:
             ex = backend.redrive(fresh["execution"], wait=wait)
             return _result(
@@ -208,7 +249,15 @@ def _act(
                 status=ex.status,
                 attempts=fresh["attempts"] + 1,
             )
-        except Exception as exc:  # refused (rules changed meanwhile, or unsupported): start anew
+        except Exception as exc:
+            after = backend.describe(fresh["execution"])
+            if not after.closed or after.redrive_count > fresh["redrive_count"]:
+                # The redrive happened (only waiting for it failed): never start a duplicate.
+                return _result(
+                    fresh, execution=after.name, arn=after.arn, status=after.status,
+                    attempts=fresh["attempts"] + 1, error=_one_line(exc),
+                )  # fmt: skip
+            # Refused (the rules changed meanwhile, or the endpoint can't redrive): start anew.
             listed = backend.list_executions()
             execs = group_by_week(listed).get(week, [])
             fresh.update(
@@ -218,7 +267,8 @@ def _act(
             )
     name = fresh["new_name"]
     try:
-        ex = backend.start(week_input(week), name=name, wait=wait)
+        payload = week_input(week, poll_seconds=cfg.poll_seconds, max_polls=cfg.max_polls)
+        ex = backend.start(payload, name=name, wait=wait)
     except ExecutionAlreadyExists:
         # Another rerun started this very name first: report that execution instead.
         ex = backend.describe(name)
@@ -302,21 +352,21 @@ def rerun(
 
 
 def summarize(results: pd.DataFrame) -> dict[str, int]:
-    """Counts by action and final status, for a one-line report."""
+    """Counts by action and outcome, for a one-line report (dry-run rows have no outcome)."""
     acted = results[results["action"] != SKIP]
+    done = acted[~acted["dry_run"].fillna(False).astype(bool)]
     return {
         "weeks": len(results),
         "redriven": int((acted["action"] == REDRIVE).sum()),
         "started": int((acted["action"] == START).sum()),
         "skipped": int((results["action"] == SKIP).sum()),
-        "succeeded": int((acted["status"] == SUCCEEDED).sum()),
-        "failed": int(((acted["status"] != SUCCEEDED) & (acted["status"] != RUNNING)).sum())
-        if not acted.empty and not bool(acted["dry_run"].all())
-        else 0,
+        "succeeded": int((done["status"] == SUCCEEDED).sum()),
+        "failed": int((~done["status"].isin([SUCCEEDED, RUNNING])).sum()),
     }
 
 
 __all__ = [
+    "can_succeed_from",
     "DEFAULT_STATUSES",
     "REDRIVE",
     "SKIP",

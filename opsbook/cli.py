@@ -724,7 +724,7 @@ def rerun_command(
     if not dry_run and len(acting) and not yes:
         if not sys.stdin.isatty():
             fail(f"rerun would act on {len(acting)} week(s); use --yes to confirm (or --dry-run)")
-        typer.echo(table(plan.to_dict("records"), RERUN_TABLE))
+        typer.echo(table(hist.records(plan), RERUN_TABLE))
         if not typer.confirm(f"Rerun {len(acting)} week(s)?", default=False):
             fail("rerun cancelled; nothing was started", code=1)
     results = rerun(
@@ -759,7 +759,8 @@ def demo_rerun(backend, first, end) -> None:
     plan = plan_rerun(backend, first, end)
     acting = plan[plan["action"] != SKIP]
     typer.echo(
-        f"\n6. rerunning the {len(acting)} failed week(s) now that their data has arrived (opsbook rerun):"
+        f"\n6. rerunning the {len(acting)} failed or missing week(s) now that their data has"
+        " arrived (opsbook rerun):"
     )
     results = rerun(backend, plan, max_concurrency=2, progress=sys.stderr.isatty())
     typer.echo(

@@ -51,13 +51,17 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlparse
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from opsbook.config import IDENTIFIER, PROJECT_ID
 from opsbook.errors import ConfigError, OperationFailed, UsageError
 from opsbook.sqlfix import TranspileError, split_statements, transpile
+
+try:
+    import duckdb
+except ImportError:  # the Lambda layer ships BigQuery only; DuckDB is for offline use
+    duckdb = None
 
 __all__ = [
     "BigQueryWarehouse",
@@ -184,6 +188,8 @@ class DuckDBWarehouse:
         project: str = "opsbook-local",
         lock_timeout: float = 30.0,
     ):
+        if duckdb is None:
+            raise ConfigError("DuckDBWarehouse needs the duckdb package: pip install duckdb")
         self.path = str(path)
         self.read_only = read_only
         self.project = project

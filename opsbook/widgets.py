@@ -24,7 +24,7 @@ from opsbook import backfill, charts
 from opsbook.backends.base import Backend, Execution
 from opsbook.config import Config
 from opsbook.errors import OpsbookError, UsageError
-from opsbook.history import History, group_by_week, last_execution
+from opsbook.history import History, group_by_week, human_duration, last_execution
 
 EVENT_COLUMNS = ["id", "timestamp", "type", "state", "error", "cause"]
 EXECUTION_COLUMNS = [
@@ -48,6 +48,9 @@ def frame_html(
     for column in view.columns:
         if view[column].dtype == object:
             view[column] = [_short(v) for v in view[column]]
+    for column in view.columns:
+        if isinstance(view[column].dtype, pd.DatetimeTZDtype):
+            view[column] = view[column].dt.strftime("%Y-%m-%d %H:%M:%S")
     return charts.styled(view).set_table_attributes('class="opsbook-table"').to_html()
 
 
@@ -112,7 +115,9 @@ class OpsConsole:
         for i, title in enumerate(("Executions", "Events", "Timeline", "Graph")):
             self.tabs.set_title(i, title)
         self.dry_run = w.Checkbox(value=True, description="Dry run", indent=False)
-        self.rerun_button = w.Button(description="Rerun failed weeks…", icon="redo")
+        self.rerun_button = w.Button(
+            description="Rerun failed weeks…", icon="redo", layout=w.Layout(width="auto")
+        )
         self.plan_view = w.HTML()
         self.confirm_button = w.Button(
             description="Confirm", button_style="danger", layout=w.Layout(display="none")
@@ -142,7 +147,6 @@ class OpsConsole:
 
         self.widget = w.VBox(
             [
-                w.HTML("<h3>opsbook console</h3>"),
                 w.HBox([self.since, self.until, self.refresh_button]),
                 self.message,
                 self.grid,
@@ -225,7 +229,8 @@ class OpsConsole:
             f" ({len(execs)} execution{'s' if len(execs) != 1 else ''})</h4>"
         )
         self.rerun_button.description = f"Rerun {week}…"
-        frame = self.history.executions().pipe(lambda df: df[df["week"] == week])
+        frame = self.history.executions().pipe(lambda df: df[df["week"] == week]).copy()
+        frame["duration"] = [human_duration(v) for v in frame["duration"]]
         self.executions.value = frame_html(frame, EXECUTION_COLUMNS, empty="no executions")
         if last is None:
             self.events.value = "<i>no execution, so no events</i>"
@@ -266,7 +271,7 @@ class OpsConsole:
 
     def _ask(self, visible: bool) -> None:
         display = "" if visible else "none"
-        self.confirm_button.layout = w.Layout(display=display)
+        self.confirm_button.layout = w.Layout(display=display, width="auto")
         self.cancel_button.layout = w.Layout(display=display)
 
     @_guarded
@@ -285,7 +290,8 @@ class OpsConsole:
         self.results.value = f"<b>{title}</b>" + frame_html(results, columns)
         if not dry:
             self.refresh()
-        self.say(f"{'dry run' if dry else 'rerun'}: {backfill.summarize(results)}")
+        counts = ", ".join(f"{n} {k}" for k, n in backfill.summarize(results).items())
+        self.say(f"{'dry run' if dry else 'rerun'}: {counts}")
 
     @_guarded
     def cancel(self) -> None:

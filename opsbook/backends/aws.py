@@ -31,6 +31,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
+    ProfileNotFound,
 )
 
 from opsbook.backends.base import DeployResult, Execution, dumps
@@ -85,6 +86,10 @@ def translate(exc: Exception, what: str) -> Exception:
     """A botocore error as the opsbook error the CLI prints in one line."""
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return ConfigError(NO_CREDENTIALS)
+    if isinstance(exc, ProfileNotFound):
+        return ConfigError(
+            f"AWS profile {exc.kwargs.get('profile')!r} not found: fix AWS_PROFILE or ~/.aws/config"
+        )
     if isinstance(exc, NoRegionError):
         return ConfigError(NO_REGION)
     if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
@@ -148,7 +153,11 @@ class AwsBackend:
         self.options = options  # passed to the deployer (layer requirements, upload limit, ...)
         # botocore reads AWS_DEFAULT_REGION and profiles; AWS_REGION is what the other SDKs read.
         region = cfg.region or os.environ.get("AWS_REGION") or None
-        self.session = session or boto3.session.Session(region_name=region)
+        try:
+            self.session = session or boto3.session.Session(region_name=region)
+            self.session.region_name  # noqa: B018 - a missing AWS_PROFILE raises here
+        except BotoCoreError as exc:
+            raise translate(exc, "opening the AWS session") from None
         if not self.session.region_name:
             raise ConfigError(NO_REGION)
         if not REGION_NAME.match(self.session.region_name):
@@ -186,7 +195,7 @@ class AwsBackend:
                 config = self.boto_config
                 if not retries:
                     config = config.merge(
-                        BotoConfig(retries={"mode": "standard", "max_attempts": 1})
+                        BotoConfig(retries={"mode": "standard", "total_max_attempts": 1})
                     )
                 self._clients[key] = self.session.client(service, config=config)
             return self._clients[key]

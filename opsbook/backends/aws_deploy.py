@@ -69,6 +69,11 @@ def _policy(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True))
 
 
+def _short(arn: str) -> str:
+    """`name:1` or `name:live` for a state machine version or alias ARN, for the change table."""
+    return arn.split(":stateMachine:", 1)[-1]
+
+
 def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
@@ -350,6 +355,7 @@ class Deployer:
                     raise
                 stale.append("inline policy")
             if self.note("update" if stale else "unchanged", "role", role, ", ".join(stale)):
+                self.fresh_roles = True  # policy changes propagate in seconds, too
                 if "trust policy" in stale:
                     iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(trust))
                 if "inline policy" in stale:
@@ -365,10 +371,14 @@ class Deployer:
                 return call()
             except ClientError as exc:
                 message = str(exc).lower()
+                # Lambda: InvalidParameterValue "...cannot be assumed by Lambda"; Step Functions:
+                # AccessDenied "...not authorized to assume the provided role"; Scheduler:
+                # Validation "...must allow AWS EventBridge Scheduler to assume the role".
                 retry = error_code(exc) in (
                     "InvalidParameterValueException",
                     "ValidationException",
-                ) and ("role" in message and ("assume" in message or "not authorized" in message))
+                    "AccessDeniedException",
+                ) and ("role" in message and "assume" in message)
                 if not retry or attempt == attempts - 1:
                     raise
                 time.sleep(delay)
@@ -569,7 +579,7 @@ class Deployer:
                     versionDescription="opsbook deploy",
                 )
             )
-            self.note("create", "version", made["stateMachineVersionArn"])
+            self.note("create", "version", _short(made["stateMachineVersionArn"]))
             return made["stateMachineVersionArn"]
         stale = []
         if json.loads(current["definition"]) != definition:
@@ -579,7 +589,7 @@ class Deployer:
         versions = self.versions()
         if not stale and versions:
             self.note("unchanged", "state_machine", names.state_machine)
-            self.note("unchanged", "version", versions[-1])
+            self.note("unchanged", "version", _short(versions[-1]))
             return versions[-1]
         self.note(
             "update" if stale else "unchanged",
@@ -588,7 +598,7 @@ class Deployer:
             ", ".join(stale),
         )
         if self.plan:
-            self.note("create", "version", f"{names.state_machine_arn}:{len(versions) + 1}")
+            self.note("create", "version", f"{names.state_machine}:{len(versions) + 1}")
             return None
         updated = self._after_iam(
             lambda: sfn.update_state_machine(
@@ -599,7 +609,7 @@ class Deployer:
                 versionDescription="opsbook deploy",
             )
         )
-        self.note("create", "version", updated["stateMachineVersionArn"])
+        self.note("create", "version", _short(updated["stateMachineVersionArn"]))
         return updated["stateMachineVersionArn"]
 
     def ensure_alias(self, version: str | None) -> None:
@@ -607,7 +617,12 @@ class Deployer:
         names = self.names
         current = self.backend._alias_target(names.alias_arn)
         if current is None:
-            if self.note("create", "alias", names.alias_arn, f"-> {version or 'the new version'}"):
+            if self.note(
+                "create",
+                "alias",
+                _short(names.alias_arn),
+                f"-> {_short(version) if version else 'the new version'}",
+            ):
                 sfn.create_state_machine_alias(
                     name=names.alias,
                     description="what the schedule and opsbook start",
@@ -615,12 +630,16 @@ class Deployer:
                 )
             return
         if current == version:
-            self.note("unchanged", "alias", names.alias_arn, f"-> {current}")
+            self.note("unchanged", "alias", _short(names.alias_arn), f"-> {_short(current)}")
             return
         if version is None:  # plan: the version deploy would publish has no ARN yet
-            self.note("update", "alias", names.alias_arn, f"{current} -> the new version")
+            self.note(
+                "update", "alias", _short(names.alias_arn), f"{_short(current)} -> the new version"
+            )
             return
-        if self.note("update", "alias", names.alias_arn, f"{current} -> {version}"):
+        if self.note(
+            "update", "alias", _short(names.alias_arn), f"{_short(current)} -> {_short(version)}"
+        ):
             sfn.update_state_machine_alias(
                 stateMachineAliasArn=names.alias_arn,
                 routingConfiguration=[{"stateMachineVersionArn": version, "weight": 100}],
@@ -638,7 +657,12 @@ class Deployer:
         if not older:
             raise UsageError(f"nothing to roll back to: {current} is the oldest version")
         target = older[-1]
-        if self.note("update", "alias", names.alias_arn, f"rollback {current} -> {target}"):
+        if self.note(
+            "update",
+            "alias",
+            _short(names.alias_arn),
+            f"rollback {_short(current)} -> {_short(target)}",
+        ):
             self.c("stepfunctions").update_state_machine_alias(
                 stateMachineAliasArn=names.alias_arn,
                 routingConfiguration=[{"stateMachineVersionArn": target, "weight": 100}],
@@ -735,7 +759,7 @@ class Deployer:
             )
             return
         if self.backend._alias_target(self.names.alias_arn) is not None:
-            if self.note("delete", "alias", self.names.alias_arn):
+            if self.note("delete", "alias", _short(self.names.alias_arn)):
                 sfn.delete_state_machine_alias(stateMachineAliasArn=self.names.alias_arn)
         # Deleting the state machine deletes its versions too.
         if self.note("delete", "state_machine", self.names.state_machine, "with its versions"):

@@ -470,7 +470,7 @@ class LocalBackend:
 
         if self.clock == "real":
             return RealClock()
-        return VirtualClock(start or utcnow())
+        return VirtualClock((start or utcnow()).astimezone(UTC))
 
     def resources(self, **overrides: Any):
         """What the in-process Lambda handlers touch: this home's warehouse, objects, outbox."""
@@ -533,8 +533,12 @@ class LocalBackend:
             json.dumps(input)
         except (TypeError, ValueError) as exc:
             raise UsageError(f"execution input is not JSON: {exc}") from None
-        if scheduled_time is not None and scheduled_time.tzinfo is None:
-            scheduled_time = scheduled_time.replace(tzinfo=UTC)
+        if scheduled_time is not None:
+            # The clock (and so every history timestamp) runs in UTC, as Step Functions' does,
+            # whatever zone the schedule's fire time was given in.
+            if scheduled_time.tzinfo is None:
+                scheduled_time = scheduled_time.replace(tzinfo=UTC)
+            scheduled_time = scheduled_time.astimezone(UTC)
         if not wait:
             return self._start_detached(input, name, scheduled_time)
         return self._start(input, name, scheduled_time, owner_pid=os.getpid())

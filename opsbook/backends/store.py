@@ -120,6 +120,7 @@ class Store:
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         try:
+            self._check_integrity()
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise self._unreadable(exc) from None
@@ -155,6 +156,14 @@ class Store:
             with self._guard:
                 self._all.append(conn)
         return conn
+
+    def _check_integrity(self) -> None:
+        """A damaged page would otherwise surface later, mid-command, as a bare DatabaseError;
+        quick_check reads every page once (milliseconds for a store of years) and writes
+        nothing, so a damaged file is refused before anything touches it."""
+        (verdict,) = self.conn.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {verdict}")
 
     def _migrate(self) -> None:
         with self.transaction() as conn:

@@ -22,6 +22,7 @@ __all__ = [
     "evaluate_reference",
     "evaluate_rule",
     "evaluate_template",
+    "copy_json",
     "forget_last",
     "invalid_path_cause",
     "jsonata_resolve",
@@ -55,3 +56,35 @@ def forget_last() -> None:
     mutated an object it returned before."""
     global _last
     _last = (None, "")
+
+
+class _NotPlain(Exception):
+    pass
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain_copy(value: Any) -> Any:
+    t = type(value)
+    if t is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise _NotPlain
+            out[k] = _plain_copy(v)
+        return out
+    if t is list:
+        return [_plain_copy(v) for v in value]
+    if t in _SCALARS and (t is not float or value == value):
+        return value
+    raise _NotPlain
+
+
+def copy_json(value: Any, text: str) -> Any:
+    """An independent copy of a JSON value whose text is `text`: a quick structural copy for
+    plain dicts/lists/scalars, else the text decoded (normalises tuples, subclasses, ...)."""
+    try:
+        return _plain_copy(value)
+    except _NotPlain:
+        return json.loads(text)

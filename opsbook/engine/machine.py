@@ -1,4 +1,4 @@
-"""Compile a definition into plain Python objects once; cache them by definition text."""
+"""A definition compiled into plain Python objects (runner.compile_definition caches them)."""
 
 from __future__ import annotations
 
@@ -33,11 +33,13 @@ class Catcher:
 class State:
     """One compiled state. Fields not used by a type stay at their defaults."""
 
-    def __init__(self, name: str, spec: dict, ql: str, top_ql: str):
+    def __init__(self, name: str, spec: dict, top_ql: str):
+        """top_ql: the definition's top-level QueryLanguage, which every state (nested ones
+        too) uses unless it sets its own."""
         self.name = name
         self.spec = spec
         self.type = spec.get("Type")
-        self.jsonata = spec.get("QueryLanguage", ql) == "JSONata"
+        self.jsonata = spec.get("QueryLanguage", top_ql) == "JSONata"
         self.next = spec.get("Next")
         self.end = bool(spec.get("End")) or self.type in ("Succeed", "Fail")
         self.input_path = spec.get("InputPath", "$")
@@ -87,7 +89,7 @@ class Machine:
         self.start_at = spec.get("StartAt")
         self.timeout = spec.get("TimeoutSeconds")
         self.states: dict[str, State] = {
-            name: State(name, body, top_ql, top_ql)
+            name: State(name, body, top_ql)
             for name, body in (spec.get("States") or {}).items()
             if isinstance(body, dict)
         }

@@ -57,6 +57,11 @@ class MapParallelStates:
     # ------------------------------------------------------------------ Map
     def _map_items(self, state: State, raw, eff, ctx, frame) -> list:
         spec = state.spec
+        for field in ("ItemReader", "ResultWriter"):
+            if field in spec:  # S3-backed: say so rather than silently run something else
+                raise StatesError(
+                    "States.Runtime", f"The local engine does not support the Map field {field}."
+                )
         if state.jsonata:
             if "Items" not in spec:
                 items = raw

@@ -17,31 +17,8 @@ from .errors import DefinitionError, Diagnostic, StatesError
 from .executor import Aborted, Execution, Failed, Frame, RetriableError, TimedOut, iso
 from .history import History, error_details
 from .machine import Machine, State
-
-try:
-    from .validate import errors_only, validate
-except ImportError:  # pragma: no cover - engine-validate's module not there yet
-
-    def validate(definition: Any) -> list[Diagnostic]:  # TODO: placeholder until validate.py
-        if isinstance(definition, str):
-            try:
-                definition = json.loads(definition)
-            except ValueError as exc:
-                return [Diagnostic("INVALID_JSON_DESCRIPTION", str(exc), "/")]
-        ok = isinstance(definition, dict) and "StartAt" in definition and "States" in definition
-        return [] if ok else [Diagnostic("SCHEMA_VALIDATION_FAILED", "not a state machine", "/")]
-
-    def errors_only(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-        return [d for d in diagnostics if d.severity == "ERROR"]
-
-
-try:
-    from .parse import load_definition
-except ImportError:  # pragma: no cover
-
-    def load_definition(definition: Any):
-        return (json.loads(definition) if isinstance(definition, str) else definition), []
-
+from .parse import load_definition
+from .validate import errors_only, validate
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from . import tasks as taskmod
-from ._expr import dumps, evaluate_template, forget_last
+from ._expr import copy_json, dumps, evaluate_template, forget_last
 from .errors import StatesError
 from .flow import Frame, _plain
 from .history import error_details
@@ -93,7 +92,7 @@ class TaskStates:
             invoke = resource == taskmod.LAMBDA_INVOKE  # .waitForTaskToken returns unwrapped
             if resource.startswith(taskmod.LAMBDA_INVOKE):
                 payload = params.get("Payload", {}) if isinstance(params, dict) else {}
-            payload = json.loads(dumps(payload))  # the handler gets its own copy, as over the wire
+            payload = copy_json(payload, dumps(payload))  # its own copy, as over the wire
             limit = (
                 min(x for x in (timeout, heartbeat) if x is not None)
                 if (timeout is not None or heartbeat is not None)
@@ -109,14 +108,14 @@ class TaskStates:
             if heartbeat is not None and elapsed > heartbeat:
                 raise StatesError("States.HeartbeatTimeout")
             if invoke:
-                result = taskmod.lambda_invoke_result(result)
+                result = taskmod.lambda_invoke_result(result, self.clock.now())
             try:
                 text = dumps(result)
             except (TypeError, ValueError) as exc:
                 raise StatesError(
                     "States.Runtime", f"The task result is not JSON-serializable: {exc}"
                 ) from None
-            result = json.loads(text)  # decoupled from objects the handler may keep changing
+            result = copy_json(result, text)  # decoupled from objects the handler keeps
         except Exception as exc:  # noqa: BLE001 - a handler failure fails the task
             err = taskmod.exception_to_error(exc)
             if err.error in ("States.Timeout", "States.HeartbeatTimeout"):

@@ -7,6 +7,8 @@ import threading
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 from ._expr import dumps
@@ -75,15 +77,20 @@ def _by_function(tasks: Mapping[str, Callable], ref: str):
     return None
 
 
-def lambda_invoke_result(payload: Any) -> dict:
-    """The result the lambda:invoke integration returns around a function's payload."""
+def lambda_invoke_result(payload: Any, now: datetime | None = None) -> dict:
+    """The result the lambda:invoke integration returns around a function's payload (the
+    headers AWS reports, with this invocation's ids, length and date)."""
     request_id = str(uuid.uuid4())
+    trace = f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0"
     headers = {
         "Connection": "keep-alive",
+        "Content-Length": str(len(dumps(payload).encode("utf-8"))),
         "Content-Type": "application/json",
+        "Date": format_datetime(now or datetime.now(UTC), usegmt=True),
         "X-Amz-Executed-Version": "$LATEST",
         "x-amzn-Remapped-Content-Length": "0",
         "x-amzn-RequestId": request_id,
+        "X-Amzn-Trace-Id": trace,
     }
     return {
         "ExecutedVersion": "$LATEST",

@@ -75,3 +75,12 @@ def test_endpoint_url_is_honoured(backend, aws_env):
 def test_local_only_options_are_refused(aws_env, tmp_path):
     with pytest.raises(UsageError, match="clock"):
         AwsBackend(load_config(home=tmp_path, backend="aws"), clock="real")
+
+
+def test_unknown_profile(aws_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_PROFILE", "nobody")
+    with pytest.raises(ConfigError) as info:
+        AwsBackend(load_config(home=tmp_path, backend="aws"))
+    assert (
+        _one_line(info.value) == "AWS profile 'nobody' not found: fix AWS_PROFILE or ~/.aws/config"
+    )

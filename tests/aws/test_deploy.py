@@ -366,3 +366,77 @@ def test_deployer_policy_names_only_the_deploy_resources():
             assert resources == ["*"]
             continue
         assert all("opsbook" in r for r in resources), st["Sid"]
+
+
+def test_calls_a_new_role_fails_are_retried_until_iam_propagates(backend):
+    from botocore.exceptions import ClientError
+
+    from opsbook.backends.aws_deploy import Deployer
+
+    deployer = Deployer(backend, iam_retry=(3, 0.0))
+    deployer.fresh_roles = True
+    failures = [
+        ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "Neither the global service principal "
+             "states.amazonaws.com, nor the regional one is authorized to assume the provided role."}},
+            "CreateStateMachine",
+        ),
+        ClientError(
+            {"Error": {"Code": "InvalidParameterValueException",
+                       "Message": "The role defined for the function cannot be assumed by Lambda."}},
+            "CreateFunction",
+        ),
+    ]  # fmt: skip
+
+    def call():
+        if failures:
+            raise failures.pop(0)
+        return "created"
+
+    assert deployer._after_iam(call) == "created"
+    other = ClientError(
+        {"Error": {"Code": "ValidationException", "Message": "bad cron"}}, "CreateSchedule"
+    )
+    with pytest.raises(ClientError):
+        deployer._after_iam(lambda: (_ for _ in ()).throw(other))
+
+
+def test_ssm_parameter_and_bigquery_secret_policies():
+    from opsbook.config import Config
+
+    cfg = Config(slack_secret_name="/opsbook/slack-webhook", bq_credentials_secret="opsbook/bq-sa")
+    bq_arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:opsbook/bq-sa-AbCdEf"
+    doc = render_policies(cfg, ACCOUNT, REGION, secret_arns={"opsbook/bq-sa": bq_arn})[
+        "opsbook-lambda"
+    ]
+    assert audit_policy(doc) == []
+    by_sid = {st["Sid"]: st for st in doc["Statement"]}
+    assert by_sid["ReadSecrets"]["Action"] == "secretsmanager:GetSecretValue"
+    assert by_sid["ReadSecrets"]["Resource"] == [bq_arn]
+    assert by_sid["ReadParameters"]["Action"] == "ssm:GetParameter"
+    assert by_sid["ReadParameters"]["Resource"] == [
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/opsbook/slack-webhook"
+    ]
+
+
+def test_bigquery_secret_must_exist(make_backend):
+    from opsbook.errors import ConfigError
+
+    backend = make_backend(bq_credentials_secret="opsbook/bq-sa")
+    with pytest.raises(ConfigError, match="opsbook/bq-sa"):
+        backend.deploy()
+    backend.client("secretsmanager").create_secret(Name="opsbook/bq-sa", SecretString="{}")
+    backend.deploy()
+    env = backend.client("lambda").get_function(FunctionName="opsbook-insert-week")["Configuration"]
+    assert env["Environment"]["Variables"]["BQ_CREDENTIALS_SECRET"] == "opsbook/bq-sa"
+    doc = backend.client("iam").get_role_policy(
+        RoleName="opsbook-lambda", PolicyName="opsbook-lambda"
+    )
+    secrets = [st for st in doc["PolicyDocument"]["Statement"] if st["Sid"] == "ReadSecrets"][0]
+    assert len(secrets["Resource"]) == 2 and all(
+        "-" in r.rsplit(":", 1)[1] for r in secrets["Resource"]
+    )
+    # Teardown leaves the user's BigQuery secret alone (deploy did not create it).
+    backend.teardown()
+    names = {s["Name"] for s in backend.client("secretsmanager").list_secrets()["SecretList"]}
+    assert names == {"opsbook/bq-sa"}

@@ -209,4 +209,9 @@ if __name__ == "__main__":
     outcome, history, failures = score(selected)
     for name, why in failures:
         print(f"- {name}\n    {why[:600] if verbose else why[:200]}")
+    failed_names = {name for name, _ in failures}
+    for category in sorted({c["category"] for c in selected}):
+        in_cat = [c for c in selected if c["category"] == category]
+        bad = sum(c["name"] in failed_names for c in in_cat)
+        print(f"  {category:20} {len(in_cat) - bad:4}/{len(in_cat)} fully matching")
     print(f"cases {len(selected)}: outcome {outcome:.1f}%  history {history:.1f}%")

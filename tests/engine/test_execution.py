@@ -413,3 +413,76 @@ def test_should_abort_can_carry_stop_error_and_cause():
         "stopped from the CLI",
     )
     assert run.history[-1]["executionAbortedEventDetails"] == stop
+
+
+def test_executions_in_parallel_threads_do_not_interfere():
+    from concurrent.futures import ThreadPoolExecutor
+
+    definition = {
+        "StartAt": "T",
+        "States": {
+            "T": {"Type": "Task", "Resource": FN, "Parameters": {"n.$": "$.n"}, "Next": "W"},
+            "W": {"Type": "Wait", "Seconds": 60, "Next": "Double"},
+            "Double": {
+                "Type": "Pass",
+                "Parameters": {"n.$": "States.MathAdd($.n, $.n)"},
+                "End": True,
+            },
+        },
+    }
+    shared = {}
+
+    def work(payload):
+        shared["n"] = payload["n"]  # the same dict object returned to every thread
+        time.sleep(0.001)
+        return {"n": payload["n"]}
+
+    def one(i):
+        run = execute(definition, {"n": i}, tasks={FN: work}, clock=VirtualClock(T0))
+        return run.status, run.output, run.stop_date - run.start_date
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(one, range(64)))
+    assert results == [("SUCCEEDED", {"n": 2 * i}, timedelta(seconds=60)) for i in range(64)]
+
+
+def test_map_of_tasks_history_chain():
+    definition = {
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "StartAt": "T",
+                    "States": {"T": {"Type": "Task", "Resource": FN, "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    run = execute(definition, [1, 2], tasks={FN: lambda p: p + 1})
+    assert run.output == [2, 3]
+    rows = [(e["id"], e["previousEventId"], e["type"]) for e in run.history]
+    assert rows == [
+        (1, 0, "ExecutionStarted"),
+        (2, 0, "MapStateEntered"),
+        (3, 2, "MapStateStarted"),
+        (4, 3, "MapIterationStarted"),
+        (5, 4, "TaskStateEntered"),
+        (6, 5, "LambdaFunctionScheduled"),
+        (7, 6, "LambdaFunctionStarted"),
+        (8, 7, "LambdaFunctionSucceeded"),
+        (9, 8, "TaskStateExited"),
+        (10, 9, "MapIterationSucceeded"),
+        (11, 9, "MapIterationStarted"),
+        (12, 11, "TaskStateEntered"),
+        (13, 12, "LambdaFunctionScheduled"),
+        (14, 13, "LambdaFunctionStarted"),
+        (15, 14, "LambdaFunctionSucceeded"),
+        (16, 15, "TaskStateExited"),
+        (17, 16, "MapIterationSucceeded"),
+        (18, 17, "MapStateSucceeded"),
+        (19, 17, "MapStateExited"),
+        (20, 19, "ExecutionSucceeded"),
+    ]

@@ -344,3 +344,20 @@ def test_invalid_timeout_path_value_is_a_runtime_error():
     run = execute(definition, {"t": "soon"}, tasks={FN: lambda p: 1})
     assert run.status == "FAILED" and run.error == "States.Runtime"
     assert "TimeoutSecondsPath" in run.cause
+
+
+def test_handler_results_are_normalised_to_plain_json():
+    run = execute(
+        task(FN, ResultSelector={"first.$": "$.pair[0]", "all.$": "$"}, End=True),
+        {},
+        tasks={FN: lambda p: {"pair": (1, 2), "n": True}},
+    )
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.output == {"first": 1, "all": {"pair": [1, 2], "n": True}}
+
+
+def test_unserializable_handler_result_fails_the_execution():
+    run = execute(task(FN, End=True), {}, tasks={FN: lambda p: {"when": object()}})
+    assert run.status == "FAILED"
+    assert run.error == "States.Runtime"
+    assert "not JSON-serializable" in run.cause

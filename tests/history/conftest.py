@@ -11,10 +11,13 @@ import json
 import threading
 from collections import Counter
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from opsbook.backends.base import CLOSED_STATUSES, RUNNING, SUCCEEDED, DeployResult, Execution
+from opsbook.config import load_config
 from opsbook.engine import StatesError, VirtualClock, execute, redrive
 from opsbook.errors import ExecutionAlreadyExists, ExecutionNotFound, UsageError
 
@@ -249,18 +252,7 @@ class MemoryBackend:
         return self._close(arn, run)
 
 
-def at(day: str, hour: int = 0, minute: int = 30) -> datetime:
-    return datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=UTC)
-
-
-def later(when: datetime, **kw) -> datetime:
-    return when + timedelta(**kw)
-
-
 # --- fixtures ---------------------------------------------------------------------------------
-import pytest  # noqa: E402
-
-from opsbook.config import load_config  # noqa: E402
 
 
 @pytest.fixture

@@ -203,3 +203,16 @@ def test_week_of_a_scheduled_run_comes_from_its_fire_time():
         input={"scheduled_time": "2026-11-26T00:30:00Z"},
     )
     assert H.week_of(ex) == "2026-11-26"
+
+
+def test_redrive_is_useful_only_where_a_path_can_still_succeed():
+    from opsbook.backfill import can_succeed_from
+    from opsbook.config import Config
+
+    definition = json.loads((Config().definitions_dir / "weekly_load.asl.json").read_text())
+    assert can_succeed_from(definition, "WaitForData") and can_succeed_from(
+        definition, "InsertWeek"
+    )
+    assert not can_succeed_from(definition, "NotifyFailure")  # it only leads to LoadFailed
+    assert not can_succeed_from(definition, "LoadFailed")
+    assert can_succeed_from(definition, "NoSuchState")  # unknown: don't rule redrive out

@@ -265,3 +265,74 @@ def test_unwritable_cache_only_means_no_caching(year, cfg):
         assert df["status"].tolist() == ["SUCCEEDED", "FAILED"]
     finally:
         cache_dir.chmod(0o700)
+
+
+def test_a_refused_redrive_falls_back_to_a_new_execution(year, monkeypatch):
+    from opsbook.errors import OperationFailed
+
+    def refuse(execution, *, wait=True):
+        raise OperationFailed(f"execution {execution} cannot be redriven: ExecutionNotRedrivable")
+
+    monkeypatch.setattr(year, "redrive", refuse)
+    year.broken.clear()
+    plan = plan_rerun(year, "2026-11-12", "2026-11-12", today=NOW)
+    assert plan.loc[0, "action"] == REDRIVE
+    result = rerun(year, plan, progress=False).iloc[0]
+    assert (result["action"], result["status"]) == (START, "SUCCEEDED")
+    assert result["execution"] == "week-2026-11-12-r1"
+    assert "redrive refused" in result["reason"] and "ExecutionNotRedrivable" in result["reason"]
+
+
+def test_records_are_json_ready(year):
+    import json
+
+    df = H.weeks(year, "2026-10-01", "2026-10-15", today=NOW)
+    rows = H.records(df)
+    text = json.dumps(rows)  # no NaN, NaT or numpy scalars left
+    assert "NaN" not in text and rows[2]["status"] == "MISSING" and rows[2]["polls"] is None
+    assert rows[0]["start_date"].startswith("2026-10-01T00:30:00")
+    assert [H.human_duration(s) for s in (None, 0, 75, 3900)] == ["-", "0s", "1m15s", "1h05m"]
+
+
+def test_a_redrive_that_ran_but_could_not_be_waited_for_starts_nothing_more(year, monkeypatch):
+    from opsbook.errors import OperationFailed
+
+    real = year.redrive
+
+    def redrive_then_time_out(execution, *, wait=True):
+        real(execution, wait=wait)
+        raise OperationFailed("execution week-2026-11-12 is still RUNNING after 60 s")
+
+    monkeypatch.setattr(year, "redrive", redrive_then_time_out)
+    year.broken.clear()
+    starts = year.calls["start"]
+    result = rerun(year, plan_rerun(year, "2026-11-12", "2026-11-12", today=NOW), progress=False)
+    row = result.iloc[0]
+    assert (row["action"], row["execution"], row["status"]) == (
+        REDRIVE,
+        "week-2026-11-12",
+        "SUCCEEDED",
+    )
+    assert "still RUNNING" in row["error"]
+    assert year.calls["start"] == starts
+
+
+def test_summarize_counts_actions_and_outcomes(year):
+    from opsbook.backfill import summarize
+
+    plan = plan_rerun(year, "2026-10-01", "2026-12-03", today=NOW)
+    dry = summarize(rerun(year, plan, dry_run=True, progress=False))
+    assert dry == {
+        "weeks": 10,
+        "redriven": 2,
+        "started": 5,
+        "skipped": 3,
+        "succeeded": 0,
+        "failed": 0,
+    }
+    year.arrivals.clear()
+    year.broken.clear()
+    done = summarize(
+        rerun(year, plan_rerun(year, "2026-10-01", "2026-11-12", today=NOW), progress=False)
+    )
+    assert done["started"] == 5 and done["redriven"] == 1 and done["succeeded"] == 6

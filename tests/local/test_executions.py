@@ -189,3 +189,15 @@ def test_a_held_warehouse_file_is_a_clear_error_and_starts_nothing(deployed, tmp
         holder.kill()
         holder.wait(30)
     assert deployed.start(week_input(WEEK, max_polls=1), name="w").status == "FAILED"
+
+
+def test_a_fire_time_in_tokyo_time_runs_and_records_utc(deployed, insert_events):
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    insert_events(deployed, "2026-11-25")
+    fired = datetime(2026, 11, 26, 9, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
+    run = deployed.start(week_input(WEEK), name="w", scheduled_time=fired)
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.start_date == datetime(2026, 11, 26, 0, 30, tzinfo=UTC)
+    assert all(e["timestamp"].utcoffset().total_seconds() == 0 for e in deployed.history("w"))

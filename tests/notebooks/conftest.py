@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 from pathlib import Path
@@ -64,6 +66,23 @@ def demo(demo_home) -> SimpleNamespace:
         repo=REPO,
         notebooks=NOTEBOOKS,
     )
+
+
+@pytest.fixture(scope="session")
+def report_run(demo, tmp_path_factory) -> SimpleNamespace:
+    """`opsbook --home H report --week <failed week> --out D`, run once per session."""
+    out_dir = tmp_path_factory.mktemp("report")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OPSBOOK_")}
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            code = run(
+                ["--home", str(demo.home), "report", "--week", demo.failed, "--out", str(out_dir)]
+            )
+    finally:
+        os.environ.update(saved)
+    stem = out_dir / f"weekly_report-{demo.failed}"
+    return SimpleNamespace(code=code, out=stdout.getvalue(), err=stderr.getvalue(), stem=stem)
 
 
 @pytest.fixture

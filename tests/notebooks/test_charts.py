@@ -69,7 +69,8 @@ def test_anomalies_flag_a_spike_and_nothing_else(local, home_copy, demo):
     source = f"`{cfg.fqn_source}`"
     for _ in range(4):  # 16x the day's rows
         writable.execute(
-            f"INSERT INTO {source} SELECT * FROM {source} WHERE event_date = @day", {"day": spike_day}
+            f"INSERT INTO {source} SELECT * FROM {source} WHERE event_date = @day",
+            {"day": spike_day},
         )
     writable.close()
     week = date.fromisoformat(demo.end)
@@ -114,7 +115,9 @@ def test_charts_render_to_png(local, demo):
     figures = [
         charts.gantt(hist.timeline(polled)),
         charts.gantt(pd.DataFrame()),
-        charts.arrival_chart(charts.arrival_per_day(wh, cfg, week), charts.anomalies(wh, cfg, week)),
+        charts.arrival_chart(
+            charts.arrival_per_day(wh, cfg, week), charts.anomalies(wh, cfg, week)
+        ),
         charts.week_over_week_chart(charts.week_over_week(wh, cfg, week, 8)),
         charts.week_over_week_chart(pd.DataFrame(columns=["week", "events"])),
     ]

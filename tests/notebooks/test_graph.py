@@ -30,7 +30,9 @@ def histories(demo):
 
 def _node(svg: str, name: str) -> str:
     """The <g class="node"> block whose title is `name`."""
-    match = re.search(rf"<g id=\"node\d+\" class=\"node\">\s*<title>{name}</title>(.*?)</g>", svg, re.S)
+    match = re.search(
+        rf"<g id=\"node\d+\" class=\"node\">\s*<title>{name}</title>(.*?)</g>", svg, re.S
+    )
     assert match, f"no node {name} in the SVG"
     return match.group(1)
 

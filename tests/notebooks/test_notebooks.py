@@ -71,11 +71,9 @@ def test_ops_console_notebook_displays_the_widget(demo, tmp_path):
     assert outputs[0]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
 
 
-def test_opsbook_report_writes_notebook_html_and_figures(demo, tmp_path, capsys, no_opsbook_env):
-    code = run(["--home", str(demo.home), "report", "--week", demo.failed, "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    stem = tmp_path / f"weekly_report-{demo.failed}"
+def test_opsbook_report_writes_notebook_html_and_figures(report_run, demo):
+    out, stem = report_run.out, report_run.stem
+    assert report_run.code == 0, report_run.err
     assert f"html: {stem}.html" in out and "FAILED, 18 polls" in out
     html = stem.with_suffix(".html").read_text()
     assert html.count("data:image/png;base64,") >= 3  # Gantt, arrival, week over week

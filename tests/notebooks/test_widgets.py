@@ -24,7 +24,10 @@ def _button(console: OpsConsole, week: str):
 def test_grid_colours_weeks_by_status(console, demo):
     tips = [b.tooltip for b in console.grid.children]
     assert len(tips) == 9
-    assert tips[:5] == [f"{w}: MISSING" for w in ("2026-10-01", "2026-10-08", "2026-10-15", "2026-10-22", "2026-10-29")]
+    assert tips[:5] == [
+        f"{w}: MISSING"
+        for w in ("2026-10-01", "2026-10-08", "2026-10-15", "2026-10-22", "2026-10-29")
+    ]
     failed = _button(console, demo.failed)
     assert failed.style.button_color == "#c62828" and "opsbook-status-FAILED" in failed._dom_classes
     assert _button(console, demo.end).style.button_color == "#2e7d32"
@@ -44,7 +47,10 @@ def test_selecting_a_week_shows_executions_events_timeline_graph(console, demo):
     _button(console, demo.failed).click()
     assert console.selected == demo.failed
     assert "FAILED" in console.week_title.value
-    assert "week-2026-11-05" in console.executions.value and "PollingGaveUp" in console.executions.value
+    assert (
+        "week-2026-11-05" in console.executions.value
+        and "PollingGaveUp" in console.executions.value
+    )
     assert "WaitStateEntered" in console.events.value and "ExecutionFailed" in console.events.value
     assert console.timeline.value[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in console.graph.value and "LoadFailed" in console.graph.value

@@ -284,7 +284,12 @@ PASS_DEFINITION = {
             "Default": "InsertWeek",
         },
         "Hang": {"Type": "Wait", "Seconds": 3600, "Next": "InsertWeek"},
-        "InsertWeek": {"Type": "Pass", "Result": {"rows": 3}, "ResultPath": "$.insert", "End": True},
+        "InsertWeek": {
+            "Type": "Pass",
+            "Result": {"rows": 3},
+            "ResultPath": "$.insert",
+            "End": True,
+        },
     },
 }
 

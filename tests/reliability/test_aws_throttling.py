@@ -116,7 +116,9 @@ class FaultProxy(Loopback):
 @pytest.fixture
 def started(aws_deployed):
     """Two executions on moto (one succeeded, one running), made without the proxy."""
-    ok = aws_deployed.start({"week": "2026-11-19", "mode": "load"}, name="week-2026-11-19", wait=True)
+    ok = aws_deployed.start(
+        {"week": "2026-11-19", "mode": "load"}, name="week-2026-11-19", wait=True
+    )
     running = aws_deployed.start(
         {"week": "2026-11-26", "mode": "hang"}, name="week-2026-11-26", wait=False
     )

@@ -15,7 +15,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import Result, one_line_error, run_cli, scrubbed_env  # noqa: E402
 
-BAD_SCHEDULE = {"ScheduleExpression": "cron(30 0 ? * FRI-MON-X *)", "ScheduleExpressionTimezone": "Asia/Tokyo"}
+BAD_SCHEDULE = {
+    "ScheduleExpression": "cron(30 0 ? * FRI-MON-X *)",
+    "ScheduleExpressionTimezone": "Asia/Tokyo",
+}
 
 # (id, argv, fragment expected in the error line). {tmp} is the test's folder; {home} the home.
 CASES = [
@@ -25,9 +28,25 @@ CASES = [
     ("config-toml", ["--config", "{tmp}/broken.toml", "executions"], "not valid TOML"),
     ("config-unknown-key", ["--config", "{tmp}/unknown.toml", "deploy"], "unknown key"),
     ("config-dataset-injection", ["--config", "{tmp}/inject.toml", "deploy"], "dataset"),
-    ("config-table-injection", ["--config", "{tmp}/table.toml", "start", "--week", "2026-11-26"], "target_table"),
+    (
+        "config-table-injection",
+        ["--config", "{tmp}/table.toml", "start", "--week", "2026-11-26"],
+        "target_table",
+    ),
     ("config-int", ["--config", "{tmp}/int.toml", "executions"], "max_polls"),
-    ("config-project", ["--config", "{tmp}/project.toml", "weeks", "--since", "2026-11-01", "--until", "2026-11-26"], "bq_project"),
+    (
+        "config-project",
+        [
+            "--config",
+            "{tmp}/project.toml",
+            "weeks",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-26",
+        ],
+        "bq_project",
+    ),
     ("config-secret-pattern", ["--config", "{tmp}/pattern.toml", "executions"], "secret pattern"),
     ("home-is-a-file", ["--home", "{tmp}/afile", "start", "--week", "2026-11-26"], "is a file"),
     # init
@@ -42,7 +61,11 @@ CASES = [
     ("start-wednesday", ["start", "--week", "2026-11-25"], "nearest Thursdays"),
     ("start-not-a-date", ["start", "--week", "2026-02-30"], "not a date"),
     ("start-sql-metachars", ["start", "--week", "2026-11-26'; DROP TABLE x; --"], "not a date"),
-    ("start-poll-seconds", ["start", "--week", "2026-11-26", "--poll-seconds", "-5"], "poll seconds"),
+    (
+        "start-poll-seconds",
+        ["start", "--week", "2026-11-26", "--poll-seconds", "-5"],
+        "poll seconds",
+    ),
     ("start-max-polls", ["start", "--week", "2026-11-26", "--max-polls", "0"], "max polls"),
     ("start-name", ["start", "--week", "2026-11-26", "--name", "a b"], "execution name"),
     ("start-name-long", ["start", "--week", "2026-11-26", "--name", "x" * 81], "80"),
@@ -62,13 +85,29 @@ CASES = [
     # schedule (cron)
     ("schedule-next", ["schedule", "--next", "-1"], "--next"),
     ("schedule-bad-cron", ["schedule"], "cron"),
-    ("schedule-run-date", ["schedule", "run", "--since", "2026-13-01", "--until", "2026-11-26"], "not a date"),
-    ("schedule-run-backwards", ["schedule", "run", "--since", "2026-11-26", "--until", "2026-11-01"], "before"),
+    (
+        "schedule-run-date",
+        ["schedule", "run", "--since", "2026-13-01", "--until", "2026-11-26"],
+        "not a date",
+    ),
+    (
+        "schedule-run-backwards",
+        ["schedule", "run", "--since", "2026-11-26", "--until", "2026-11-01"],
+        "before",
+    ),
     # weeks / rerun / report / demo
     ("weeks-date", ["weeks", "--since", "yesterday", "--until", "2026-11-26"], "yesterday"),
-    ("weeks-json-csv", ["weeks", "--since", "2026-11-01", "--until", "2026-11-26", "--json", "--csv"], "not both"),
+    (
+        "weeks-json-csv",
+        ["weeks", "--since", "2026-11-01", "--until", "2026-11-26", "--json", "--csv"],
+        "not both",
+    ),
     ("rerun-date", ["rerun", "--since", "2026-11-01", "--until", "2026-02-30"], "2026-02-30"),
-    ("rerun-concurrency", ["rerun", "--since", "2026-11-01", "--until", "2026-11-26", "--max-concurrency", "0"], "max-concurrency"),
+    (
+        "rerun-concurrency",
+        ["rerun", "--since", "2026-11-01", "--until", "2026-11-26", "--max-concurrency", "0"],
+        "max-concurrency",
+    ),
     ("report-week", ["report", "--week", "2026-11-25"], "not a Thursday"),
     ("report-lookback", ["report", "--week", "2026-11-26", "--lookback-weeks", "0"], "lookback"),
     ("demo-weeks", ["demo", "--weeks", "0"], "weeks"),
@@ -99,7 +138,9 @@ def _fixtures(tmp: Path) -> None:
     from opsbook.config import REPO_ROOT
 
     defs.mkdir()
-    (defs / "weekly_load.asl.json").write_text((REPO_ROOT / "definitions" / "weekly_load.asl.json").read_text())
+    (defs / "weekly_load.asl.json").write_text(
+        (REPO_ROOT / "definitions" / "weekly_load.asl.json").read_text()
+    )
     (defs / "schedule.json").write_text(json.dumps(BAD_SCHEDULE))
 
 
@@ -116,7 +157,9 @@ def workdir(clean_env, monkeypatch):
 
 
 def _listing(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.mark.parametrize(("case", "args", "fragment"), CASES, ids=[c[0] for c in CASES])
@@ -134,7 +177,13 @@ def test_bad_input_exits_2_with_one_line(workdir, capsys, monkeypatch, case, arg
     assert _listing(workdir) == before, "bad input must not write or change any file"
 
 
-SUBPROCESS_SAMPLE = ["config-dataset-injection", "start-wednesday", "validate-not-json", "executions-status", "schedule-run-backwards"]
+SUBPROCESS_SAMPLE = [
+    "config-dataset-injection",
+    "start-wednesday",
+    "validate-not-json",
+    "executions-status",
+    "schedule-run-backwards",
+]
 
 
 @pytest.mark.parametrize("case", SUBPROCESS_SAMPLE)

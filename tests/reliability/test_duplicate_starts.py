@@ -17,7 +17,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import WEEK, add_week, scrubbed_env  # noqa: E402
 
 from opsbook.backends.aws import AwsBackend  # noqa: E402
-from opsbook.config import load_config  # noqa: E402
 from opsbook.errors import ExecutionAlreadyExists  # noqa: E402
 
 THREADS = 20
@@ -71,7 +70,9 @@ def test_the_schedule_firing_twice_at_once_runs_each_week_once(deployed, tmp_pat
         "--since", "2026-11-19", "--until", "2026-11-26", "--json",
     ]  # fmt: skip
     procs = [
-        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=180) for p in procs]

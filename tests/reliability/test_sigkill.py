@@ -32,7 +32,9 @@ def _wait_in_store(store: Path, kind: str, timeout: float = 60.0) -> None:
         if store.exists():
             conn = sqlite3.connect(store, timeout=5)
             try:
-                (n,) = conn.execute("SELECT COUNT(*) FROM events WHERE type = ?", (kind,)).fetchone()
+                (n,) = conn.execute(
+                    "SELECT COUNT(*) FROM events WHERE type = ?", (kind,)
+                ).fetchone()
             except sqlite3.OperationalError:
                 n = 0
             finally:
@@ -68,9 +70,7 @@ def assert_history_consistent(events: list[dict]) -> None:
     assert stamps == sorted(stamps)
 
 
-def test_sigkill_leaves_an_intact_store_an_interrupted_execution_and_a_redrive(
-    deployed, tmp_path
-):
+def test_sigkill_leaves_an_intact_store_an_interrupted_execution_and_a_redrive(deployed, tmp_path):
     home = Path(deployed.cfg.home)
     deployed.close()
     env = scrubbed_env(tmp_path, OPSBOOK_HOME=str(home))
@@ -126,7 +126,8 @@ def test_a_reused_pid_does_not_keep_a_dead_run_running(deployed, tmp_path):
         identity = recorded.partition(":")[2]
         conn.execute("UPDATE executions SET owner_pid = ? WHERE arn = ?", (squatter.pid, arn))
         conn.execute(
-            "UPDATE meta SET value = ? WHERE key = ?", (f"{squatter.pid}:{identity}", f"owner:{arn}")
+            "UPDATE meta SET value = ? WHERE key = ?",
+            (f"{squatter.pid}:{identity}", f"owner:{arn}"),
         )
         conn.close()
         assert os.path.exists(f"/proc/{squatter.pid}")
