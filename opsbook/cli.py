@@ -840,7 +840,9 @@ def run(argv: list[str] | None = None) -> int:
         typer.echo("error: aborted", err=True)
         return 130
     except _CLICK_ERRORS as exc:
-        _error(exc.format_message())
+        message = exc.format_message()
+        if message.strip():  # empty when the help was shown instead (no command given)
+            _error(message)
         return exc.exit_code
     except OpsbookError as exc:
         if debug:

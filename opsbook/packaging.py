@@ -35,6 +35,7 @@ LAYER_REQUIREMENTS = (
     "pyarrow",
     "numpy",
     "slack_sdk",
+    "sqlglot",  # opsbook.warehouse splits the insert script with sqlglot's tokenizer
 )
 # The python3.11 Lambda runtime ships these; a layer copy would only shadow them.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath"})

@@ -16,7 +16,11 @@ install that `make` does; a wheel would need them as package data.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -285,6 +289,7 @@ def run_report(
     cell's error when the notebook fails.
     """
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     from opsbook.config import load_config
@@ -304,20 +309,26 @@ def run_report(
         "lookback_weeks": lookback_weeks,
     }
     try:
-        pm.execute_notebook(
-            str(source),
-            str(executed),
-            parameters=parameters,
-            kernel_name=KERNEL_NAME,
-            progress_bar=progress,
-            execution_timeout=CELL_TIMEOUT,
-            cwd=str(source.parent),
-        )
+        with _this_environments_kernel():
+            pm.execute_notebook(
+                str(source),
+                str(executed),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                progress_bar=progress,
+                execution_timeout=CELL_TIMEOUT,
+                cwd=str(source.parent),
+            )
     except PapermillExecutionError as exc:
         evalue = " ".join(str(exc.evalue).split())
         raise OperationFailed(
             f"{source.name} failed in cell {exc.cell_index}: {exc.ename}: {evalue} "
             f"(executed notebook: {executed})"
+        ) from None
+    except (CellTimeoutError, DeadKernelError) as exc:
+        message = " ".join(str(exc).split())[:300]
+        raise OperationFailed(
+            f"{source.name} did not finish: {type(exc).__name__}: {message}"
         ) from None
     html = out / f"{stem}.html"
     html.write_text(to_html(executed), encoding="utf-8")
@@ -327,6 +338,22 @@ def run_report(
     figures = out / f"{stem}.json"
     figures.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return ReportFiles(executed, html, figures, data)
+
+
+@contextlib.contextmanager
+def _this_environments_kernel() -> Iterator[None]:
+    """Make `python3` resolve to this environment's kernelspec first: JUPYTER_PATH outranks a
+    user-level python3 kernelspec that may point at another interpreter."""
+    ours = str(Path(sys.prefix) / "share" / "jupyter")
+    saved = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([ours, *([saved] if saved else [])])
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = saved
 
 
 def to_html(notebook: str | Path) -> str:

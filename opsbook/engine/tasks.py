@@ -86,7 +86,7 @@ def lambda_invoke_result(payload: Any, now: datetime | None = None) -> dict:
         "Connection": "keep-alive",
         "Content-Length": str(len(dumps(payload).encode("utf-8"))),
         "Content-Type": "application/json",
-        "Date": format_datetime(now or datetime.now(UTC), usegmt=True),
+        "Date": format_datetime((now or datetime.now(UTC)).astimezone(UTC), usegmt=True),
         "X-Amz-Executed-Version": "$LATEST",
         "x-amzn-Remapped-Content-Length": "0",
         "x-amzn-RequestId": request_id,

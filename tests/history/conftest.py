@@ -393,7 +393,13 @@ def moto_env(moto_server, tmp_path_factory):
                 {"stateMachineVersionArn": sm["stateMachineVersionArn"], "weight": 100}
             ],
         )
-        yield {"cfg": cfg, "sfn": sfn, "sm_arn": sm["stateMachineArn"], "url": moto_server}
+        yield {
+            "cfg": cfg,
+            "sfn": sfn,
+            "sm_arn": sm["stateMachineArn"],
+            "url": moto_server,
+            "definition": MOTO_DEFINITION,
+        }
     moto_post(f"{moto_server}/moto-api/config", {"stepfunctions": {"execute_state_machine": False}})
 
 
