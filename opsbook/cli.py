@@ -287,7 +287,7 @@ def start(
     state = session(ctx)
     payload = _input_for_week(state.cfg(), day.isoformat(), poll_seconds, max_polls)
     exec_name = name or f"week-{day.isoformat()}"
-    from opsbook.backends.local import check_execution_name
+    from opsbook.backends.base import check_execution_name
 
     check_execution_name(exec_name)
     options = {"clock": clock} if clock else {}

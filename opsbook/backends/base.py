@@ -7,9 +7,12 @@ Like httpx's transports under one Client: `connect()` picks an implementation
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
+
+from opsbook.errors import UsageError
 
 # Execution statuses as Step Functions reports them.
 RUNNING = "RUNNING"
@@ -20,6 +23,21 @@ ABORTED = "ABORTED"
 PENDING_REDRIVE = "PENDING_REDRIVE"
 STATUSES = (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE)
 CLOSED_STATUSES = (SUCCEEDED, FAILED, TIMED_OUT, ABORTED)
+# StartExecution's name rules: no whitespace, brackets, wildcards or these characters.
+_BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+
+
+def check_execution_name(name: str) -> str:
+    """StartExecution's name rules; a bad name is a one-line UsageError."""
+    if not isinstance(name, str) or not 1 <= len(name) <= 80:
+        raise UsageError(f"execution name {name!r} must be 1 to 80 characters")
+    bad = _BAD_NAME.search(name)
+    if bad:
+        raise UsageError(
+            f"execution name {name!r} contains {bad.group()!r}; names cannot hold whitespace,"
+            ' brackets, wildcards or " # % \\ ^ | ~ ` $ & , ; : /'
+        )
+    return name
 
 
 @dataclass(frozen=True)

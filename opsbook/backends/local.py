@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from opsbook.backends.base import (
     Change,
     DeployResult,
     Execution,
+    check_execution_name,
 )
 from opsbook.backends.store import Store, utcnow
 from opsbook.config import Config
@@ -51,7 +51,6 @@ INTERRUPTED_ERROR = "Opsbook.Interrupted"
 _RUNNING_HERE: set[str] = set()
 _RELEASE_LOCK = threading.Lock()
 # AWS execution names: 1-80 characters; no whitespace, brackets, wildcards or these characters.
-_BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
 
 def state_machine_arn(name: str) -> str:
@@ -60,19 +59,6 @@ def state_machine_arn(name: str) -> str:
 
 def execution_arn(state_machine: str, name: str) -> str:
     return f"{ARN_PREFIX}:execution:{state_machine}:{name}"
-
-
-def check_execution_name(name: str) -> str:
-    """StartExecution's name rules; a bad name is a one-line UsageError."""
-    if not isinstance(name, str) or not 1 <= len(name) <= 80:
-        raise UsageError(f"execution name {name!r} must be 1 to 80 characters")
-    bad = _BAD_NAME.search(name)
-    if bad:
-        raise UsageError(
-            f"execution name {name!r} contains {bad.group()!r}; names cannot hold whitespace,"
-            ' brackets, wildcards or " # % \\ ^ | ~ ` $ & , ; : /'
-        )
-    return name
 
 
 def function_arn(function: str) -> str:
