@@ -14,6 +14,8 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -135,12 +137,19 @@ def _instant(value: Any) -> float | None:
     return value.timestamp() if isinstance(value, datetime) else None
 
 
+def listed_only(execution: Execution) -> bool:
+    """Whether this execution came from a listing without its description (input, output,
+    error and cause unknown). A described execution always has an input: Step Functions
+    stores at least "{}"."""
+    return execution.input is None
+
+
 class ExecutionCache:
     """DescribeExecution results of closed executions, under OPSBOOK_HOME/cache/executions.
 
-    For a backend that lists executions and then describes each one (to learn its input): a
+    For executions a backend listed without describing them (see Backend.list_executions): a
     cached description is reused while the listing still shows the same status, start date and
-    redrive count, so a second browse describes no closed execution again.
+    redrive count, so describing the same closed execution again costs no API call.
     """
 
     def __init__(self, home: str | Path):
@@ -179,3 +188,44 @@ class ExecutionCache:
         return self.files.write(
             execution.arn, json.dumps(entry, default=_encode, separators=(",", ":"))
         )
+
+    def lookup(self, execution: Execution) -> Execution | None:
+        """The cached description of a listed execution while the listing still matches it."""
+        return self.get(
+            execution.arn,
+            status=execution.status,
+            start_date=execution.start_date,
+            redrive_count=execution.redrive_count,
+        )
+
+    def complete(
+        self,
+        executions: Iterable[Execution],
+        describe: Callable[[str], Execution],
+        max_concurrency: int = 4,
+    ) -> list[Execution]:
+        """The executions in the same order, each listed-only one replaced by its description:
+        from this cache when it still matches, else described (at most `max_concurrency` at a
+        time) and, when closed, cached."""
+        out = list(executions)
+        todo: list[int] = []
+        for i, ex in enumerate(out):
+            if not listed_only(ex):
+                continue
+            hit = self.lookup(ex)
+            if hit is not None:
+                out[i] = hit
+            else:
+                todo.append(i)
+        if not todo:
+            return out
+        arns = [out[i].arn for i in todo]
+        if len(arns) == 1 or max_concurrency <= 1:
+            described = [describe(arn) for arn in arns]
+        else:
+            with ThreadPoolExecutor(max_workers=min(max_concurrency, len(arns))) as pool:
+                described = list(pool.map(describe, arns))
+        for i, ex in zip(todo, described, strict=True):
+            out[i] = ex
+            self.put(ex)
+        return out
