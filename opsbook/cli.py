@@ -346,13 +346,19 @@ def executions(
         status = status.upper()
         if status not in STATUSES:
             fail(f"--status {status!r} is not one of {', '.join(STATUSES)}")
-    found = session(ctx).backend().list_executions(status=status)
-    if wanted_week:
-        found = [e for e in found if e.week == wanted_week]
+    from opsbook.history import History, week_of
+
+    state = session(ctx)
+    found = state.backend().list_executions(status=status)
+    if wanted_week:  # the week from the input, the schedule's fire time or week-<DATE>
+        found = [e for e in found if week_of(e) == wanted_week]
+    # A listing may leave input, output, error and cause out (Backend.list_executions): JSON
+    # shows them all; the table needs error and cause. Closed ones come from the disk cache.
+    found = History(state.backend(), state.cfg()).complete(found, unsuccessful_only=not as_json)
     if as_json:
         emit_json([e.to_dict() for e in found])
         return
-    rows = [execution_row(e) for e in found]
+    rows = [{**execution_row(e), "week": week_of(e)} for e in found]
     typer.echo(table(rows, ["name", "status", "week", "started", "duration", "redrives", "cause"]))
 
 

@@ -28,7 +28,7 @@ from opsbook.backends.base import (
     Backend,
     Execution,
 )
-from opsbook.cache import HistoryCache
+from opsbook.cache import ExecutionCache, HistoryCache, listed_only
 from opsbook.config import Config, load_config
 from opsbook.errors import UsageError
 
@@ -241,6 +241,26 @@ class History:
     def resolve(self, execution: Execution | str) -> Execution:
         return execution if isinstance(execution, Execution) else self.backend.describe(execution)
 
+    def complete(
+        self, executions: Iterable[Execution], *, unsuccessful_only: bool = False
+    ) -> list[Execution]:
+        """The executions in order, those a backend listed without describing (input, output,
+        error and cause None; see Backend.list_executions) described: closed ones through the
+        on-disk cache, the rest at most max_concurrency at a time. `unsuccessful_only`
+        describes only closed unsuccessful ones (enough for error and cause)."""
+        items = list(executions)
+        if unsuccessful_only:
+            wanted = [e for e in items if listed_only(e) and e.closed and e.status != SUCCEEDED]
+        else:
+            wanted = [e for e in items if listed_only(e)]
+        if not wanted:
+            return items
+        done = ExecutionCache(self.cfg.home).complete(
+            wanted, self.backend.describe, self.max_concurrency
+        )
+        full = {e.arn: e for e in done}
+        return [full.get(e.arn, e) for e in items]
+
     def raw_history(self, execution: Execution | str) -> list[dict[str, Any]]:
         """The events of one execution, from the cache when it is closed and cached."""
         ex = self.resolve(execution)
@@ -287,7 +307,12 @@ class History:
         until: date | datetime | str | None = None,
         status: str | None = None,
     ) -> pd.DataFrame:
-        return executions(self.backend, since, until, status)
+        """Executions started in [since, until] (dates are whole days, UTC), newest first."""
+        start = _bound(since, "--since", end=False)
+        stop = _bound(until, "--until", end=True)
+        listed = self.backend.list_executions(status=status, since=start, until=stop)
+        # error and cause of unsuccessful executions the backend listed without describing.
+        return executions_frame(self.complete(listed, unsuccessful_only=True))
 
     def events(self, execution: Execution | str) -> pd.DataFrame:
         ex = self.resolve(execution)
@@ -337,6 +362,11 @@ class History:
                 )
                 if last.closed and last.status != SUCCEEDED:
                     fail = failure_frame(last, events, self.redact)
+                    if listed_only(last) and (not len(fail) or pd.isna(fail.at[0, "error"])):
+                        # The history's end event has no error (some endpoints leave it
+                        # out): DescribeExecution has it.
+                        full = self.complete([last])[0]
+                        fail = failure_frame(full, events, self.redact)
                     if len(fail):
                         row["error"] = fail.at[0, "error"]
                         row["cause"] = _cause_text(fail.iloc[0])
@@ -576,11 +606,14 @@ def executions(
     since: date | datetime | str | None = None,
     until: date | datetime | str | None = None,
     status: str | None = None,
+    cfg: Config | None = None,
 ) -> pd.DataFrame:
     """Executions started in [since, until] (dates are whole days, UTC), newest first."""
-    start = _bound(since, "--since", end=False)
-    stop = _bound(until, "--until", end=True)
-    listed = backend.list_executions(status=status, since=start, until=stop)
+    return History(backend, cfg).executions(since, until, status)
+
+
+def executions_frame(listed: Iterable[Execution]) -> pd.DataFrame:
+    """One row per execution, in the given order (EXECUTION_COLUMNS)."""
     rows = []
     for ex in listed:
         rows.append(

@@ -190,6 +190,8 @@ def load_week(
     listed = backend.list_executions()
     mine = group_by_week(listed).get(day.isoformat(), [])
     last = last_execution(mine)
+    if last is not None:  # listed executions may lack input, error and cause: describe it
+        last = hist.complete([last])[0]
     status = hist.weeks(day, day, listed=listed).at[0, "status"]
     executions = hist.executions().pipe(lambda df: df[df["week"] == day.isoformat()])
     raw = hist.raw_history(last) if last else None

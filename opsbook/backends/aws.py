@@ -17,7 +17,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +67,8 @@ AUTH_CODES = frozenset(
 )
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 PAGE = {"PageSize": 1000}
+# opsbook's own execution names (opsbook.history.NAME_PATTERN): the name gives the week.
+WEEK_NAME = re.compile(r"^week-(\d{4}-\d{2}-\d{2})(?:-r(\d+))?$")
 # Keyword options AwsBackend passes on to the Deployer (tests use a small layer, for one).
 DEPLOY_OPTIONS = frozenset(
     {"layer_requirements", "direct_upload_limit", "package_root", "build_dir", "iam_retry"}
@@ -229,10 +230,20 @@ class AwsBackend:
             raise UsageError(f"not an execution name or ARN: {execution!r}")
         return self.names.execution_arn(execution)
 
-    def _to_execution(self, data: dict[str, Any]) -> Execution:
+    def _to_execution(
+        self, data: dict[str, Any], aliases: dict[str, str | None] | None = None
+    ) -> Execution:
+        """A DescribeExecution response, or a ListExecutions item (input, output, error and
+        cause then None). `aliases` memoizes alias targets across the items of one listing."""
         version = data.get("stateMachineVersionArn")
-        if not version and data.get("stateMachineAliasArn"):
-            version = self._alias_target(data["stateMachineAliasArn"])
+        alias = data.get("stateMachineAliasArn")
+        if not version and alias:
+            if aliases is None:
+                version = self._alias_target(alias)
+            else:
+                if alias not in aliases:
+                    aliases[alias] = self._alias_target(alias)
+                version = aliases[alias]
         return Execution(
             arn=data["executionArn"],
             name=data["name"],
@@ -380,7 +391,9 @@ class AwsBackend:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[Execution]:
-        """Executions of the state machine, newest first, each described (bounded fan-out)."""
+        """Executions of the state machine, newest first. Those named week-<DATE>[-r<N>] come
+        from ListExecutions alone (input, output, error and cause None: describe() them); the
+        others are described, 4 at a time by default, closed ones cached on disk."""
         names = self.names
         kwargs: dict[str, Any] = {"stateMachineArn": names.state_machine_arn}
         if status:
@@ -406,27 +419,22 @@ class AwsBackend:
                 if error_code(exc) == "StateMachineDoesNotExist":
                     return []  # not deployed yet: no executions
                 raise
-        # (history engineer) Closed executions' descriptions come from OPSBOOK_HOME/cache while
-        # the listing still shows the same status, start and redrive count, so browsing a year
-        # again describes nothing closed (opsbook.cache.ExecutionCache).
+        # A ListExecutions item already has name, status, dates, version/alias and redrive
+        # count; only the input (the week), output, error and cause need DescribeExecution.
+        # opsbook's own names (week-<DATE>[-r<N>]) tell the week, so those stay listed-only;
+        # the rest (scheduled runs, named randomly) are described, closed ones through
+        # OPSBOOK_HOME/cache/executions (opsbook.cache.ExecutionCache).
         from opsbook.cache import ExecutionCache
 
-        cache = ExecutionCache(self.cfg.home)
-        known: dict[str, Execution | None] = {
-            item["executionArn"]: cache.get(
-                item["executionArn"],
-                status=item["status"],
-                start_date=item["startDate"],
-                redrive_count=item.get("redriveCount"),
+        aliases: dict[str, str | None] = {}
+        with aws_errors("describing listed executions"):
+            listed = [self._to_execution(item, aliases) for item in items]
+            unknown = [ex for ex in listed if not WEEK_NAME.match(ex.name)]
+            described = ExecutionCache(self.cfg.home).complete(
+                unknown, self.describe, self.cfg.max_concurrency
             )
-            for item in items
-        }
-        todo = [arn for arn, hit in known.items() if hit is None]
-        with ThreadPoolExecutor(max_workers=max(1, self.cfg.max_concurrency)) as pool:
-            for arn, described in zip(todo, pool.map(self.describe, todo), strict=True):
-                known[arn] = described
-                cache.put(described)
-        found = [e for e in known.values() if e is not None]
+        full = {ex.arn: ex for ex in described}
+        found = [full.get(ex.arn, ex) for ex in listed]
         return sorted(found, key=lambda e: e.start_date, reverse=True)
 
     def history(self, execution: str) -> list[dict[str, Any]]:

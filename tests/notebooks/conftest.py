@@ -21,28 +21,6 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def jupyter_dirs(tmp_path_factory):
-    """Kernels and Voila write runtime files and settings here, not under ~/.local."""
-    root = tmp_path_factory.mktemp("jupyter")
-    values = {
-        "JUPYTER_DATA_DIR": root / "data",
-        "JUPYTER_RUNTIME_DIR": root / "runtime",
-        "IPYTHONDIR": root / "ipython",
-        "MPLCONFIGDIR": root / "mpl",
-    }
-    saved = {key: os.environ.get(key) for key in values}
-    for key, path in values.items():
-        path.mkdir()
-        os.environ[key] = str(path)
-    yield values
-    for key, old in saved.items():
-        if old is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = old
-
-
 @pytest.fixture(scope="session")
 def demo_home(tmp_path_factory, jupyter_dirs) -> Path:
     """init --demo-data (4 weeks) + deploy + schedule run: 1 failed, 3 succeeded weeks."""
