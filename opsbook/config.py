@@ -136,6 +136,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     data = data.get("opsbook", data)  # accept a top-level [opsbook] table
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: opsbook must be a table ([opsbook]) of settings")
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
         raise ConfigError(f"config file {path}: unknown key {unknown[0]!r}")

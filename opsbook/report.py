@@ -300,7 +300,10 @@ def run_report(
     cfg = load_config(config, home=home, backend=backend)
     source = Path(notebook) if notebook else notebook_path(WEEKLY_REPORT)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a bad --out is the user's to fix: one line, exit 2
+        raise UsageError(f"cannot create the report folder {out}: {exc.strerror}") from None
     stem = f"{source.stem}-{day.isoformat()}"
     executed = out / f"{stem}.ipynb"
     parameters = {

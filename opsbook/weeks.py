@@ -27,6 +27,8 @@ THURSDAY = 3  # date.weekday()
 TOKYO = ZoneInfo("Asia/Tokyo")
 DEFAULT_POLL_SECONDS = 600
 DEFAULT_MAX_POLLS = 18
+MAX_POLLS = 1000
+MAX_POLLING_SECONDS = 365 * 24 * 3600
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -38,6 +40,21 @@ class WeekDates(NamedTuple):
     week_start: date  # the Thursday before
     week_end: date  # the Wednesday before the run date
     check_date: date  # the day whose rows must have landed before the load
+
+
+# Dates a week can be named by: far enough from date.min/max that the week's own dates and
+# time-zone arithmetic never overflow (year 1 gave an OverflowError, exit 1).
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+
+
+def _in_range(day: date, what: str) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise UsageError(
+            f"{what} {day.isoformat()} is out of range: use a date from"
+            f" {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
+        )
+    return day
 
 
 def _nearest_thursdays(day: date) -> tuple[date, date]:
@@ -64,6 +81,7 @@ def parse_week(text: str | date) -> date:
             raise UsageError(
                 f"{raw!r} is not a date (YYYY-MM-DD): no such day in the calendar"
             ) from None
+    _in_range(day, "week")
     if day.weekday() != THURSDAY:
         before, after = _nearest_thursdays(day)
         raise UsageError(
@@ -102,6 +120,15 @@ def week_input(
         raise UsageError(f"poll seconds must be a whole number >= 0, not {poll_seconds!r}")
     if isinstance(max_polls, bool) or not isinstance(max_polls, int) or max_polls < 1:
         raise UsageError(f"max polls must be a whole number >= 1, not {max_polls!r}")
+    # A Step Functions standard execution lasts at most a year and 25,000 history events
+    # (about 18 per poll); beyond these the engine overflowed and AWS would fail the run.
+    if max_polls > MAX_POLLS:
+        raise UsageError(f"max polls must be at most {MAX_POLLS}, not {max_polls}")
+    if poll_seconds * max_polls > MAX_POLLING_SECONDS:
+        raise UsageError(
+            f"{max_polls} polls {poll_seconds} s apart outlast a Step Functions execution"
+            f" (1 year); lower --poll-seconds or --max-polls"
+        )
     dates = week_dates(week)
     return {
         "week": dates.week.isoformat(),
@@ -155,13 +182,14 @@ def week_for_fire_time(fired: datetime, tz: ZoneInfo = TOKYO) -> date:
 
 def _as_date(value: str | date, what: str) -> date:
     if isinstance(value, datetime):
-        return value.date()
+        return _in_range(value.date(), f"--{what}")
     if isinstance(value, date):
-        return value
+        return _in_range(value, f"--{what}")
     try:
-        return date.fromisoformat(str(value).strip())
+        day = date.fromisoformat(str(value).strip())
     except ValueError:
         raise UsageError(f"--{what} {str(value)!r} is not a date (YYYY-MM-DD)") from None
+    return _in_range(day, f"--{what}")
 
 
 # --- schedule expressions ------------------------------------------------------------------

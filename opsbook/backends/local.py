@@ -823,7 +823,9 @@ class LocalBackend:
             raise UsageError(f"execution {current.name} is already {current.status}")
         self.store.request_stop(current.arn, error, cause)
         pid, _ = self.store.owner(current.arn)
-        running_elsewhere = pid != os.getpid() and _pid_alive(pid)
+        running_elsewhere = (
+            pid != os.getpid() and pid is not None and self._owner_alive(current.arn, pid)
+        )
         if current.arn in _RUNNING_HERE or running_elsewhere:
             # The engine running it sees the request between states and ends it ABORTED.
             return self.wait(current.arn, timeout=60)

@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -139,13 +141,60 @@ def test_list_executions_filters_and_orders_newest_first(deployed):
 
     listed = deployed.list_executions()
     assert [e.name for e in listed] == ["week-2026-11-26", "week-2026-11-19", "week-2026-11-12"]
-    assert listed[1] == bad and listed[2] == ok  # described: input, output, error decoded
+    # opsbook's own names give the week: listed without DescribeExecution, so input, output,
+    # error and cause are unknown; everything else is as described, and describe() is complete.
+    assert [e.input for e in listed] == [None, None, None]
+    for got, want in ((listed[1], bad), (listed[2], ok)):
+        assert (got.error, got.cause, got.output) == (None, None, None)
+        fill = {"input": want.input, "output": want.output, "error": want.error}
+        assert replace(got, **fill, cause=want.cause) == want
+    assert deployed.describe(listed[1].arn) == bad
     assert [e.name for e in deployed.list_executions(status="FAILED")] == ["week-2026-11-19"]
     assert [e.name for e in deployed.list_executions(status="RUNNING")] == [running.name]
     future = datetime.now(UTC) + timedelta(hours=1)
     assert deployed.list_executions(since=future) == []
     assert len(deployed.list_executions(until=future)) == 3
     assert deployed.list_executions(until=ok.start_date) == []
+
+
+def test_listing_describes_only_executions_whose_name_hides_the_week(deployed, make_backend):
+    ok = deployed.start({"week": "2026-11-12"}, name="week-2026-11-12", wait=True)
+    # A scheduled run: EventBridge Scheduler names it randomly; its week is in its input.
+    fired = {"scheduled_time": "2026-11-19T00:30:00Z"}
+    scheduled = deployed.start(fired, name="0b5d7c1e-scheduled", wait=True)
+    backend = make_backend(definitions_dir=str(deployed.cfg.definitions_dir))
+    calls: Counter = Counter()
+    backend.session.events.register("before-call", lambda model, **_: calls.update([model.name]))
+
+    listed = {e.name: e for e in backend.list_executions()}
+    assert listed[scheduled.name] == scheduled  # described: input decoded
+    own = listed["week-2026-11-12"]
+    assert (own.input, own.status, own.stop_date) == (None, "SUCCEEDED", ok.stop_date)
+    assert calls["ListExecutions"] == 1 and calls["DescribeExecution"] == 1
+
+    # Listed again (a new process would do the same): the closed scheduled run's description
+    # comes from OPSBOOK_HOME/cache/executions, so the listing is the only call.
+    calls.clear()
+    assert {e.name: e for e in backend.list_executions()} == listed
+    assert dict(calls) == {"ListExecutions": 1}
+
+
+def test_listing_resolves_each_alias_once(deployed):
+    alias = deployed.names.alias_arn
+    item = {"name": "week-2026-11-12", "status": "SUCCEEDED", "stateMachineArn": SM_ARN}
+    item["startDate"] = datetime(2026, 11, 12, 0, 30, tzinfo=UTC)
+    items = [
+        {**item, "executionArn": f"{SM_ARN.replace('stateMachine', 'execution')}:w{i}"}
+        for i in range(3)
+    ]
+    calls: Counter = Counter()
+    deployed.sfn.meta.events.register("before-call", lambda model, **_: calls.update([model.name]))
+    aliases: dict = {}
+    found = [deployed._to_execution({**i, "stateMachineAliasArn": alias}, aliases) for i in items]
+    live = deployed.live_version()
+    assert live and [e.version_arn for e in found] == [live] * 3
+    assert calls["DescribeStateMachineAlias"] == 2  # one for the listing, one for live_version
+    assert all(e.input is None and e.redrive_count == 0 for e in found)
 
 
 def test_history_comes_back_as_boto3_events(deployed):

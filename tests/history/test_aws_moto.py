@@ -101,18 +101,42 @@ def test_weeks_statuses_cache_and_plan_on_moto(aws_year, call_counter):
     # One history read per week with an execution (the plan read none again but the RUNNING one).
     assert first.counts["GetExecutionHistory"] == 6 + 1
     assert first.counts["ListExecutions"] == 2
+    # Only the scheduled run (named randomly, its week in its input) is described: the failure
+    # causes come from the last executions' histories, read anyway.
+    assert first.counts["DescribeExecution"] == 1
+    assert df.loc["2026-10-08", "cause"] == "gave up after 1 poll"
 
     # A second browse (a new process: new backend, same OPSBOOK_HOME) reads no closed
-    # execution's history or description: only the RUNNING one's.
+    # execution's history or description: only the RUNNING one's history (named week-<DATE>,
+    # it is not described).
     second = CallCounter()
     again = AwsBackend(env["cfg"], session=second.session())
     df2 = H.weeks(again, SINCE, UNTIL, today=NOW)
     assert df2["status"].tolist() == df["status"].tolist()
     assert second.counts["GetExecutionHistory"] == 1
-    assert second.counts["DescribeExecution"] == 1
+    assert second.counts["DescribeExecution"] == 0
     assert second.counts["ListExecutions"] == 1
     backend.close()
     again.close()
+
+
+def test_cli_executions_on_moto_are_complete(aws_year, capsys):
+    from opsbook.cli import run
+
+    home = str(aws_year["cfg"].home)
+    assert run(["--home", home, "--backend", "aws", "executions", "--json"]) == 0
+    listed = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    assert all(e["input"] is not None for e in listed.values())  # described where needed
+    failed = listed["week-2026-10-08"]
+    assert failed["week"] == "2026-10-08" and failed["input"]["mode"] == "fail"
+    assert (failed["error"], failed["cause"]) == ("DataLate", "gave up after 1 poll")
+    # The table: the week of a scheduled run comes from its fire time, of ours from the name.
+    assert run(["--home", home, "--backend", "aws", "executions", "--week", "2026-11-05"]) == 0
+    table = capsys.readouterr().out
+    assert "4f0c6f7e" in table and "2026-11-05" in table and "week-2026-10-08" not in table
+    assert run(["--home", home, "--backend", "aws", "executions", "--status", "FAILED"]) == 0
+    table = capsys.readouterr().out
+    assert "week-2026-10-08" in table and "gave up after 1 poll" in table
 
 
 def test_rerun_on_moto_starts_failed_weeks_once(aws_year):

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import stat
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from pandas.testing import assert_frame_equal
 
 from opsbook import history as H
 from opsbook.backfill import REDRIVE, SKIP, START, next_name, plan_rerun, rerun
@@ -336,3 +338,56 @@ def test_summarize_counts_actions_and_outcomes(year):
         rerun(year, plan_rerun(year, "2026-10-01", "2026-11-12", today=NOW), progress=False)
     )
     assert done["started"] == 5 and done["redriven"] == 1 and done["succeeded"] == 6
+
+
+def _listed_only(ex):
+    """What AwsBackend lists for an execution named week-<DATE>[-r<N>]: no DescribeExecution."""
+    return replace(ex, input=None, output=None, error=None, cause=None)
+
+
+def _list_like_aws(backend, monkeypatch):
+    listing = backend.list_executions
+    monkeypatch.setattr(
+        backend, "list_executions", lambda **kw: [_listed_only(e) for e in listing(**kw)]
+    )
+
+
+def test_listings_without_descriptions_give_the_same_tables(year, monkeypatch):
+    weeks = H.weeks(year, "2026-10-01", "2026-12-03", today=NOW)
+    plan = plan_rerun(year, "2026-10-01", "2026-12-03", today=NOW)
+    executions = H.executions(year)
+    _list_like_aws(year, monkeypatch)
+    year.calls.clear()
+    assert_frame_equal(H.weeks(year, "2026-10-01", "2026-12-03", today=NOW), weeks)
+    assert_frame_equal(plan_rerun(year, "2026-10-01", "2026-12-03", today=NOW), plan)
+    # The weeks come from the names, the failure causes from the histories: besides the
+    # describe inside each history read (the RUNNING week's, uncached), only the ABORTED week
+    # is described, as its history's end event has no error to show.
+    assert year.calls["history"] == 2
+    assert year.calls["describe"] == 2 + 1
+    year.calls.clear()
+    assert_frame_equal(H.executions(year), executions)  # error and cause filled in
+    # The other closed unsuccessful ones (3 FAILED, 2 TIMED_OUT), once; the rest not at all.
+    assert year.calls["describe"] == 5
+    assert_frame_equal(H.executions(year), executions)
+    assert year.calls["describe"] == 5  # then from OPSBOOK_HOME/cache/executions
+
+
+def test_weeks_describes_a_failure_its_history_does_not_explain(year, monkeypatch):
+    _list_like_aws(year, monkeypatch)
+    reading = year.history
+
+    def history(execution):  # an endpoint that leaves the end event's details out
+        events = reading(execution)
+        for e in events:
+            e.pop("executionFailedEventDetails", None)
+        return events
+
+    monkeypatch.setattr(year, "history", history)
+    by = H.weeks(year, "2026-10-01", "2026-12-03", today=NOW).set_index("week")
+    assert (by.loc["2026-10-08", "error"], by.loc["2026-10-08", "cause"]) == (
+        "DataLate",
+        "gave up polling",
+    )
+    assert by.loc["2026-11-12", "cause"] == "warehouse unreachable for 2026-11-12"
+    assert H.pd.isna(by.loc["2026-10-01", "error"])

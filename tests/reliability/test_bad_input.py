@@ -53,6 +53,12 @@ CASES = [
     ("init-weeks", ["init", "--demo-data", "--weeks", "0"], "weeks"),
     ("init-seed", ["init", "--seed", "x"], "seed"),
     ("init-end-week", ["init", "--demo-data", "--end-week", "2026-11-27"], "not a Thursday"),
+    ("init-end-week-year-1", ["init", "--demo-data", "--end-week", "0001-01-04"], "out of range"),
+    (
+        "schedule-run-year-1",
+        ["schedule", "run", "--since", "0001-01-01", "--until", "0001-01-10"],
+        "out of range",
+    ),
     # deploy / teardown
     ("deploy-unknown-option", ["deploy", "--force"], "--force"),
     ("teardown-bad-config", ["--config", "{tmp}/int.toml", "teardown", "--yes"], "max_polls"),
@@ -70,6 +76,13 @@ CASES = [
     ("start-name", ["start", "--week", "2026-11-26", "--name", "a b"], "execution name"),
     ("start-name-long", ["start", "--week", "2026-11-26", "--name", "x" * 81], "80"),
     ("start-clock", ["start", "--week", "2026-11-26", "--clock", "sundial"], "clock"),
+    (
+        "start-poll-overflow",
+        ["start", "--week", "2026-11-26", "--poll-seconds", "9" * 20],
+        "1 year",
+    ),
+    ("start-too-many-polls", ["start", "--week", "2026-11-26", "--max-polls", "100000"], "at most"),
+    ("start-year-1", ["start", "--week", "0001-01-04"], "out of range"),
     # executions / history
     ("executions-week", ["executions", "--week", "2026-11-24"], "not a Thursday"),
     ("executions-status", ["executions", "--status", "DONE"], "DONE"),
@@ -109,6 +122,11 @@ CASES = [
         "max-concurrency",
     ),
     ("report-week", ["report", "--week", "2026-11-25"], "not a Thursday"),
+    (
+        "report-out-not-a-folder",
+        ["report", "--week", "2026-11-26", "--out", "{tmp}/afile/x"],
+        "report folder",
+    ),
     ("report-lookback", ["report", "--week", "2026-11-26", "--lookback-weeks", "0"], "lookback"),
     ("demo-weeks", ["demo", "--weeks", "0"], "weeks"),
     ("demo-not-a-demo-home", ["--home", "{tmp}/notdemo", "demo"], "not empty"),

@@ -55,7 +55,8 @@ def test_twenty_concurrent_aws_starts_make_one_execution(aws_deployed):
     assert len(arns) == 1 and next(iter(arns)).endswith(f":week-{WEEK}")
     listed = aws_deployed.list_executions()
     assert [e.name for e in listed] == [f"week-{WEEK}"]
-    assert listed[0].status == "RUNNING" and listed[0].input == payload
+    described = aws_deployed.describe(f"week-{WEEK}")
+    assert described.status == "RUNNING" and described.input == payload
 
 
 def test_the_schedule_firing_twice_at_once_runs_each_week_once(deployed, tmp_path):

@@ -138,3 +138,23 @@ def test_a_reused_pid_does_not_keep_a_dead_run_running(deployed, tmp_path):
     finally:
         squatter.kill()
         squatter.wait(10)
+
+
+def test_after_a_sigkill_opsbook_rerun_redrives_the_week(deployed, tmp_path):
+    """The operator's path: `opsbook rerun` plans a REDRIVE for the interrupted week and it
+    finishes; the history keeps the interrupted part."""
+    home = Path(deployed.cfg.home)
+    deployed.close()
+    env = scrubbed_env(tmp_path, OPSBOOK_HOME=str(home))
+    _start_and_kill(home, env)
+    insert_events(deployed, LAST_DAY)
+    deployed.close()
+    result = run_cli("rerun", "--since", WEEK, "--until", WEEK, "--yes", "--json", env=env)
+    assert result.code == 0, result.err
+    (row,) = json.loads(result.out)
+    assert row["week"] == WEEK and row["action"] == "REDRIVE" and row["status"] == "SUCCEEDED"
+    events = json.loads(run_cli("history", NAME, "--json", env=env).out)["events"]
+    types = [e["type"] for e in events]
+    assert types.count("ExecutionFailed") == 1 and types.count("ExecutionRedriven") == 1
+    assert types[-1] == "ExecutionSucceeded"
+    assert_history_consistent(events)
