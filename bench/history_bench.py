@@ -27,10 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
-from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -38,6 +35,10 @@ import boto3
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the `support` helpers shared with the tests
+
+from support.aws_calls import CallCounter  # noqa: E402
+from support.moto_server import set_execute, wait_ready  # noqa: E402
 
 from opsbook import history as H  # noqa: E402
 from opsbook.backends.aws import AwsBackend  # noqa: E402
@@ -73,42 +74,10 @@ def definition() -> dict:
     return {"Comment": "history benchmark", "StartAt": "Route", "States": states}
 
 
-class CallCounter:
-    """Counts API operations on a boto3 Session (before-call fires once per operation)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter = Counter()
-        self.lock = threading.Lock()
-
-    def session(self) -> boto3.session.Session:
-        session = boto3.session.Session(region_name=REGION)
-        session.events.register("before-call", self._hook)
-        return session
-
-    def _hook(self, model=None, **_kw) -> None:
-        with self.lock:
-            self.counts[model.name] += 1
-
-    def snapshot(self) -> Counter:
-        with self.lock:
-            return Counter(self.counts)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def post(url: str, body: dict) -> None:
-    req = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        resp.read()
 
 
 def start_moto() -> tuple[subprocess.Popen, str]:
@@ -120,17 +89,12 @@ def start_moto() -> tuple[subprocess.Popen, str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
-                break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise SystemExit("moto_server did not start") from None
-            time.sleep(0.1)
-    post(f"{url}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+    try:
+        wait_ready(url, timeout=20, alive=lambda: proc.poll() is None)
+    except OSError:
+        proc.kill()
+        raise SystemExit("moto_server did not start") from None
+    set_execute(url, True)
     return proc, url
 
 

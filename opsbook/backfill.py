@@ -8,12 +8,21 @@ acting, so a second run starts nothing for a week that is running or has succeed
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
 
-from opsbook.backends.base import ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT, Backend, Execution
+from opsbook.backends.base import (
+    ABORTED,
+    FAILED,
+    REDRIVE_WINDOW,
+    RUNNING,
+    SUCCEEDED,
+    TIMED_OUT,
+    Backend,
+    Execution,
+)
 from opsbook.config import Config
 from opsbook.errors import ExecutionAlreadyExists, UsageError
 from opsbook.history import (
@@ -36,7 +45,6 @@ SKIP = "SKIP"
 DEFAULT_STATUSES = (FAILED, TIMED_OUT, ABORTED, MISSING)
 # AWS's redrive rules (RedriveExecution): not SUCCEEDED, closed under 14 days ago, started on or
 # after 2023-11-15, fewer than 24,999 history events.
-REDRIVE_WINDOW = timedelta(days=14)
 REDRIVE_EPOCH = datetime(2023, 11, 15, tzinfo=UTC)
 REDRIVE_MAX_EVENTS = 24_999
 

@@ -25,17 +25,20 @@ from opsbook.backends.base import (
     RUNNING,
     SUCCEEDED,
     TIMED_OUT,
+    WEEK_NAME,
     Backend,
     Execution,
+    week_in_name,
 )
 from opsbook.cache import ExecutionCache, HistoryCache, listed_only
 from opsbook.config import Config, load_config
 from opsbook.errors import UsageError
+from opsbook.weeks import as_date  # re-exported: callers import it from here
 
 MISSING = "MISSING"
 PENDING = "PENDING"
 WEEK_STATUSES = (SUCCEEDED, FAILED, TIMED_OUT, ABORTED, RUNNING, MISSING, PENDING)
-NAME_PATTERN = re.compile(r"^week-(\d{4}-\d{2}-\d{2})(?:-r(\d+))?$")
+NAME_PATTERN = WEEK_NAME  # kept under this name for callers (backfill, tests)
 REDACTED = "<redacted>"
 # The schedule fires Thursdays 09:30 Asia/Tokyo (definitions/schedule.json).
 FIRE_TIME = time(9, 30)
@@ -88,18 +91,6 @@ def config_of(backend: Backend, cfg: Config | None = None) -> Config:
     return load_config()
 
 
-def as_date(value: date | datetime | str, what: str = "date") -> date:
-    """A date from a date, datetime or 'YYYY-MM-DD' string; UsageError otherwise."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise UsageError(f"{what} {value!r} is not a date; use YYYY-MM-DD") from None
-
-
 def fire_time(week: date) -> datetime:
     """When the schedule fires for this week, in UTC."""
     return datetime.combine(week, FIRE_TIME, tzinfo=FIRE_TZ).astimezone(UTC)
@@ -146,8 +137,7 @@ def week_of(execution: Execution) -> str | None:
             ).isoformat()
         except ValueError:
             return None
-    match = NAME_PATTERN.match(execution.name)
-    return match.group(1) if match else None
+    return week_in_name(execution.name)
 
 
 def _decode(value: Any) -> Any:

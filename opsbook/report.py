@@ -32,6 +32,11 @@ from opsbook.backends.base import Backend, Execution
 from opsbook.config import REPO_ROOT, Config
 from opsbook.errors import OperationFailed, UsageError
 
+# The execution columns an operator reads, in the report and (less the cause) the ops console.
+STATUS_COLUMNS = [
+    "name", "status", "start_date", "stop_date", "duration", "redrive_count", "error", "cause",
+]  # fmt: skip
+
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 WEEKLY_REPORT = "weekly_report.ipynb"
 FIGURES_MIME = "application/vnd.opsbook+json"
@@ -73,19 +78,10 @@ class WeekReport:
 
     def status_table(self) -> pd.DataFrame:
         """The week's executions (newest first) with the columns an operator reads."""
-        columns = [
-            "name",
-            "status",
-            "start_date",
-            "stop_date",
-            "duration",
-            "redrive_count",
-            "error",
-            "cause",
-        ]
         from opsbook.history import human_duration
 
-        table = self.executions[[c for c in columns if c in self.executions.columns]].copy()
+        columns = [c for c in STATUS_COLUMNS if c in self.executions.columns]
+        table = self.executions[columns].copy()
         if "duration" in table:
             table["duration"] = [human_duration(v) for v in table["duration"]]
         for column in ("start_date", "stop_date"):
@@ -151,21 +147,12 @@ def default_range(
     `weeks` weeks before it. Bad dates are a UsageError."""
     from datetime import timedelta
 
-    from opsbook.weeks import last_completed_week, weeks_between
+    from opsbook.weeks import as_date, last_completed_week, weeks_between
 
-    end = _as_day(until, "until") if until else last_completed_week()
-    start = _as_day(since, "since") if since else end - timedelta(weeks=weeks)
+    end = as_date(until, "until") if until else last_completed_week()
+    start = as_date(since, "since") if since else end - timedelta(weeks=weeks)
     weeks_between(start, end)  # raises when until is before since
     return start.isoformat(), end.isoformat()
-
-
-def _as_day(value: str | date, what: str) -> date:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise UsageError(f"{what} {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def load_week(
@@ -200,7 +187,7 @@ def load_week(
     _, wait_state = hist.loop_states()
     warehouse = backend.warehouse()
     session = getattr(warehouse, "session", None)
-    with session() if session else _nothing():
+    with session() if session else contextlib.nullcontext():
         arrival = charts.arrival_per_day(warehouse, cfg, day)
         flagged = charts.anomalies(warehouse, cfg, day)
         summary = charts.week_over_week(warehouse, cfg, day, lookback_weeks)
@@ -219,14 +206,6 @@ def load_week(
         notifications=charts.notifications(events),
         polls=count_state(raw, wait_state) if raw is not None else None,
     )
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def show(figure: Any) -> None:

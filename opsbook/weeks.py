@@ -180,16 +180,21 @@ def week_for_fire_time(fired: datetime, tz: ZoneInfo = TOKYO) -> date:
     return thursday_on_or_before(fired.astimezone(tz).date())
 
 
-def _as_date(value: str | date, what: str) -> date:
+def as_date(value: str | date | datetime, what: str = "date") -> date:
+    """A date from a date, datetime or 'YYYY-MM-DD' string; UsageError otherwise."""
     if isinstance(value, datetime):
-        return _in_range(value.date(), f"--{what}")
+        return value.date()
     if isinstance(value, date):
-        return _in_range(value, f"--{what}")
+        return value
     try:
-        day = date.fromisoformat(str(value).strip())
+        return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise UsageError(f"--{what} {str(value)!r} is not a date (YYYY-MM-DD)") from None
-    return _in_range(day, f"--{what}")
+        raise UsageError(f"{what} {str(value)!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _as_date(value: str | date, what: str) -> date:
+    """--since/--until as a date within the calendar's range."""
+    return _in_range(as_date(value, f"--{what}"), f"--{what}")
 
 
 # --- schedule expressions ------------------------------------------------------------------

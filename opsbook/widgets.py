@@ -25,17 +25,11 @@ from opsbook.backends.base import Backend, Execution
 from opsbook.config import Config
 from opsbook.errors import OpsbookError, UsageError
 from opsbook.history import History, group_by_week, human_duration, last_execution
+from opsbook.report import STATUS_COLUMNS
 
 EVENT_COLUMNS = ["id", "timestamp", "type", "state", "error", "cause"]
-EXECUTION_COLUMNS = [
-    "name",
-    "status",
-    "start_date",
-    "stop_date",
-    "duration",
-    "redrive_count",
-    "error",
-]
+# The report's status columns; the long cause is read in the events view instead.
+EXECUTION_COLUMNS = [c for c in STATUS_COLUMNS if c != "cause"]
 
 
 def frame_html(

@@ -33,7 +33,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from opsbook.backends.base import DeployResult, Execution, dumps
+from opsbook.backends.base import WEEK_NAME, DeployResult, Execution, dumps
 from opsbook.backends.iam import Names
 from opsbook.config import Config
 from opsbook.errors import (
@@ -67,8 +67,6 @@ AUTH_CODES = frozenset(
 )
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 PAGE = {"PageSize": 1000}
-# opsbook's own execution names (opsbook.history.NAME_PATTERN): the name gives the week.
-WEEK_NAME = re.compile(r"^week-(\d{4}-\d{2}-\d{2})(?:-r(\d+))?$")
 # Keyword options AwsBackend passes on to the Deployer (tests use a small layer, for one).
 DEPLOY_OPTIONS = frozenset(
     {"layer_requirements", "direct_upload_limit", "package_root", "build_dir", "iam_retry"}
@@ -365,20 +363,25 @@ class AwsBackend:
             stateMachineArn=names.state_machine_arn, name=name, input=payload
         )["executionArn"]
 
-    def describe(self, execution: str) -> Execution:
-        arn = self.execution_arn(execution)
-        if arn in self._closed_cache:
-            return self._closed_cache[arn]
-        with aws_errors(f"describing {execution}"):
+    @contextlib.contextmanager
+    def _execution_errors(self, execution: str, what: str) -> Iterator[None]:
+        """aws_errors for a call on one execution, where an unknown one is ExecutionNotFound."""
+        with aws_errors(what):
             try:
-                data = self.sfn.describe_execution(executionArn=arn)
+                yield
             except ClientError as exc:
                 if error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn"):
                     raise ExecutionNotFound(
                         f"no execution {execution!r} in {self.region}"
                     ) from None
                 raise
-            result = self._to_execution(data)
+
+    def describe(self, execution: str) -> Execution:
+        arn = self.execution_arn(execution)
+        if arn in self._closed_cache:
+            return self._closed_cache[arn]
+        with self._execution_errors(execution, f"describing {execution}"):
+            result = self._to_execution(self.sfn.describe_execution(executionArn=arn))
         if result.closed and result.status == "SUCCEEDED":
             # Only SUCCEEDED is final: other closed executions can still be redriven.
             self._closed_cache[arn] = result
@@ -440,37 +443,25 @@ class AwsBackend:
     def history(self, execution: str) -> list[dict[str, Any]]:
         arn = self.execution_arn(execution)
         events: list[dict[str, Any]] = []
-        with aws_errors(f"reading the history of {execution}"):
-            try:
-                paginator = self.sfn.get_paginator("get_execution_history")
-                for page in paginator.paginate(
-                    executionArn=arn, includeExecutionData=True, PaginationConfig=PAGE
-                ):
-                    events.extend(page["events"])
-            except ClientError as exc:
-                if error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn"):
-                    raise ExecutionNotFound(
-                        f"no execution {execution!r} in {self.region}"
-                    ) from None
-                raise
+        with self._execution_errors(execution, f"reading the history of {execution}"):
+            paginator = self.sfn.get_paginator("get_execution_history")
+            for page in paginator.paginate(
+                executionArn=arn, includeExecutionData=True, PaginationConfig=PAGE
+            ):
+                events.extend(page["events"])
         return events
 
     def redrive(self, execution: str, *, wait: bool = True) -> Execution:
         arn = self.execution_arn(execution)
         self._closed_cache.pop(arn, None)
-        with aws_errors(f"redriving {execution}"):
+        with self._execution_errors(execution, f"redriving {execution}"):
             try:
                 self.sfn.redrive_execution(executionArn=arn)
             except ClientError as exc:
-                code = error_code(exc)
-                if code == "ExecutionNotRedrivable":
+                if error_code(exc) == "ExecutionNotRedrivable":
                     message = _one_line(exc.response["Error"].get("Message", ""))
                     raise OperationFailed(
                         f"execution {execution} cannot be redriven: {message}"
-                    ) from None
-                if code in ("ExecutionDoesNotExist", "InvalidArn"):
-                    raise ExecutionNotFound(
-                        f"no execution {execution!r} in {self.region}"
                     ) from None
                 raise
         return self.wait(arn) if wait else self.describe(arn)
@@ -480,15 +471,8 @@ class AwsBackend:
     ) -> Execution:
         arn = self.execution_arn(execution)
         kwargs = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
-        with aws_errors(f"stopping {execution}"):
-            try:
-                self.sfn.stop_execution(executionArn=arn, **kwargs)
-            except ClientError as exc:
-                if error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn"):
-                    raise ExecutionNotFound(
-                        f"no execution {execution!r} in {self.region}"
-                    ) from None
-                raise
+        with self._execution_errors(execution, f"stopping {execution}"):
+            self.sfn.stop_execution(executionArn=arn, **kwargs)
         return self.describe(arn)
 
     def wait(self, execution: str, *, timeout: float | None = None) -> Execution:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from opsbook.errors import UsageError
@@ -23,8 +23,12 @@ ABORTED = "ABORTED"
 PENDING_REDRIVE = "PENDING_REDRIVE"
 STATUSES = (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE)
 CLOSED_STATUSES = (SUCCEEDED, FAILED, TIMED_OUT, ABORTED)
+# RedriveExecution accepts an execution closed less than 14 days ago.
+REDRIVE_WINDOW = timedelta(days=14)
 # StartExecution's name rules: no whitespace, brackets, wildcards or these characters.
 _BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+# opsbook's own execution names, week-<DATE>[-r<N>]: the name tells the week (and the rerun).
+WEEK_NAME = re.compile(r"^week-(\d{4}-\d{2}-\d{2})(?:-r(\d+))?$")
 
 
 def check_execution_name(name: str) -> str:
@@ -38,6 +42,12 @@ def check_execution_name(name: str) -> str:
             ' brackets, wildcards or " # % \\ ^ | ~ ` $ & , ; : /'
         )
     return name
+
+
+def week_in_name(name: str) -> str | None:
+    """The week a week-<DATE>[-r<N>] name gives, else None."""
+    match = WEEK_NAME.match(name)
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,12 @@ from .flow import (
     TimedOut,
     _expr_text,
     _plain,
-    _type_name,
     error_matches,
     iso,
     parse_timestamp,
 )
 from .history import History, error_details
+from .jsonata_eval import json_type
 from .machine import _ABSENT, Catcher, Machine, State
 from .map_parallel import MapParallelStates
 from .task_state import TaskStates
@@ -253,6 +253,18 @@ class Execution(TaskStates, MapParallelStates):
             err.location = m.group(1) if m else field
             raise
 
+    def state_input(self, state: State, raw: Any, ctx: dict, frame: Frame) -> Any:
+        """What a Task or Parallel state works on: its Arguments (JSONata), or its InputPath
+        then Parameters (JSONPath); the raw input when neither is given."""
+        if state.jsonata:
+            if state.arguments is _ABSENT:
+                return raw
+            return self.jsonata(state.arguments, {"input": raw, "context": ctx}, frame, "Arguments")
+        eff = self.path(state.input_path, raw, ctx, frame)
+        if state.parameters is _ABSENT:
+            return eff
+        return evaluate_template(state.parameters, eff, ctx, frame.vars)
+
     def _jsonata_assign(self, assign, states: dict, frame: Frame) -> dict | None:
         if assign is None:
             return None
@@ -327,7 +339,7 @@ class Execution(TaskStates, MapParallelStates):
                         "States.QueryEvaluationError",
                         f"The JSONata expression '{_expr_text(rule.get('Condition'))}' specified "
                         f"for the field 'Condition' returned an unexpected result type. Expected "
-                        f"'boolean', but was '{_type_name(ok)}' for value: {dumps(ok)}",
+                        f"'boolean', but was '{json_type(ok)}' for value: {dumps(ok)}",
                     )
                 if ok:
                     assigned = self._jsonata_assign(rule.get("Assign"), states, frame)
@@ -362,7 +374,7 @@ class Execution(TaskStates, MapParallelStates):
                         "States.QueryEvaluationError",
                         f"The JSONata expression '{_expr_text(spec['Seconds'])}' specified for "
                         "the field 'Seconds' returned an unexpected result type. Expected "
-                        f"'integer', but was '{_type_name(secs)}' for value: {dumps(secs)}",
+                        f"'integer', but was '{json_type(secs)}' for value: {dumps(secs)}",
                     )
                 until = now + timedelta(seconds=secs)
             elif "Timestamp" in spec:

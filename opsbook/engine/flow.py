@@ -87,20 +87,6 @@ def error_matches(names: list[str], error: str) -> bool:
     return False
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 class RetriableError(Exception):
     """test_state: the first attempt failed with an error a Retrier would retry."""
 

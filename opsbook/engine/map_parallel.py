@@ -8,8 +8,9 @@ from typing import Any
 
 from ._expr import dumps, evaluate_template
 from .errors import StatesError
-from .flow import Failed, Frame, _as_number, _expr_text, _plain, _type_name
+from .flow import Failed, Frame, _as_number, _expr_text, _plain
 from .history import History, error_details
+from .jsonata_eval import json_type
 from .machine import _ABSENT, State
 
 
@@ -19,15 +20,7 @@ class MapParallelStates:
     # ------------------------------------------------------------------ Parallel
     def _parallel(self, state: State, raw, frame, ctx, eid):
         h = self.history
-        if state.jsonata:
-            states = {"input": raw, "context": ctx}
-            eff = raw
-            if state.arguments is not _ABSENT:
-                eff = self.jsonata(state.arguments, states, frame, "Arguments")
-        else:
-            eff = self.path(state.input_path, raw, ctx, frame)
-            if state.parameters is not _ABSENT:
-                eff = evaluate_template(state.parameters, eff, ctx, frame.vars)
+        eff = self.state_input(state, raw, ctx, frame)
         started = h.add("ParallelStateStarted", frame.last)
         frame.last = started
         results = []
@@ -48,7 +41,7 @@ class MapParallelStates:
         h.add("ParallelStateSucceeded", end_prev)
         frame.last = end_prev
         if state.jsonata:
-            states["result"] = results
+            states = {"input": raw, "context": ctx, "result": results}
             out, assigned = self._jsonata_output(state, states, frame, results)
             return out, state.next, assigned
         out, assigned = self._jsonpath_result(state, raw, results, ctx, frame)
@@ -71,14 +64,14 @@ class MapParallelStates:
                 expr = _expr_text(spec.get("Items"))
                 if callable(items) or (
                     items is not None
-                    and _type_name(items) == "object"
+                    and json_type(items) == "object"
                     and not isinstance(items, dict)
                 ):
                     msg = "specified for the field 'Items' returned an unsupported result type."
                 else:
                     msg = (
                         "specified for the field 'Items' returned an unexpected result type. Expected 'array', but was "
-                        f"'{_type_name(items)}' for value: {dumps(items)}"
+                        f"'{json_type(items)}' for value: {dumps(items)}"
                     )
                 err = StatesError(
                     "States.QueryEvaluationError",

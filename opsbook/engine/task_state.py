@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from . import tasks as taskmod
-from ._expr import copy_json, dumps, evaluate_template, forget_last
+from ._expr import copy_json, dumps, forget_last
 from .errors import StatesError
 from .flow import Frame, _plain
 from .history import error_details
-from .machine import _ABSENT, State
+from .machine import State
 
 
 class TaskStates:
@@ -35,23 +35,14 @@ class TaskStates:
 
     def _task(self, state: State, raw, frame, ctx, eid):
         resource = state.spec.get("Resource", "")
-        if state.jsonata:
-            states = {"input": raw, "context": ctx}
-            params = raw
-            if state.arguments is not _ABSENT:
-                params = self.jsonata(state.arguments, states, frame, "Arguments")
-        else:
-            eff = self.path(state.input_path, raw, ctx, frame)
-            params = eff
-            if state.parameters is not _ABSENT:
-                params = evaluate_template(state.parameters, eff, ctx, frame.vars)
+        params = self.state_input(state, raw, ctx, frame)
         timeout = heartbeat = None
         if state.has_timeouts:
             timeout = self._timeout_field(state, "TimeoutSeconds", raw, ctx, frame)
             heartbeat = self._timeout_field(state, "HeartbeatSeconds", raw, ctx, frame)
         result = self.invoke(resource, params, frame, timeout, heartbeat)
         if state.jsonata:
-            states["result"] = result
+            states = {"input": raw, "context": ctx, "result": result}
             out, assigned = self._jsonata_output(state, states, frame, result)
             return out, state.next, assigned
         out, assigned = self._jsonpath_result(state, raw, result, ctx, frame)

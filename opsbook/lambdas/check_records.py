@@ -10,7 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from opsbook.lambdas.resources import Resources, bound_params, describe_error, week_params
+from opsbook.lambdas.resources import (
+    Resources,
+    bound_params,
+    describe_error,
+    run_from_env,
+    week_params,
+)
 
 TEMPLATE = "check_records.sql"
 log = logging.getLogger("opsbook.lambdas.check_records")
@@ -42,8 +48,4 @@ def _first_int(frame: Any) -> int:
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """AWS Lambda entry point."""
-    try:
-        resources = Resources.from_env()
-    except Exception as exc:
-        return {"statusCode": 500, "error": describe_error(exc)}
-    return run(event, resources)
+    return run_from_env(event, run)

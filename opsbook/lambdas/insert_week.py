@@ -11,7 +11,13 @@ import logging
 import re
 from typing import Any
 
-from opsbook.lambdas.resources import Resources, bound_params, describe_error, week_params
+from opsbook.lambdas.resources import (
+    Resources,
+    bound_params,
+    describe_error,
+    run_from_env,
+    week_params,
+)
 
 TEMPLATE = "insert_week.sql"
 log = logging.getLogger("opsbook.lambdas.insert_week")
@@ -41,8 +47,4 @@ def run(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """AWS Lambda entry point."""
-    try:
-        resources = Resources.from_env()
-    except Exception as exc:
-        return {"statusCode": 500, "error": describe_error(exc)}
-    return run(event, resources)
+    return run_from_env(event, run)

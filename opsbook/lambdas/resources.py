@@ -361,3 +361,15 @@ def describe_error(exc: BaseException) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}"
     return " ".join(text.split()) or type(exc).__name__
+
+
+def run_from_env(
+    event: dict[str, Any], run: Callable[[dict[str, Any], Resources], dict[str, Any]]
+) -> dict[str, Any]:
+    """A status-code handler's body: `run` with resources from the environment, or a 500 when
+    they cannot be read (a missing variable is an answer the definition handles, not a crash)."""
+    try:
+        resources = Resources.from_env()
+    except Exception as exc:
+        return {"statusCode": 500, "error": describe_error(exc)}
+    return run(event, resources)

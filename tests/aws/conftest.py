@@ -6,45 +6,22 @@ talk to AWS; nothing in boto3 is mocked.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
+from support.moto_server import reset, set_execute
 
 # Helpers import by name under --import-mode=importlib.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from aws_helpers import REGION, SMALL_LAYER, moto_post  # noqa: E402
+from aws_helpers import REGION, SMALL_LAYER  # noqa: E402
 
 from opsbook.backends.aws import AwsBackend  # noqa: E402
 from opsbook.config import load_config  # noqa: E402
 
-_post = moto_post
-logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-
-
-@pytest.fixture(scope="session")
-def moto_url():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    deadline = time.monotonic() + 10  # bounded readiness wait
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield url
-    server.stop()
+# moto_url: the session's moto server (tests/conftest.py).
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +32,7 @@ def build_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def aws_env(moto_url, monkeypatch, tmp_path):
     """Fresh moto state and an environment with nothing but the standard AWS variables."""
-    _post(f"{moto_url}/moto-api/reset")
-    _post(f"{moto_url}/moto-api/config", {"stepfunctions": {"execute_state_machine": False}})
+    reset(moto_url, execute=False)
     for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
@@ -100,6 +76,6 @@ def backend(make_backend) -> AwsBackend:
 @pytest.fixture
 def moto_executes(aws_env):
     """Let moto run state machines with its own ASL interpreter (Pass/Choice/... states)."""
-    _post(f"{aws_env}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+    set_execute(aws_env, True)
     yield
-    _post(f"{aws_env}/moto-api/config", {"stepfunctions": {"execute_state_machine": False}})
+    set_execute(aws_env, False)

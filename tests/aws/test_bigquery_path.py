@@ -6,7 +6,6 @@ environment deploy gave the functions. Values reach BigQuery only as bound param
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from google.auth.credentials import AnonymousCredentials
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "warehouse"))
 
 from bq_server import BigQueryError, FakeBigQuery, warehouse_handler  # noqa: E402
-from wh_helpers import SUMMARY, add_events  # noqa: E402
+from wh_helpers import ROWS, SUMMARY, add_events  # noqa: E402
 
 from opsbook.lambdas import check_records, insert_week  # noqa: E402
 from opsbook.lambdas.resources import Resources  # noqa: E402
@@ -24,13 +23,6 @@ from opsbook.warehouse import BigQueryWarehouse, DuckDBWarehouse, ensure_schema 
 
 pytestmark = pytest.mark.aws
 
-D = dt.date
-ROWS = [
-    (D(2026, 11, 19), "u1", "click", "1.25"),
-    (D(2026, 11, 19), "u2", "buy", "10.50"),
-    (D(2026, 11, 25), "u1", "click", "0.10"),
-    (D(2026, 11, 25), "u3", "click", "0.20"),
-]
 EVENT = {
     "week": "2026-11-26",
     "week_start": "2026-11-19",

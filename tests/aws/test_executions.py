@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -17,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aws_helpers import ACCOUNT, REGION
+from support.definitions import pass_only_definitions
 
 from opsbook.backends.base import Backend, Execution
 from opsbook.config import REPO_ROOT
@@ -25,49 +25,11 @@ from opsbook.errors import ExecutionAlreadyExists, ExecutionNotFound, UsageError
 pytestmark = pytest.mark.aws
 
 SM_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:opsbook-weekly-load"
-# Route on input.mode: hang (a long Wait), fail (a Fail state), anything else loads.
-DEFINITION = {
-    "Comment": "Pass-only stand-in for the weekly load",
-    "StartAt": "Route",
-    "States": {
-        "Route": {
-            "Type": "Choice",
-            "Choices": [
-                {
-                    "And": [
-                        {"Variable": "$.mode", "IsPresent": True},
-                        {"Variable": "$.mode", "StringEquals": "hang"},
-                    ],
-                    "Next": "Hang",
-                },
-                {
-                    "And": [
-                        {"Variable": "$.mode", "IsPresent": True},
-                        {"Variable": "$.mode", "StringEquals": "fail"},
-                    ],
-                    "Next": "LoadFailed",
-                },
-            ],
-            "Default": "InsertWeek",
-        },
-        "Hang": {"Type": "Wait", "Seconds": 3600, "Next": "InsertWeek"},
-        "InsertWeek": {
-            "Type": "Pass",
-            "Result": {"rows": 3},
-            "ResultPath": "$.insert",
-            "Next": "Done",
-        },
-        "Done": {"Type": "Succeed"},
-        "LoadFailed": {"Type": "Fail", "Error": "PollingGaveUp", "Cause": "no rows for 2026-11-25"},
-    },
-}
 
 
 @pytest.fixture
 def deployed(make_backend, moto_executes, tmp_path):
-    defs = tmp_path / "definitions"
-    shutil.copytree(REPO_ROOT / "definitions", defs)
-    (defs / "weekly_load.asl.json").write_text(json.dumps(DEFINITION))
+    defs = pass_only_definitions(tmp_path)
     backend = make_backend(definitions_dir=str(defs))
     backend.deploy()
     return backend

@@ -95,7 +95,14 @@ def test_layer_contents_are_trimmed_and_runtime_boto3_left_out(layer_listing):
     assert not any(n.endswith((".pyc", ".pyi", ".pxd", ".pyx", ".h")) for n in names)
     assert not any("libarrow_flight" in n or "_flight." in n for n in names)
     dists = {d.metadata["Name"].lower().replace("_", "-") for d in packaging.dependency_closure()}
-    assert {"google-cloud-bigquery", "pandas", "pyarrow", "db-dtypes", "slack-sdk", "sqlglot"} <= dists
+    assert {
+        "google-cloud-bigquery",
+        "pandas",
+        "pyarrow",
+        "db-dtypes",
+        "slack-sdk",
+        "sqlglot",
+    } <= dists
     assert not dists & {"boto3", "botocore", "duckdb"}
 
 

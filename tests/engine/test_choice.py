@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import pytest
+from support.corpus import case_id, corpus_cases
 
 from opsbook.engine.choice import evaluate_rule, parse_timestamp, string_matches
 from opsbook.engine.errors import StatesError
@@ -165,21 +162,14 @@ def test_string_matches_helper():
 
 # ------------------------------------------------------------------------------- corpus
 def _corpus_cases() -> list:
-    base = os.environ.get("OPSBOOK_ASL_CONFORMANCE") or str(
-        Path(__file__).resolve().parents[2] / ".." / "shared" / "asl-conformance"
-    )
-    path = Path(base) / "cases.jsonl"
-    if not path.exists():
-        return []
     out = []
-    for line in path.read_text().splitlines():
-        case = json.loads(line)
+    for case in corpus_cases():
         if case["category"] != "choice_operators":
             continue
         choice = case["definition"]["States"]["CheckValues"]
         (r,) = choice["Choices"]
         expected = case["expected_output"]["TestResult.$"] == "ConditionTrue"
-        out.append(pytest.param(r, case["input"], expected, id=case["name"].split("::")[-1]))
+        out.append(pytest.param(r, case["input"], expected, id=case_id(case)))
     return out
 
 

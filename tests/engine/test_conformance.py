@@ -10,18 +10,16 @@ timestamps and placeholders ignored). Run as a script to list the mismatching ca
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.corpus import corpus_dir
 
 from opsbook.engine import execute
 
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("OPSBOOK_ASL_CONFORMANCE", REPO.parent / "shared" / "asl-conformance"))
+CORPUS = corpus_dir()
 CASES_FILE = CORPUS / "cases.jsonl"
 OUTCOME_TARGET = 98.0
 HISTORY_TARGET = 95.0

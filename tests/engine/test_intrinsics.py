@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
-from pathlib import Path
 
 import pytest
+from support.corpus import case_id, corpus_cases
 
 from opsbook.engine.errors import StatesError
 from opsbook.engine.intrinsics import (
@@ -287,21 +285,14 @@ def test_every_function_is_implemented():
 
 # ------------------------------------------------------------------------------- corpus
 def _corpus_cases() -> list:
-    base = os.environ.get("OPSBOOK_ASL_CONFORMANCE") or str(
-        Path(__file__).resolve().parents[2] / ".." / "shared" / "asl-conformance"
-    )
-    path = Path(base) / "cases.jsonl"
-    if not path.exists():
-        return []
     out = []
-    for line in path.read_text().splitlines():
-        case = json.loads(line)
+    for case in corpus_cases():
         if case["category"] != "intrinsic_functions" or "jsonata" in case["flags"]:
             continue
         (state,) = case["definition"]["States"].values()
         if set(state) - {"Type", "Parameters", "End"}:
             continue
-        out.append(pytest.param(state["Parameters"], case, id=case["name"].split("::")[-1]))
+        out.append(pytest.param(state["Parameters"], case, id=case_id(case)))
     return out
 
 

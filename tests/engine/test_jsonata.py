@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
-from pathlib import Path
 
 import pytest
+from support.corpus import case_id, corpus_cases
 
 from opsbook.engine.errors import StatesError
 from opsbook.engine.jsonata_eval import (
@@ -210,19 +209,12 @@ def test_inputs_are_not_mutated():
 
 # ------------------------------------------------------------------------------- corpus
 def _corpus_cases() -> list:
-    base = os.environ.get("OPSBOOK_ASL_CONFORMANCE") or str(
-        Path(__file__).resolve().parents[2] / ".." / "shared" / "asl-conformance"
-    )
-    path = Path(base) / "cases.jsonl"
-    if not path.exists():
-        return []
     out = []
-    for line in path.read_text().splitlines():
-        case = json.loads(line)
+    for case in corpus_cases():
         if case["category"] != "intrinsic_functions" or "jsonata" not in case["flags"]:
             continue
         (state,) = case["definition"]["States"].values()
-        out.append(pytest.param(state["Output"], case, id=case["name"].split("::")[-1]))
+        out.append(pytest.param(state["Output"], case, id=case_id(case)))
     return out
 
 

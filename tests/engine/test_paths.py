@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-from pathlib import Path
 
 import pytest
+from support.corpus import case_id, corpus_cases
 
 from opsbook.engine.errors import StatesError
 from opsbook.engine.paths import (
@@ -244,20 +243,10 @@ def test_to_json_is_compact():
 
 
 # ---------------------------------------------------------------------------- corpus
-def _corpus() -> list[dict]:
-    base = os.environ.get("OPSBOOK_ASL_CONFORMANCE") or str(
-        Path(__file__).resolve().parents[2] / ".." / "shared" / "asl-conformance"
-    )
-    path = Path(base) / "cases.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _single_pass_parameter_cases() -> list:
     """Corpus cases that are one Pass state with Parameters: the template alone decides."""
     cases = []
-    for case in _corpus():
+    for case in corpus_cases():
         states = case["definition"].get("States", {})
         if len(states) != 1 or case["category"] == "intrinsic_functions":
             continue
@@ -268,7 +257,7 @@ def _single_pass_parameter_cases() -> list:
             continue
         if case["flags"] or case["expected_status"] != "SUCCEEDED":
             continue
-        cases.append(pytest.param(state["Parameters"], case, id=case["name"].split("::")[-1]))
+        cases.append(pytest.param(state["Parameters"], case, id=case_id(case)))
     return cases
 
 

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
-from pathlib import Path
 
 import pytest
+from support.corpus import corpus_file
 
 from opsbook.engine.errors import Diagnostic
 from opsbook.engine.validate import validate
 
-REPO = Path(__file__).resolve().parents[2]
 LAMBDA = "arn:aws:lambda:ap-northeast-1:123456789012:function:check-records"
-
-
-def _corpus_file() -> Path | None:
-    root = os.environ.get("OPSBOOK_ASL_CONFORMANCE") or str(REPO.parent / "shared/asl-conformance")
-    path = Path(root) / "cases.jsonl"
-    return path if path.is_file() else None
 
 
 def _errors(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -29,7 +21,7 @@ def _errors(diags: list[Diagnostic]) -> list[Diagnostic]:
 
 # ------------------------------------------------------------------ zero false positives
 def test_every_corpus_definition_is_valid():
-    path = _corpus_file()
+    path = corpus_file()
     if path is None:
         pytest.skip(
             "ASL conformance corpus not found: set OPSBOOK_ASL_CONFORMANCE or put it at "

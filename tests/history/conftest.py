@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from support.aws_calls import CallCounter
+from support.moto_server import MOTO_REGION, reset, set_execute
 
 from opsbook.backends.base import CLOSED_STATUSES, RUNNING, SUCCEEDED, DeployResult, Execution
 from opsbook.config import load_config
@@ -269,7 +271,6 @@ def memory(cfg):
 
 
 # --- a moto server for the AWS paths ----------------------------------------------------------
-MOTO_REGION = "ap-northeast-1"
 MOTO_ROLE = "arn:aws:iam::123456789012:role/opsbook-history-tests"
 _mode = {"Variable": "$.mode", "IsPresent": True}
 # Runs on moto's own ASL interpreter: a Fail branch, a long Wait (stopped -> ABORTED, or past the
@@ -298,60 +299,7 @@ MOTO_DEFINITION = {
 }
 
 
-class CallCounter:
-    """Counts AWS API operations made through a boto3 Session (botocore before-call hook)."""
-
-    def __init__(self):
-        self.counts: Counter = Counter()
-        self.lock = threading.Lock()
-
-    def session(self):
-        import boto3
-
-        session = boto3.session.Session(region_name=MOTO_REGION)
-        session.events.register("before-call", self._hook)
-        return session
-
-    def _hook(self, model=None, **_kw):
-        with self.lock:
-            self.counts[model.name] += 1
-
-
-@pytest.fixture(scope="session")
-def moto_server():
-    import time
-    import urllib.request
-
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield url
-    server.stop()
-
-
-def moto_post(url: str, body: dict) -> None:
-    import urllib.request
-
-    req = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        resp.read()
+# moto_server: the session's moto server (tests/conftest.py).
 
 
 @pytest.fixture(scope="module")
@@ -360,8 +308,7 @@ def moto_env(moto_server, tmp_path_factory):
     (published as version 1, alias `live`) under the configured name."""
     import boto3
 
-    moto_post(f"{moto_server}/moto-api/reset", {})
-    moto_post(f"{moto_server}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+    reset(moto_server, execute=True)
     home = tmp_path_factory.mktemp("aws-home")
     with pytest.MonkeyPatch.context() as mp:
         for var in (
@@ -400,7 +347,7 @@ def moto_env(moto_server, tmp_path_factory):
             "url": moto_server,
             "definition": MOTO_DEFINITION,
         }
-    moto_post(f"{moto_server}/moto-api/config", {"stepfunctions": {"execute_state_machine": False}})
+    set_execute(moto_server, False)
 
 
 @pytest.fixture

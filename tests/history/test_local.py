@@ -4,10 +4,10 @@ engine, the real SQLite store and DuckDB warehouse."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import date, timedelta
 
 import pytest
+from support.local_data import insert_events, wait_for_event
 
 from opsbook import history as H
 from opsbook.backends.local import LocalBackend
@@ -24,29 +24,7 @@ W = {k: (LAST - timedelta(days=7 * k)).isoformat() for k in range(-1, 6)}
 def insert_day(backend: LocalBackend, week: str, n: int = 3) -> None:
     """Rows for the week's last day straight into analytics.events (visible at once)."""
     day = date.fromisoformat(week) - timedelta(days=1)
-    wh = backend.open_warehouse()
-    try:
-        for i in range(n):
-            wh.execute(
-                "INSERT INTO `opsbook-local.analytics.events`"
-                " (event_date, event_ts, user_id, event_type, amount)"
-                " VALUES (@d, TIMESTAMP(@d), @u, 'view', 1)",
-                {"d": day, "u": f"u{i}"},
-            )
-    finally:
-        wh.close()
-
-
-def wait_for(backend: LocalBackend, name: str, kind: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if any(e["type"] == kind for e in backend.history(name)):
-                return
-        except Exception:  # not created yet
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"no {kind} in {name} after {timeout} s")
+    insert_events(backend, day.isoformat(), n, amount=1)
 
 
 @pytest.fixture
@@ -76,7 +54,7 @@ def _real_run(make, week: str) -> threading.Thread:
         target=runner.start, args=(payload,), kwargs={"name": f"week-{week}"}, daemon=True
     )
     thread.start()
-    wait_for(make(), f"week-{week}", "WaitStateEntered")
+    wait_for_event(make(), f"week-{week}", "WaitStateEntered")
     return thread
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from support.local_data import insert_events as insert_rows
 
 from opsbook.backends.local import LocalBackend
 from opsbook.config import load_config
@@ -21,18 +22,8 @@ def _fire_time(week: str) -> datetime:
 
 
 def _insert_events(backend: LocalBackend, day: str, n: int = 3) -> None:
-    """Rows straight into analytics.events (visible at once)."""
-    wh = backend.open_warehouse()
-    try:
-        for i in range(n):
-            wh.execute(
-                "INSERT INTO `opsbook-local.analytics.events`"
-                " (event_date, event_ts, user_id, event_type, amount)"
-                " VALUES (@d, TIMESTAMP(@d), @u, 'view', 0)",
-                {"d": date.fromisoformat(day), "u": f"u{i}"},
-            )
-    finally:
-        wh.close()
+    """Rows of amount 0 straight into analytics.events (visible at once)."""
+    insert_rows(backend, day, n, amount=0)
 
 
 @pytest.fixture

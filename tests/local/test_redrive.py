@@ -7,28 +7,16 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from support.local_data import wait_for_event
 
 from opsbook.errors import UsageError
 from opsbook.weeks import week_input
 
 WEEK = "2026-11-26"
 LAST_DAY = "2026-11-25"
-
-
-def _wait_for_event(backend, name: str, kind: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if any(e["type"] == kind for e in backend.history(name)):
-                return
-        except Exception:  # not created yet
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"no {kind} event in {name} after {timeout} s")
 
 
 def _assert_history_intact(events) -> None:
@@ -52,7 +40,7 @@ def test_stop_while_polling_then_redrive_after_the_data_arrives(
     )
     thread.start()
     other = make_backend(home)
-    _wait_for_event(other, "w", "WaitStateEntered")
+    wait_for_event(other, "w", "WaitStateEntered")
     stopped = other.stop("w", error="Operator.Stopped", cause="stopped by the test")
     thread.join(30)
     assert stopped.status == "ABORTED" and stopped.error == "Operator.Stopped"
@@ -90,7 +78,7 @@ def test_sigkill_mid_run_is_shown_interrupted_and_can_be_redriven(
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_event(backend, f"week-{WEEK}", "WaitStateEntered")
+        wait_for_event(backend, f"week-{WEEK}", "WaitStateEntered")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
@@ -153,7 +141,7 @@ def test_redrive_without_waiting_returns_running_and_finishes(
     )
     thread.start()
     other = make_backend(home)
-    _wait_for_event(other, "w", "WaitStateEntered")
+    wait_for_event(other, "w", "WaitStateEntered")
     other.stop("w")
     thread.join(30)
     insert_events(other, LAST_DAY)

@@ -10,17 +10,11 @@ import pandas as pd
 import pytest
 from bq_server import BigQueryError, FakeBigQuery, Result, warehouse_handler
 from google.auth.credentials import AnonymousCredentials
-from wh_helpers import EVENTS, SUMMARY, WEEK, add_events, statements, template
+from wh_helpers import EVENTS, ROWS, SUMMARY, WEEK, add_events, statements, template
 
 from opsbook.warehouse import BigQueryWarehouse, WarehouseError, ensure_schema
 
 D = dt.date
-ROWS = [
-    (D(2026, 11, 19), "u1", "click", "1.25"),
-    (D(2026, 11, 19), "u2", "buy", "10.50"),
-    (D(2026, 11, 25), "u1", "click", "0.10"),
-    (D(2026, 11, 25), "u3", "click", "0.20"),
-]
 
 
 def connect(server: FakeBigQuery) -> BigQueryWarehouse:

@@ -12,6 +12,13 @@ SQL_DIR = Path(__file__).resolve().parents[2] / "definitions" / "sql"
 NAMES = dict(project="opsbook-local", dataset="analytics", source="events", target="weekly_summary")
 EVENTS = "`opsbook-local.analytics.events`"
 SUMMARY = "`opsbook-local.analytics.weekly_summary`"
+# Four events over two days of the week of 2026-11-26: (event_date, user_id, event_type, amount).
+ROWS = [
+    (dt.date(2026, 11, 19), "u1", "click", "1.25"),
+    (dt.date(2026, 11, 19), "u2", "buy", "10.50"),
+    (dt.date(2026, 11, 25), "u1", "click", "0.10"),
+    (dt.date(2026, 11, 25), "u3", "click", "0.20"),
+]
 
 # Week 2026-11-26 covers Thursday 2026-11-19 .. Wednesday 2026-11-25.
 WEEK = {

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from support.loopback import webhook_factory
 
 from opsbook.config import REPO_ROOT
 from opsbook.lambdas import Resources
@@ -79,56 +78,7 @@ def home(tmp_path: Path) -> Home:
     return Home(tmp_path / "home")
 
 
-class Webhook:
-    """A loopback Slack webhook: answers each POST with the next scripted status (the last one
-    repeats) and records the bodies it got."""
-
-    def __init__(self, statuses: list[int], token: str = "T000/B000/sEcReTtOkEn123"):
-        self.statuses = list(statuses)
-        self.requests: list[dict] = []
-        self.token = token
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode()
-                hook.requests.append({"path": self.path, "body": json.loads(body or "null")})
-                index = min(len(hook.requests) - 1, len(hook.statuses) - 1)
-                status = hook.statuses[index]
-                text = b"ok" if status == 200 else b"error"
-                self.send_response(status)
-                if status == 429:
-                    self.send_header("Retry-After", "0")
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(text)))
-                self.end_headers()
-                self.wfile.write(text)
-
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/services/{token}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def webhook():
-    made: list[Webhook] = []
-
-    def make(statuses: list[int]) -> Webhook:
-        hook = Webhook(statuses)
-        made.append(hook)
-        return hook
-
-    yield make
-    for hook in made:
-        hook.close()
+    """make(statuses) -> a loopback Slack webhook (support.loopback.Webhook)."""
+    yield from webhook_factory("T000/B000/sEcReTtOkEn123")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from support.moto_server import reset
 
 from opsbook.errors import ConfigError
 from opsbook.lambdas import FUNCTIONS, Resources, check_records, insert_week, local_tasks
@@ -172,14 +173,12 @@ def test_handlers_table_and_local_tasks(home):
     assert FUNCTIONS["NotifyFunctionArn"].handler_path == "opsbook.lambdas.notify.handler"
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    moto = pytest.importorskip("moto.server")
-    server = moto.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+@pytest.fixture
+def moto_endpoint(moto_url):
+    """The session's moto server (tests/conftest.py), reset: moto's state is per process, so
+    without a reset this test would see secrets other suites left behind."""
+    reset(moto_url)
+    return moto_url
 
 
 @pytest.fixture
