@@ -4,6 +4,7 @@ history, validate."""
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -46,7 +47,9 @@ def init(
         )
 
 
-def _print_changes(result, as_json: bool) -> None:
+def _print_changes(
+    result, as_json: bool, unchanged: str = "no changes: everything is up to date"
+) -> None:
     if as_json:
         emit_json(result.to_dict())
         return
@@ -55,7 +58,13 @@ def _print_changes(result, as_json: bool) -> None:
         for c in result.changes
     ]
     typer.echo(table(rows, ["action", "kind", "name", "detail"], empty="nothing to do"))
-    verb = "applied" if result.applied else "plan only, nothing changed"
+    if not result.applied:
+        verb = "plan only, nothing changed"
+    elif result.changed:
+        counts = Counter(c.action for c in result.changes if c.action != "unchanged")
+        verb = "applied: " + ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
+    else:
+        verb = unchanged
     typer.echo(f"{verb}; live version: {result.version_arn or '-'}")
 
 
@@ -85,14 +94,14 @@ def teardown(
     if not plan and not yes:
         preview = backend.teardown(plan=True)
         if not preview.changes:
-            _print_changes(preview, as_json)
+            _print_changes(preview, as_json, "nothing to remove")
             return
         if not sys.stdin.isatty():
             fail("teardown removes the deployment; pass --yes to confirm (or --plan to preview)")
         _print_changes(preview, False)
         if not typer.confirm("Remove these?", default=False):
             fail("teardown cancelled", code=1)
-    _print_changes(backend.teardown(plan=plan), as_json)
+    _print_changes(backend.teardown(plan=plan), as_json, "nothing to remove")
 
 
 def input_for_week(cfg, week: str, poll_seconds: int | None, max_polls: int | None) -> dict:

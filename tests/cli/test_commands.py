@@ -31,6 +31,8 @@ def test_init_deploy_start_executions_history(cli, home):
     assert not again["changed"] and {c["action"] for c in again["changes"]} == {"unchanged"}
     plan = cli(*h, "deploy", "--plan")
     assert plan.code == 0 and "unchanged" in plan.out and "plan only" in plan.out
+    third = cli(*h, "deploy")
+    assert third.code == 0 and "no changes: everything is up to date" in third.out
 
     started = cli(*h, "start", "--week", WEEK, "--json")
     assert started.code == 0
