@@ -302,6 +302,9 @@ def run_report(
                 progress_bar=progress,
                 execution_timeout=CELL_TIMEOUT,
                 cwd=str(source.parent),
+                # The kernel's own log (TCP warning, shutdown interrupt) is noise in a report run;
+                # cell errors still reach us through PapermillExecutionError.
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             )
     except PapermillExecutionError as exc:
         evalue = " ".join(str(exc.evalue).split())
