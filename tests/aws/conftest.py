@@ -6,17 +6,16 @@ talk to AWS; nothing in boto3 is mocked.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
-from support.moto_server import reset, set_execute
+from support.moto_server import point_environment_at, reset, set_execute
 
 # Helpers import by name under --import-mode=importlib.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from aws_helpers import REGION, SMALL_LAYER  # noqa: E402
+from aws_helpers import SMALL_LAYER  # noqa: E402
 
 from opsbook.backends.aws import AwsBackend  # noqa: E402
 from opsbook.config import load_config  # noqa: E402
@@ -33,19 +32,18 @@ def build_dir(tmp_path_factory) -> Path:
 def aws_env(moto_url, monkeypatch, tmp_path):
     """Fresh moto state and an environment with nothing but the standard AWS variables."""
     reset(moto_url, execute=False)
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("OPSBOOK_HOME", str(tmp_path / "home"))
-    for var in list(os.environ):
-        if var.startswith("OPSBOOK_") and var != "OPSBOOK_HOME":
-            monkeypatch.delenv(var)
+    point_environment_at(
+        monkeypatch,
+        moto_url,
+        tmp_path,
+        scrub=(
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_DEFAULT_REGION",
+            "OPSBOOK_",
+        ),
+    )
     return moto_url
 
 

@@ -15,7 +15,7 @@ import pytest
 from support.definitions import pass_only_definitions
 from support.local_data import insert_events as insert_rows
 from support.loopback import Loopback, webhook_factory  # noqa: F401 - Loopback re-exported
-from support.moto_server import MOTO_REGION, reset, set_execute
+from support.moto_server import MOTO_REGION, point_environment_at, reset, set_execute
 
 from opsbook.backends.local import LocalBackend
 from opsbook.config import load_config
@@ -145,17 +145,7 @@ AWS_REGION = MOTO_REGION
 def aws_env(moto_url, monkeypatch, tmp_path):
     """Fresh moto state; only the standard AWS variables, pointing at moto."""
     reset(moto_url, execute=True)
-    for var in list(os.environ):
-        if var.startswith(("AWS_", "OPSBOOK_", "SLACK_")):
-            monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", AWS_REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("OPSBOOK_HOME", str(tmp_path / "home"))
+    point_environment_at(monkeypatch, moto_url, tmp_path, scrub=("AWS_", "OPSBOOK_", "SLACK_"))
     yield moto_url
     set_execute(moto_url, False)
 

@@ -58,3 +58,25 @@ def reset(url: str, *, execute: bool = False) -> None:
 
 def set_execute(url: str, execute: bool) -> None:
     moto_post(f"{url}/moto-api/config", {"stepfunctions": {"execute_state_machine": execute}})
+
+
+def point_environment_at(monkeypatch, url: str, tmp_path, *, scrub: tuple[str, ...]) -> None:
+    """Only the standard AWS variables, aimed at moto: fake credentials, MOTO_REGION, no profile
+    or config files, no instance metadata, and OPSBOOK_HOME under tmp_path. Environment
+    variables starting with any prefix in `scrub` are removed first."""
+    import os
+
+    for var in list(os.environ):
+        if var.startswith(scrub):
+            monkeypatch.delenv(var, raising=False)
+    for var, value in {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": MOTO_REGION,
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "OPSBOOK_HOME": str(tmp_path / "home"),
+    }.items():
+        monkeypatch.setenv(var, value)
