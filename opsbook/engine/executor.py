@@ -291,6 +291,15 @@ class Execution(TaskStates, MapParallelStates):
             return default, assigned
         return self.jsonata(state.output, states, frame, "Output"), assigned
 
+    def _state_output(self, state: State, raw, result, ctx, frame):
+        """A Task, Parallel or Map state's output, Assign and next state, from its result."""
+        if state.jsonata:
+            states = {"input": raw, "context": ctx, "result": result}
+            out, assigned = self._jsonata_output(state, states, frame, result)
+        else:
+            out, assigned = self._jsonpath_result(state, raw, result, ctx, frame)
+        return out, state.next, assigned
+
     # ------------------------------------------------------------------ state types
     def _pass(self, state: State, raw, frame, ctx, eid):
         if state.jsonata:

@@ -40,12 +40,7 @@ class MapParallelStates:
         end_prev = frame.last
         h.add("ParallelStateSucceeded", end_prev)
         frame.last = end_prev
-        if state.jsonata:
-            states = {"input": raw, "context": ctx, "result": results}
-            out, assigned = self._jsonata_output(state, states, frame, results)
-            return out, state.next, assigned
-        out, assigned = self._jsonpath_result(state, raw, results, ctx, frame)
-        return out, state.next, assigned
+        return self._state_output(state, raw, results, ctx, frame)
 
     # ------------------------------------------------------------------ Map
     def _map_items(self, state: State, raw, eff, ctx, frame) -> list:
@@ -165,7 +160,7 @@ class MapParallelStates:
         slots.finish()
         h.add("MapStateSucceeded", end_prev)
         frame.last = end_prev
-        return self._map_output(state, raw, results, ctx, frame)
+        return self._state_output(state, raw, results, ctx, frame)
 
     def _max_concurrency(self, state: State, raw, ctx, frame) -> int:
         spec = state.spec
@@ -181,14 +176,6 @@ class MapParallelStates:
                 f"MaxConcurrency must be a non-negative integer, got {_plain(value)}",
             )
         return value
-
-    def _map_output(self, state: State, raw, results, ctx, frame):
-        if state.jsonata:
-            states = {"input": raw, "context": ctx, "result": results}
-            out, assigned = self._jsonata_output(state, states, frame, results)
-            return out, state.next, assigned
-        out, assigned = self._jsonpath_result(state, raw, results, ctx, frame)
-        return out, state.next, assigned
 
     def _item_input(self, state: State, raw, eff, item, index, ctx, frame):
         if state.parameters is _ABSENT:
@@ -246,7 +233,7 @@ class MapParallelStates:
         ok = h.add("MapRunSucceeded", run_started)
         h.add("MapStateSucceeded", ok)
         frame.last = ok
-        return self._map_output(state, raw, results, ctx, frame)
+        return self._state_output(state, raw, results, ctx, frame)
 
 
 _INLINE_LIMIT = 40  # AWS runs at most 40 inline Map iterations at once

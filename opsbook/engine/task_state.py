@@ -41,12 +41,7 @@ class TaskStates:
             timeout = self._timeout_field(state, "TimeoutSeconds", raw, ctx, frame)
             heartbeat = self._timeout_field(state, "HeartbeatSeconds", raw, ctx, frame)
         result = self.invoke(resource, params, frame, timeout, heartbeat)
-        if state.jsonata:
-            states = {"input": raw, "context": ctx, "result": result}
-            out, assigned = self._jsonata_output(state, states, frame, result)
-            return out, state.next, assigned
-        out, assigned = self._jsonpath_result(state, raw, result, ctx, frame)
-        return out, state.next, assigned
+        return self._state_output(state, raw, result, ctx, frame)
 
     def invoke(self, resource: str, params, frame: Frame, timeout, heartbeat) -> Any:
         """Schedule/start/run one task attempt, recording AWS's events; return its result."""
