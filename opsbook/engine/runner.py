@@ -124,8 +124,12 @@ def execute(
     should_abort: Callable[[], bool] | None = None,
     role_arn: str | None = None,
     seed: int | None = None,
+    task_answer: Callable[[str], Callable | None] | None = None,
 ) -> Run:
-    """Run a state machine to completion and return its Run."""
+    """Run a state machine to completion and return its Run.
+
+    task_answer(state_name) may return a callable that answers that Task state's invocation
+    in place of its handler, with the integration's raw result (mock files, replay)."""
     machine = compile_definition(definition)
     value = _plain_input(input)
     forget_last()
@@ -156,7 +160,18 @@ def execute(
     )
     context = _context(run, role)
     return _drive(
-        machine, run, history, context, value, Frame({}, 0), None, tasks, clock, should_abort, seed
+        machine,
+        run,
+        history,
+        context,
+        value,
+        Frame({}, 0),
+        None,
+        tasks,
+        clock,
+        should_abort,
+        seed,
+        task_answer,
     )
 
 
@@ -176,7 +191,18 @@ def _context(run: Run, role: str) -> dict:
 
 
 def _drive(
-    machine, run, history, context, value, frame, start_state, tasks, clock, should_abort, seed
+    machine,
+    run,
+    history,
+    context,
+    value,
+    frame,
+    start_state,
+    tasks,
+    clock,
+    should_abort,
+    seed,
+    task_answer=None,
 ) -> Run:
     deadline = None
     if isinstance(machine.timeout, (int, float)) and not isinstance(machine.timeout, bool):
@@ -192,6 +218,7 @@ def _drive(
         should_abort=should_abort,
         rng=random.Random(seed) if seed is not None else None,
     )
+    ex.task_answer = task_answer  # read by TaskStates.invoke
     try:
         out = ex.run_machine(machine, value, frame, start_state)
     except Failed as f:
@@ -266,6 +293,7 @@ def redrive(
     redrive_count: int | None = None,
     start_date: datetime | None = None,
     seed: int | None = None,
+    task_answer: Callable[[str], Callable | None] | None = None,
 ) -> Run:
     """AWS RedriveExecution: resume a FAILED/TIMED_OUT/ABORTED execution at the state that did
     not finish, keeping its history (plus ExecutionRedriven) and the variables it had set."""
@@ -327,6 +355,7 @@ def redrive(
         clock,
         should_abort,
         seed,
+        task_answer,
     )
 
 
