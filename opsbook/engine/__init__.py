@@ -8,7 +8,8 @@ The engine knows nothing about opsbook.
 
 from .clock import RealClock, VirtualClock
 from .errors import DefinitionError, Diagnostic, StatesError
-from .runner import Run, compile_definition, execute, redrive, test_state, validate
+from .runner import Run, compile_definition, execute, redrive, validate
+from .teststate import test_state
 
 __all__ = [
     "DefinitionError",

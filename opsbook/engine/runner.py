@@ -1,4 +1,4 @@
-"""The public entry points: compile_definition, execute, redrive, test_state."""
+"""The public entry points: compile_definition, execute, redrive (test_state: teststate.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any
 from ._expr import dumps, forget_last
 from .clock import RealClock, VirtualClock
 from .errors import DefinitionError, Diagnostic, StatesError
-from .executor import Aborted, Execution, Failed, Frame, RetriableError, TimedOut, iso
+from .executor import Aborted, Execution, Failed, Frame, TimedOut, iso
 from .history import History, error_details
-from .machine import Machine, State
+from .machine import Machine
 from .parse import load_definition
 from .validate import errors_only, validate
 
@@ -385,94 +385,11 @@ def _resume_point(machine: Machine, events: list[dict]):
     return pending[0], pending[1], variables
 
 
-# ---------------------------------------------------------------------------------- TestState
-def test_state(
-    state_definition: Any,
-    input: Any = None,
-    *,
-    tasks: dict[str, Callable] | None = None,
-    clock: Any = None,
-    variables: dict | None = None,
-    query_language: str | None = None,
-) -> dict:
-    """Run one state once, like the TestState API: status SUCCEEDED, FAILED, RETRIABLE or
-    CAUGHT_ERROR, with output, error, cause and nextState."""
-    if isinstance(state_definition, str):
-        try:
-            state_definition = json.loads(state_definition)
-        except ValueError as exc:
-            raise DefinitionError([Diagnostic("INVALID_JSON_DESCRIPTION", str(exc), "/")]) from None
-    if not isinstance(state_definition, dict) or "Type" not in state_definition:
-        raise DefinitionError(
-            [Diagnostic("SCHEMA_VALIDATION_FAILED", "a state definition needs a Type", "/")]
-        )
-    name = "TestState"
-    spec = dict(state_definition)
-    wrapper = {"StartAt": name, "States": {name: spec}}
-    if query_language:
-        wrapper["QueryLanguage"] = query_language
-    machine = Machine(wrapper)
-    state: State = machine.states[name]
-    value = _plain_input(input)
-    clock = clock or VirtualClock()
-    run = Run(
-        "RUNNING",
-        None,
-        None,
-        None,
-        [],
-        clock.now(),
-        None,
-        0,
-        *_names(None, None, None),
-        input=value,
-    )
-    history = History(clock)
-    ex = Execution(
-        machine,
-        tasks=tasks,
-        clock=clock,
-        history=history,
-        context=_context(run, ROLE_ARN),
-        deadline=None,
-        should_abort=None,
-    )
-    ex.single_attempt = state
-    frame = Frame(dict(variables or {}), 0)
-    result = {
-        "status": "SUCCEEDED",
-        "output": None,
-        "error": None,
-        "cause": None,
-        "nextState": None,
-    }
-    try:
-        out, nxt = ex.run_state(state, value, frame)
-    except RetriableError as r:
-        result.update(status="RETRIABLE", error=r.err.error, cause=r.err.cause)
-        return result
-    except Failed as f:
-        result.update(status="FAILED", error=f.error, cause=f.cause)
-        return result
-    except StatesError as err:
-        result.update(status="FAILED", error=err.error, cause=err.cause)
-        return result
-    if ex.caught is not None and ex.caught[0] is state:
-        err = ex.caught[1]
-        result.update(status="CAUGHT_ERROR", error=err.error, cause=err.cause)
-    result["output"], result["nextState"] = out, nxt
-    result["variables"] = frame.vars
-    return result
-
-
-test_state.__test__ = False  # not a pytest test, though its name says so
-
 __all__ = [
     "Run",
     "compile_definition",
     "execute",
     "redrive",
-    "test_state",
     "RealClock",
     "VirtualClock",
 ]
