@@ -1,0 +1,186 @@
+"""test_state at TestState parity: mocks, inspection data, state configuration, context."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from opsbook.engine import DefinitionError, test_state
+from opsbook.engine.teststate import TestStateError
+
+LAMBDA = {
+    "Type": "Task",
+    "Resource": "arn:aws:states:::lambda:invoke",
+    "Parameters": {"FunctionName": "f", "Payload.$": "$.x"},
+    "ResultSelector": {"p.$": "$.Payload"},
+    "ResultPath": "$.r",
+    "Retry": [{"ErrorEquals": ["Boom"], "MaxAttempts": 2, "IntervalSeconds": 3}],
+    "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Bad"}],
+    "Next": "Good",
+}
+OK = {"result": json.dumps({"StatusCode": 200, "Payload": {"a": 1}})}
+BOOM = {"errorOutput": {"error": "Boom", "cause": "it broke"}}
+OTHER = {"errorOutput": {"error": "Other", "cause": "no retrier"}}
+MAP = {
+    "Type": "Map",
+    "ItemsPath": "$.items",
+    "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+    "ResultPath": "$.out",
+    "ToleratedFailureCount": 1,
+    "End": True,
+}
+PARALLEL = {
+    "Type": "Parallel",
+    "Branches": [{"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}}],
+    "ResultSelector": {"first.$": "$[0]"},
+    "Next": "After",
+}
+
+
+@pytest.mark.parametrize(
+    ("state", "mock", "config", "status", "error", "next_state", "output"),
+    [
+        (LAMBDA, OK, None, "SUCCEEDED", None, "Good", {"x": 1, "r": {"p": {"a": 1}}}),
+        (LAMBDA, BOOM, None, "RETRIABLE", "Boom", None, None),
+        (LAMBDA, BOOM, {"retrierRetryCount": 1}, "RETRIABLE", "Boom", None, None),
+        # the retrier's two attempts are used: the Catch decides
+        (
+            LAMBDA,
+            BOOM,
+            {"retrierRetryCount": 2},
+            "CAUGHT_ERROR",
+            "Boom",
+            "Bad",
+            {"Error": "Boom", "Cause": "it broke"},
+        ),
+        (LAMBDA, OTHER, None, "CAUGHT_ERROR", "Other", "Bad", {"Error": "Other", "Cause": "no retrier"}),
+        ({**LAMBDA, "Catch": []}, OTHER, None, "FAILED", "Other", None, None),
+        (MAP, {"result": "[1,2,3]"}, None, "SUCCEEDED", None, None, {"items": [9], "out": [1, 2, 3]}),
+        (MAP, {"result": "[1,2,3]"}, {"mapIterationFailureCount": 1}, "SUCCEEDED", None, None, {"items": [9], "out": [1, 2, 3]}),
+        (
+            MAP,
+            {"result": "[1,2,3]"},
+            {"mapIterationFailureCount": 2},
+            "FAILED",
+            "States.ExceedToleratedFailureThreshold",
+            None,
+            None,
+        ),
+        (PARALLEL, {"result": '[{"b":1},{"b":2}]'}, None, "SUCCEEDED", None, "After", {"first": {"b": 1}}),
+        (
+            PARALLEL,
+            {"errorOutput": {"error": "States.TaskFailed", "cause": "branch"}},
+            {"errorCausedByState": "B"},
+            "FAILED",
+            "States.TaskFailed",
+            None,
+            None,
+        ),
+    ],
+)  # fmt: skip
+def test_statuses_with_mocks(state, mock, config, status, error, next_state, output):
+    result = test_state(
+        state, {"x": 1} if state is not MAP else {"items": [9]}, mock=mock,
+        state_configuration=config,
+    )  # fmt: skip
+    assert result["status"] == status
+    assert result["error"] == error
+    assert result["nextState"] == next_state
+    assert result["output"] == output
+
+
+def test_debug_inspection_data_follows_each_processing_step():
+    result = test_state(LAMBDA, {"x": 1}, mock=OK, inspection_level="DEBUG")
+    data = {k: json.loads(v) for k, v in result["inspectionData"].items()}
+    assert data == {
+        "input": {"x": 1},
+        "afterInputPath": {"x": 1},
+        "afterParameters": {"FunctionName": "f", "Payload": 1},
+        "result": {"StatusCode": 200, "Payload": {"a": 1}},
+        "afterResultSelector": {"p": {"a": 1}},
+        "afterResultPath": {"x": 1, "r": {"p": {"a": 1}}},
+        "variables": {},
+    }
+    info = test_state(LAMBDA, {"x": 1}, mock=OK)
+    assert "inspectionData" not in info
+
+
+@pytest.mark.parametrize(
+    ("config", "details"),
+    [
+        (None, {"retryIndex": 0, "retryBackoffIntervalSeconds": 3}),
+        ({"retrierRetryCount": 1}, {"retryIndex": 0, "retryBackoffIntervalSeconds": 6}),
+        ({"retrierRetryCount": 2}, {"catchIndex": 0}),
+    ],
+)
+def test_error_details_name_the_retrier_or_catcher(config, details):
+    result = test_state(
+        LAMBDA, {"x": 1}, mock=BOOM, inspection_level="TRACE", state_configuration=config
+    )
+    assert result["inspectionData"]["errorDetails"] == details
+
+
+def test_variables_context_and_a_state_of_a_whole_machine():
+    machine = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "First",
+        "States": {
+            "First": {"Type": "Pass", "Next": "Second"},
+            "Second": {
+                "Type": "Pass",
+                "Output": "{% [$states.input.a, $seen, $states.context.Execution.Name] %}",
+                "Assign": {"seen": "{% $seen + 1 %}"},
+                "End": True,
+            },
+        },
+    }
+    result = test_state(
+        machine,
+        {"a": 5},
+        state_name="Second",
+        variables={"seen": 1},
+        context={"Execution": {"Name": "my-run"}},
+        inspection_level="DEBUG",
+    )
+    assert result["status"] == "SUCCEEDED"
+    assert result["output"] == [5, 1, "my-run"]
+    assert json.loads(result["inspectionData"]["variables"]) == {"seen": 2}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"definition": {"Type": "Pass", "End": True}, "mock": OK}, "State type 'Pass' is not supported"),
+        ({"definition": {"Type": "Choice", "Choices": []}, "mock": OK}, "State type 'Choice'"),
+        ({"mock": {}}, "exactly one of result and errorOutput"),
+        ({"mock": {**OK, **BOOM}}, "exactly one of result and errorOutput"),
+        ({"mock": {**OK, "fieldValidationMode": "LOOSE"}}, "fieldValidationMode"),
+        ({"mock": {"result": '{"Nope": 1}'}}, "not in the Lambda Invoke response"),
+        ({"mock": {"result": '{"StatusCode": "200"}'}}, "must be an integer"),
+        ({"mock": {"result": "{nope"}}, "mock.result is not valid JSON"),
+        ({"inspection_level": "LOUD"}, "inspectionLevel"),
+        ({"state_configuration": {"retries": 1}}, "unknown stateConfiguration field"),
+        ({"state_configuration": {"retrierRetryCount": -1}}, "integer >= 0"),
+        ({"state_configuration": {"mapIterationFailureCount": 1}}, "applies to Map states"),
+        ({"definition": PARALLEL, "state_configuration": {"errorCausedByState": "Z"}}, "not a state of this Parallel"),
+        ({"definition": {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}}, "stateName is required"),
+        ({"variables": [1]}, "variables must be a JSON object"),
+    ],
+)  # fmt: skip
+def test_requests_aws_refuses(kwargs, message):
+    kwargs = {"definition": LAMBDA, **kwargs}
+    definition = kwargs.pop("definition")
+    with pytest.raises(TestStateError, match=message):
+        test_state(definition, {"x": 1}, **kwargs)
+
+
+def test_field_validation_none_accepts_any_result_and_bad_json_is_a_definition_error():
+    loose = {"result": '{"Nope": 1}', "fieldValidationMode": "NONE"}
+    plain = {k: v for k, v in LAMBDA.items() if k != "ResultSelector"}
+    result = test_state(plain, {"x": 1}, mock=loose)
+    assert (result["status"], result["output"]) == ("SUCCEEDED", {"x": 1, "r": {"Nope": 1}})
+    # the mocked result still meets ResultSelector as a real one would: a missing path fails
+    assert test_state(LAMBDA, {"x": 1}, mock=loose)["error"] == "States.Runtime"
+    with pytest.raises(DefinitionError):
+        test_state("{not json", {})
