@@ -53,20 +53,23 @@ _JSON_KEYS = frozenset({"input", "output", "parameters"})
 @dataclass
 class Answer:
     seconds: float  # recorded time from scheduling to the outcome
+    payload: Any = None  # what the handler was given (to tell Map iterations apart)
     output: Any = None
     error: str | None = None
     cause: str | None = None
     failed: bool = False
+    used: bool = False
 
 
 class RecordedAnswers:
-    """task_answer for the engine: per Task state, its recorded outcomes in order; past the
-    last one, the last one again (a retry the recording never made)."""
+    """task_answer for the engine: per Task state, its recorded outcomes. Each invocation
+    takes the first unused outcome recorded for the same payload (so concurrent Map
+    iterations get their own), else the first unused one; past the last, the last again
+    (a retry the recording never made)."""
 
     def __init__(self, history: list[dict], clock: Any):
         self.clock = clock
         self.by_state: dict[str, list[Answer]] = {}
-        self.used: dict[str, int] = {}
         self._lock = threading.Lock()
         events = {e["id"]: e for e in history}
         for e in history:
@@ -76,39 +79,62 @@ class RecordedAnswers:
             state, scheduled = _task_origin(events, e)
             if state is None:
                 continue
-            seconds = 0.0
+            seconds, payload = 0.0, None
             if scheduled is not None:
                 seconds = max(0.0, (_when(e) - _when(scheduled)).total_seconds())
+                payload = _payload(scheduled)
             details = _details(e)
             if kind == "ok":
-                answer = Answer(seconds, output=_decode(details.get("output")))
+                answer = Answer(seconds, payload, output=_decode(details.get("output")))
             else:
                 error = details.get("error")
                 if error is None and e["type"].endswith("TimedOut"):
                     error = "States.Timeout"
-                answer = Answer(seconds, error=error, cause=details.get("cause"), failed=True)
+                answer = Answer(
+                    seconds, payload, error=error, cause=details.get("cause"), failed=True
+                )
             self.by_state.setdefault(state, []).append(answer)
 
-    def __call__(self, state_name: str) -> Callable[[Any], Any]:
-        with self._lock:
-            n = self.used.get(state_name, 0)
-            self.used[state_name] = n + 1
+    def _take(self, state_name: str, payload: Any) -> Answer | None:
         answers = self.by_state.get(state_name)
+        if not answers:
+            return None
+        with self._lock:
+            unused = [a for a in answers if not a.used]
+            chosen = next((a for a in unused if a.payload == payload), None)
+            if chosen is None:
+                chosen = unused[0] if unused else answers[-1]
+            chosen.used = True
+        return chosen
 
-        def answer(_payload: Any) -> Any:
-            if not answers:
+    def __call__(self, state_name: str) -> Callable[[Any], Any]:
+        def answer(payload: Any) -> Any:
+            a = self._take(state_name, payload)
+            if a is None:
                 raise StatesError(
                     "States.Runtime",
                     f"Replay: the recorded execution never ran the Task state {state_name!r}, "
                     "so there is no recorded answer for it.",
                 )
-            a = answers[min(n, len(answers) - 1)]
             self.clock.sleep(a.seconds)  # the call took this long then; timeouts see it
             if a.failed:
                 raise StatesError(a.error or "States.TaskFailed", a.cause)
             return json.loads(json.dumps(a.output))
 
         return answer
+
+
+def _payload(scheduled: dict) -> Any:
+    """What the engine hands a handler for this scheduled task (lambda:invoke: the Payload)."""
+    details = _details(scheduled)
+    if scheduled["type"] == "LambdaFunctionScheduled":
+        return _decode(details.get("input"))
+    params = _decode(details.get("parameters"))
+    if details.get("resourceType") == "lambda" and str(details.get("resource", "")).startswith(
+        "invoke"
+    ):
+        return params.get("Payload", {}) if isinstance(params, dict) else {}
+    return params
 
 
 def _task_origin(events: dict[int, dict], terminal: dict) -> tuple[str | None, dict | None]:
