@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,8 @@ def _handlers(specs: list[str], workflow: bool, ctx: typer.Context) -> dict[str,
         from opsbook.lambdas import local_tasks
 
         tasks.update(local_tasks(resources(), prefix=session(ctx).cfg().resource_prefix))
+    if specs and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # handlers in the user's project, as `python -m` sees it
     for spec in specs:
         resource, sep, target = spec.rpartition("=")
         module, colon, attr = target.partition(":")
