@@ -58,11 +58,13 @@ def _handlers(specs: list[str], workflow: bool, ctx: typer.Context) -> dict[str,
     if workflow:
         backend = session(ctx).backend()
         resources = getattr(backend, "resources", None)
-        if resources is None:
+        if not callable(resources):
             fail("--workflow-handlers runs the handlers in process: use the local backend")
-        from opsbook.lambdas import local_tasks
+        else:
+            from opsbook.lambdas import local_tasks
 
-        tasks.update(local_tasks(resources(), prefix=session(ctx).cfg().resource_prefix))
+            prefix = session(ctx).cfg().resource_prefix
+            tasks.update(local_tasks(resources(), prefix=prefix))
     if specs and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # handlers in the user's project, as `python -m` sees it
     for spec in specs:

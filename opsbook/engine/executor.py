@@ -76,6 +76,8 @@ class Execution(TaskStates, MapParallelStates):
         self._rng = rng
         self.single_attempt: State | None = None  # test_state: this state stops at its 1st error
         self.caught: tuple[State, StatesError] | None = None  # the last error a Catch handled
+        # state name -> a callable answering that Task's invocation (mocks, replay), or None
+        self.task_answer: Callable[[str], Callable | None] | None = None
 
     # ------------------------------------------------------------------ the state loop
     def run_machine(self, machine: Machine, value: Any, frame: Frame, start: str | None = None):
