@@ -141,7 +141,9 @@ def test_command(
         ..., "--mock-config", help="Step Functions Local mock configuration file."
     ),
     state_machine: str = typer.Option(
-        None, "--state-machine", help="State machine in the file (needed when it has several)."
+        None,
+        "--state-machine",
+        help="State machine in the file (default: the only one, or the one named like DEFINITION).",
     ),
     case: str = typer.Option(None, "--case", help="Run only this test case."),
     input: str = typer.Option(None, "--input", help="Execution input: JSON text or @FILE."),
@@ -166,6 +168,11 @@ def test_command(
         config = load_mock_config(mock_config)
     except MockConfigError as exc:
         fail(str(exc))
+    if state_machine is None and len(config.state_machines) > 1:
+        # several machines in one file: the one named like the definition file, if any
+        stem = Path(definition).name.split(".")[0]
+        if stem in config.state_machines:
+            state_machine = stem
     value = None if input is None else _read_json_arg(input, "--input")
     tasks = _handlers(handler, workflow_handlers, ctx)
     try:

@@ -120,7 +120,7 @@ def replay_execution(
     if not described.closed:
         raise UsageError(f"execution {described.name} is {described.status}; replay a closed one")
     events = backend.history(execution)
-    deployed = backend.definition()
+    deployed = _ran(backend, described.version_arn)
     chosen = deployed if definition is None else fill_placeholders(definition, deployed)
     try:
         result = replay(
@@ -137,6 +137,16 @@ def replay_execution(
     return ReplayReport(
         described.name, described.status, result.match, result.divergence, result.run.status
     )
+
+
+def _ran(backend: Any, version: str | None) -> dict[str, Any]:
+    """The definition the execution ran: its version's when the backend knows versions."""
+    if version:
+        try:
+            return backend.definition(version=version)
+        except TypeError:  # a Backend whose definition() takes no version
+            pass
+    return backend.definition()
 
 
 def parse_day(text: str, option: str) -> datetime:

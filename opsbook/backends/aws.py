@@ -285,9 +285,10 @@ class AwsBackend:
         with aws_errors("reading the live alias"):
             return self._alias_target(self.names.alias_arn)
 
-    def definition(self) -> dict[str, Any]:
-        """The definition the live alias runs; definitions/weekly_load.asl.json before deploy."""
-        version = self.live_version()
+    def definition(self, version: str | None = None) -> dict[str, Any]:
+        """The definition the live alias runs (or `version`, a version ARN, holds);
+        definitions/weekly_load.asl.json before deploy."""
+        version = version or self.live_version()
         if version:
             with aws_errors("reading the deployed definition"):
                 return json.loads(

@@ -176,8 +176,9 @@ class Backend(Protocol):
     def live_version(self) -> str | None:
         """The version ARN that the `live` alias points at, or None before the first deploy."""
 
-    def definition(self) -> dict[str, Any]:
-        """The deployed definition (falls back to definitions/weekly_load.asl.json)."""
+    def definition(self, version: str | None = None) -> dict[str, Any]:
+        """The deployed definition (falls back to definitions/weekly_load.asl.json); with a
+        version ARN (Execution.version_arn), the definition that version holds."""
 
     def warehouse(self) -> Any:
         """A read-only opsbook.warehouse.Warehouse for reports: the DuckDB file locally,

@@ -207,7 +207,11 @@ class LocalDeploy:
         alias = self.store.get_alias(self.sm_name, self.cfg.alias_name)
         return f"{self.sm_arn}:{alias['version']}" if alias else None
 
-    def definition(self) -> dict[str, Any]:
+    def definition(self, version: str | None = None) -> dict[str, Any]:
+        if version:
+            row = self.store.version_by_arn(version)
+            if row:
+                return json.loads(row["definition"])
         live = self.live_version()
         if live:
             version = self.store.version_by_arn(live)

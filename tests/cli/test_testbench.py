@@ -232,3 +232,15 @@ def test_replay_and_verify_on_the_local_demo(cli, demo_home, clean_env):
 def test_replay_verify_bad_input(cli, clean_env, args, message):
     r = cli("--home", str(clean_env / "home"), *args)
     assert r.code == 2 and message in r.err
+
+
+def test_a_file_with_several_machines_picks_the_one_named_like_the_definition(cli, files):
+    d, c = files
+    two = {**CONFIG, "StateMachines": {**CONFIG["StateMachines"], "Other": {"TestCases": {}}}}
+    c.write_text(json.dumps(two))
+    r = cli("test", str(d), "--mock-config", str(c), "--json")
+    assert r.code == 2 and "name one (known: Hello, Other)" in r.err
+    named = d.with_name("Hello.asl.json")
+    named.write_text(d.read_text())
+    r = cli("test", str(named), "--mock-config", str(c), "--json")
+    assert r.code == 0 and len(json.loads(r.out)) == 3

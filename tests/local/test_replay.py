@@ -124,3 +124,26 @@ def test_fill_placeholders_takes_the_deployed_values():
         "B": "${Nope}",
     }
     assert json.dumps(fill_placeholders({"k": 1}, {})) == '{"k": 1}'
+
+
+def test_an_execution_replays_through_the_version_it_ran_after_a_new_deploy(
+    tmp_path, make_backend, insert_events, fire_time
+):
+    import shutil
+
+    from opsbook.config import Config
+
+    definitions = tmp_path / "definitions"
+    shutil.copytree(Config().definitions_dir, definitions)
+    backend = make_backend(tmp_path / "home", definitions_dir=definitions)
+    backend.init()
+    backend.deploy()
+    insert_events(backend, "2026-11-25")
+    backend.start(week_input(GOOD), name=f"week-{GOOD}", scheduled_time=fire_time(GOOD))
+    path = definitions / "weekly_load.asl.json"
+    data = json.loads(path.read_text())
+    _never_ready(data["States"])
+    path.write_text(json.dumps(data))
+    assert backend.deploy().version_arn.endswith(":2")
+    assert replay_execution(backend, f"week-{GOOD}").match  # version 1, as it ran
+    assert not replay_execution(backend, f"week-{GOOD}", backend.definition()).match
