@@ -265,6 +265,24 @@ class ReplayResult:
         }
 
 
+def _stopped_at(events: list[dict], clock: Any) -> Callable[[], Any] | None:
+    """A recorded StopExecution happens again at the same moment of the virtual timeline
+    (the engine notices it at its next state or wait, as it does a real stop)."""
+    aborted = next((e for e in events if e.get("type") == "ExecutionAborted"), None)
+    if aborted is None:
+        return None
+    when = _when(aborted)
+    details = _details(aborted)
+    reason: Any = {"error": details.get("error"), "cause": details.get("cause")}
+    if not details:
+        reason = True
+
+    def should_abort() -> Any:
+        return reason if clock.now() >= when else None
+
+    return should_abort
+
+
 def replay(
     definition: Any,
     history: list[dict],
@@ -294,6 +312,7 @@ def replay(
         machine,
         _decode(started.get("input") or "{}"),
         role_arn=started.get("roleArn"),
+        should_abort=_stopped_at(events, clock),
         **common,  # type: ignore[arg-type]
     )
     for redriven in (e for e in events if e.get("type") == "ExecutionRedriven"):

@@ -215,3 +215,26 @@ def _name(event):
         if key.endswith("EventDetails"):
             return value.get("name")
     return None
+
+
+def test_a_stopped_execution_stops_again_at_the_same_moment():
+    definition = {
+        "StartAt": "One",
+        "States": {
+            "One": {"Type": "Wait", "Seconds": 600, "Next": "Two"},
+            "Two": {"Type": "Wait", "Seconds": 600, "Next": "Done"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    clock = VirtualClock(START)
+    stop = {"error": "Stopped", "cause": "by an operator"}
+    run = execute(
+        definition,
+        {},
+        clock=clock,
+        should_abort=lambda: stop if (clock.now() - START).total_seconds() >= 900 else None,
+    )
+    assert run.status == "ABORTED"
+    result = replay(definition, run.history)
+    assert result.match, result.divergence
+    assert (result.run.status, result.run.error) == ("ABORTED", "Stopped")
