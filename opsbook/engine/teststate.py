@@ -18,7 +18,8 @@ not supported when a mock is specified"). A mocked Map or Parallel does not run 
 iterations or branches: the mock is the state's result, then ResultSelector, ResultPath,
 OutputPath (or Output), Retry and Catch apply. `fieldValidationMode` (STRICT, the default;
 PRESENT; NONE) checks the mocked result against the API model where opsbook knows it:
-lambda:invoke's response fields; other integrations are not checked.
+lambda:invoke's response fields, and the array a Map or Parallel returns; other integrations
+are not checked.
 """
 
 from __future__ import annotations
@@ -293,7 +294,11 @@ def _mocked(mock: Mapping[str, Any], spec: dict, config: dict, value: Any):
 
 
 def _validate_result(spec: dict, result: Any, mode: str) -> None:
-    if mode == "NONE" or spec.get("Type") != "Task":
+    if mode == "NONE":
+        return
+    if spec.get("Type") in ("Map", "Parallel"):
+        if not isinstance(result, list):  # a Map's or Parallel's result is always an array
+            raise TestStateError(f"mock.result for a {spec['Type']} state must be a JSON array")
         return
     resource = str(spec.get("Resource", ""))
     if resource != LAMBDA_INVOKE:

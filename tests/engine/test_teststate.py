@@ -166,6 +166,7 @@ def test_variables_context_and_a_state_of_a_whole_machine():
         ({"definition": PARALLEL, "state_configuration": {"errorCausedByState": "Z"}}, "not a state of this Parallel"),
         ({"definition": {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}}, "stateName is required"),
         ({"variables": [1]}, "variables must be a JSON object"),
+        ({"definition": MAP, "mock": {"result": '{"a": 1}'}}, "must be a JSON array"),
     ],
 )  # fmt: skip
 def test_requests_aws_refuses(kwargs, message):
