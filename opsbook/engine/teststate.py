@@ -11,7 +11,9 @@ returns AWS's fields: status (SUCCEEDED, FAILED, RETRIABLE, CAUGHT_ERROR), outpu
 cause, nextState, and inspectionData at DEBUG/TRACE. As in AWS, inspectionData values are JSON
 text (input, afterInputPath, afterParameters / afterArguments, result, afterResultSelector,
 afterResultPath, variables) and errorDetails holds retryIndex/retryBackoffIntervalSeconds or
-catchIndex. `output` stays a decoded value, as opsbook.engine.test_state always returned it.
+catchIndex; TRACE adds request and response for an HTTP Task (http:invoke), built from its
+parameters and result. `output` stays a decoded value, as opsbook.engine.test_state always
+returned it.
 
 A mock is accepted on Task, Map and Parallel states only (AWS answers "State type 'Pass' is
 not supported when a mock is specified"). A mocked Map or Parallel does not run its
@@ -27,6 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from ._expr import dumps, evaluate_template, write_result_path
 from .clock import VirtualClock
@@ -43,6 +46,7 @@ INSPECTION_LEVELS = ("INFO", "DEBUG", "TRACE")
 FIELD_VALIDATION_MODES = ("STRICT", "PRESENT", "NONE")
 _MOCKABLE = ("Task", "Map", "Parallel")
 _MOCK_RESOURCE = "arn:aws:states:::opsbook:mocked"
+HTTP_INVOKE = "arn:aws:states:::http:invoke"
 _CONFIG_KEYS = {
     "retrierRetryCount",
     "errorCausedByState",
@@ -155,7 +159,9 @@ def test_state(
         result["output"], result["nextState"] = out, nxt
         result["variables"] = frame.vars
     if level != "INFO":
-        result["inspectionData"] = _inspection(ex, state, value, frame, history, result, error)
+        result["inspectionData"] = _inspection(
+            ex, state, value, frame, history, result, error, level
+        )
     return result
 
 
@@ -377,7 +383,7 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------ inspection
-def _inspection(ex, state, raw, frame, history, result, error) -> dict[str, Any]:
+def _inspection(ex, state, raw, frame, history, result, error, level) -> dict[str, Any]:
     """DEBUG/TRACE: the data after each processing step, as JSON text (as AWS gives it)."""
     data: dict[str, Any] = {"input": dumps(raw)}
     spec = state.spec
@@ -428,7 +434,38 @@ def _inspection(ex, state, raw, frame, history, result, error) -> dict[str, Any]
     details = _error_details(state, result, error)
     if details:
         data["errorDetails"] = details
+    if level == "TRACE" and spec.get("Resource") == HTTP_INVOKE and isinstance(task_params, dict):
+        data.update(_http_trace(task_params, task_result))
     return data
+
+
+def _http_trace(params: dict, result: Any) -> dict[str, Any]:
+    """TRACE for an HTTP Task: the request made from its parameters and the response its
+    result holds (InspectionDataRequest / InspectionDataResponse: strings throughout)."""
+    url = str(params.get("ApiEndpoint", ""))
+    query = params.get("QueryParameters")
+    if isinstance(query, dict) and query:
+        url += ("&" if "?" in url else "?") + urlencode({k: str(v) for k, v in query.items()})
+    body = params.get("RequestBody")
+    out: dict[str, Any] = {
+        "request": {
+            "protocol": "https",
+            "method": str(params.get("Method", "")),
+            "url": url,
+            "headers": dumps(params.get("Headers") or {}),
+            "body": body if isinstance(body, str) else dumps(body) if body is not None else "",
+        }
+    }
+    if isinstance(result, dict):
+        answer = result.get("ResponseBody")
+        out["response"] = {
+            "protocol": "https",
+            "statusCode": str(result.get("StatusCode", "")),
+            "statusMessage": str(result.get("StatusText", "")),
+            "headers": dumps(result.get("Headers") or {}),
+            "body": answer if isinstance(answer, str) else dumps(answer),
+        }
+    return out
 
 
 def _task_events(history: History) -> tuple[Any, Any]:

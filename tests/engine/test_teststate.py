@@ -185,3 +185,42 @@ def test_field_validation_none_accepts_any_result_and_bad_json_is_a_definition_e
     assert test_state(LAMBDA, {"x": 1}, mock=loose)["error"] == "States.Runtime"
     with pytest.raises(DefinitionError):
         test_state("{not json", {})
+
+
+def test_trace_shows_the_http_request_and_response_of_an_http_task():
+    http = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::http:invoke",
+        "Parameters": {
+            "ApiEndpoint": "https://api.example.com/orders",
+            "Method": "POST",
+            "Headers": {"Content-Type": "application/json"},
+            "QueryParameters": {"dry": "1"},
+            "RequestBody": {"id.$": "$.id"},
+            "Authentication": {"ConnectionArn": "arn:aws:events:::connection/x"},
+        },
+        "End": True,
+    }
+    response = {
+        "StatusCode": 201,
+        "StatusText": "Created",
+        "Headers": {},
+        "ResponseBody": {"ok": 1},
+    }
+    result = test_state(
+        http, {"id": 7}, mock={"result": json.dumps(response)}, inspection_level="TRACE"
+    )
+    data = result["inspectionData"]
+    assert data["request"] == {
+        "protocol": "https",
+        "method": "POST",
+        "url": "https://api.example.com/orders?dry=1",
+        "headers": '{"Content-Type":"application/json"}',
+        "body": '{"id":7}',
+    }
+    assert data["response"]["statusCode"] == "201"
+    assert json.loads(data["response"]["body"]) == {"ok": 1}
+    debug = test_state(
+        http, {"id": 7}, mock={"result": json.dumps(response)}, inspection_level="DEBUG"
+    )
+    assert "request" not in debug["inspectionData"]
