@@ -244,3 +244,42 @@ def test_a_file_with_several_machines_picks_the_one_named_like_the_definition(cl
     named.write_text(d.read_text())
     r = cli("test", str(named), "--mock-config", str(c), "--json")
     assert r.code == 0 and len(json.loads(r.out)) == 3
+
+
+EXAMPLE = ROOT / "docs" / "examples" / "weekly_load.mock.json"
+WEEKLY = ROOT / "definitions" / "weekly_load.asl.json"
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "last", "polls", "error"),
+    [
+        ("OnTime", "SUCCEEDED", "LoadSucceeded", 0, None),
+        ("LateThenArrives", "SUCCEEDED", "LoadSucceeded", 2, None),
+        ("ThrottledThenRows", "SUCCEEDED", "LoadSucceeded", 0, None),
+        ("CheckKeepsCrashing", "FAILED", "LoadFailed", 0, "CheckRecordsFailed"),
+        ("InsertRefused", "FAILED", "LoadFailed", 0, "InsertWeekFailed"),
+    ],
+)
+def test_the_weekly_load_example_file(cli, clean_env, case, status, last, polls, error):
+    r = cli(
+        "test", str(WEEKLY), "--mock-config", str(EXAMPLE), "--case", case,
+        "--input", '{"week": "2026-11-26"}', "--json",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    (result,) = json.loads(r.out)
+    assert (result["status"], result["path"][-1], result["error"]) == (status, last, error)
+    assert result["path"].count("WaitForData") == polls
+
+
+def test_workflow_handlers_answer_the_unmocked_notifications(cli, clean_env):
+    home = clean_env / "home"
+    assert cli("--home", str(home), "init").code == 0
+    r = cli(
+        "--home", str(home), "test", str(WEEKLY), "--mock-config", str(EXAMPLE),
+        "--case", "LateThenArrives", "--input", '{"week": "2026-11-26"}', "--workflow-handlers",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    sent = [json.loads(line)["text"] for line in (home / "outbox" / "slack.jsonl").open()]
+    assert len(sent) == 4  # two polls, the insert starting, the week complete
+    assert sent[0].startswith("Week 2026-11-26: no rows yet for 2026-11-25")
+    assert "inserting 2026-11-19..2026-11-25" in sent[2]
