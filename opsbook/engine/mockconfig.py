@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _INDEX = re.compile(r"^(\d+)(?:-(\d+))?$")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")  # case names may hold what execution names can't
 
 
 class MockConfigError(ValueError):
@@ -279,7 +280,7 @@ def run_case(
         input,
         tasks=dict(tasks or {}),
         clock=clock,
-        name=f"{state_machine}-{case}"[:80],
+        name=_NAME_UNSAFE.sub("-", f"{state_machine}-{case}")[:80],
         task_answer=MockResponder(config, mapping),
     )
     return CaseResult(case, run.status, states_entered(run.history), run.error, run.cause, run)
