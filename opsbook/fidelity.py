@@ -110,9 +110,14 @@ def fill_placeholders(definition: Any, deployed: Any) -> Any:
 
 
 def replay_execution(
-    backend: Any, execution: str, definition: Mapping[str, Any] | None = None
+    backend: Any,
+    execution: str,
+    definition: Mapping[str, Any] | None = None,
+    *,
+    cache: dict[str | None, Any] | None = None,
 ) -> ReplayReport:
-    """Replay one recorded execution through `definition` (default: the deployed one)."""
+    """Replay one recorded execution through `definition` (default: the version it ran).
+    `cache` keeps definitions by version ARN across calls (verify reads each one once)."""
     from opsbook.engine import DefinitionError
     from opsbook.engine.replay import replay
 
@@ -120,7 +125,10 @@ def replay_execution(
     if not described.closed:
         raise UsageError(f"execution {described.name} is {described.status}; replay a closed one")
     events = backend.history(execution)
-    deployed = _ran(backend, described.version_arn)
+    cache = {} if cache is None else cache
+    if described.version_arn not in cache:
+        cache[described.version_arn] = _ran(backend, described.version_arn)
+    deployed = cache[described.version_arn]
     chosen = deployed if definition is None else fill_placeholders(definition, deployed)
     try:
         result = replay(
@@ -174,9 +182,10 @@ def verify(backend: Any, since: str, until: str, *, progress: bool = False) -> V
     report = VerifyReport(since, until)
     listed = backend.list_executions(since=start, until=end)
     listed = sorted((e for e in listed if start <= e.start_date < end), key=lambda e: e.start_date)
+    cache: dict[str | None, Any] = {}
     for execution in tqdm(listed, desc="replaying", unit="execution", disable=not progress):
         if not execution.closed:
             report.skipped.append(execution.name)
             continue
-        report.results.append(replay_execution(backend, execution.arn))
+        report.results.append(replay_execution(backend, execution.arn, cache=cache))
     return report
