@@ -106,6 +106,7 @@ def test_state(
     if not isinstance(user_ctx, dict):
         raise TestStateError("context must be a JSON object")
     answer = None
+    original = spec  # a mocked Map or Parallel runs as a Task; inspection reads the original
     if mock is not None:
         answer, spec = _mocked(mock, spec, config, value)
     spec = _apply_retry_count(spec, mock, config)
@@ -162,6 +163,8 @@ def test_state(
         result["inspectionData"] = _inspection(
             ex, state, value, frame, history, result, error, level
         )
+        if original.get("Type") == "Map" and not state.jsonata:
+            result["inspectionData"].update(_map_inspection(ex, state, original, value, frame))
     return result
 
 
@@ -465,6 +468,37 @@ def _http_trace(params: dict, result: Any) -> dict[str, Any]:
             "headers": dumps(result.get("Headers") or {}),
             "body": answer if isinstance(answer, str) else dumps(answer),
         }
+    return out
+
+
+def _map_inspection(ex, state, spec: dict, raw: Any, frame) -> dict[str, Any]:
+    """A JSONPath Map's items after ItemsPath and each iteration's input after ItemSelector,
+    with its concurrency and tolerance settings (InspectionData's Map fields)."""
+    out: dict[str, Any] = {}
+    ctx = ex.context(state, ex.clock.now())
+    try:
+        eff = ex.path(spec.get("InputPath", "$"), raw, ctx, frame)
+        items = ex.path(spec.get("ItemsPath", "$"), eff, ctx, frame)
+        out["afterItemsPath"] = dumps(items)
+        selector = spec.get("ItemSelector", spec.get("Parameters"))
+        if selector is not None and isinstance(items, list):
+            selected = [
+                evaluate_template(
+                    selector, eff, {**ctx, "Map": {"Item": {"Index": i, "Value": v}}}, frame.vars
+                )
+                for i, v in enumerate(items)
+            ]
+            out["afterItemSelector"] = dumps(selected)
+    except (StatesError, ValueError, TypeError, KeyError):
+        pass
+    for key, field in (
+        ("MaxConcurrency", "maxConcurrency"),
+        ("ToleratedFailureCount", "toleratedFailureCount"),
+        ("ToleratedFailurePercentage", "toleratedFailurePercentage"),
+    ):
+        value = spec.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[field] = value
     return out
 
 

@@ -224,3 +224,19 @@ def test_trace_shows_the_http_request_and_response_of_an_http_task():
         http, {"id": 7}, mock={"result": json.dumps(response)}, inspection_level="DEBUG"
     )
     assert "request" not in debug["inspectionData"]
+
+
+def test_a_mocked_map_shows_its_items_and_each_iterations_input():
+    mapped = {
+        **MAP,
+        "ItemsPath": "$.order.items",
+        "ItemSelector": {"sku.$": "$$.Map.Item.Value.sku", "n.$": "$$.Map.Item.Index"},
+        "MaxConcurrency": 2,
+    }
+    order = {"order": {"items": [{"sku": "a"}, {"sku": "b"}]}}
+    result = test_state(mapped, order, mock={"result": "[1, 2]"}, inspection_level="DEBUG")
+    data = result["inspectionData"]
+    assert json.loads(data["afterItemsPath"]) == [{"sku": "a"}, {"sku": "b"}]
+    assert json.loads(data["afterItemSelector"]) == [{"sku": "a", "n": 0}, {"sku": "b", "n": 1}]
+    assert (data["maxConcurrency"], data["toleratedFailureCount"]) == (2, 1)
+    assert json.loads(data["afterResultPath"]) == {**order, "out": [1, 2]}
