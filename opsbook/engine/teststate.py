@@ -18,7 +18,9 @@ returned it.
 A mock is accepted on Task, Map and Parallel states only (AWS answers "State type 'Pass' is
 not supported when a mock is specified"). A mocked Map or Parallel does not run its
 iterations or branches: the mock is the state's result, then ResultSelector, ResultPath,
-OutputPath (or Output), Retry and Catch apply. `fieldValidationMode` (STRICT, the default;
+OutputPath (or Output), Retry and Catch apply. AWS takes Map, Parallel, Activity, .sync and
+.waitForTaskToken states only with a mock (CLI reference, test-state); here they also run
+without one, on the handlers in `tasks`. `fieldValidationMode` (STRICT, the default;
 PRESENT; NONE) checks the mocked result against the API model where opsbook knows it:
 lambda:invoke's response fields, and the array a Map or Parallel returns; other integrations
 are not checked.
