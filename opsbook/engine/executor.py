@@ -21,6 +21,7 @@ from ._expr import (
     write_result_path,
 )
 from .errors import StatesError
+from .fibers import Scheduler
 from .flow import (
     _FIELD_RE,
     _MAX_WAIT,
@@ -62,8 +63,10 @@ class Execution(TaskStates, MapParallelStates):
         deadline: datetime | None,
         should_abort: Callable[[], bool] | None,
         rng: random.Random | None = None,
+        scheduler: Scheduler | None = None,
     ):
         self.machine = machine
+        self.scheduler = scheduler or Scheduler(clock)
         self.tasks = tasks
         self.clock = clock
         self.history = history
@@ -106,6 +109,7 @@ class Execution(TaskStates, MapParallelStates):
         entered_prev = frame.last
         eid = h.entered(state.type, state.name, raw, entered_prev)
         frame.last = eid
+        self.scheduler.step()  # a Parallel branch lets its siblings take a turn
         ctx = (
             self.context(state, self.clock.now(), 0 if state.type == "Task" else None)
             if state.needs_context
@@ -151,6 +155,7 @@ class Execution(TaskStates, MapParallelStates):
         frame.last = h.exited(state.type, state.name, out, frame.last, assigned)
         if assigned:
             frame.vars = {**frame.vars, **assigned}
+        self.scheduler.step()
         return out, (None if state.end and nxt is None else nxt)
 
     @staticmethod
@@ -211,15 +216,18 @@ class Execution(TaskStates, MapParallelStates):
             if seconds >= left:
                 seconds, timed_out = max(left, 0), True
         if self.should_abort is None or getattr(self.clock, "virtual", True):
-            self.clock.sleep(seconds)
+            self.scheduler.sleep(seconds, self.clock.sleep)
         else:  # a real wait: keep polling should_abort so a stop takes effect promptly
-            end = time.monotonic() + seconds
-            while (rest := end - time.monotonic()) > 0:
-                self.clock.sleep(min(rest, _ABORT_POLL_SECONDS))
-                if stop := self.should_abort():
-                    raise Aborted(frame.last, stop)
+            self.scheduler.sleep(seconds, lambda s: self._polled_sleep(s, frame))
         if timed_out:
             raise TimedOut(frame.last)
+
+    def _polled_sleep(self, seconds: float, frame: Frame) -> None:
+        end = time.monotonic() + seconds
+        while (rest := end - time.monotonic()) > 0:
+            self.clock.sleep(min(rest, _ABORT_POLL_SECONDS))
+            if self.should_abort is not None and (stop := self.should_abort()):
+                raise Aborted(frame.last, stop)
 
     # ------------------------------------------------------------------ expression helpers
     def path(self, path: str, data: Any, ctx: dict, frame: Frame) -> Any:

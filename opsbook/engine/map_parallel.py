@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import uuid
 from typing import Any
 
@@ -19,28 +18,44 @@ class MapParallelStates:
 
     # ------------------------------------------------------------------ Parallel
     def _parallel(self, state: State, raw, frame, ctx, eid):
+        """Every branch on its own fiber, all started at once (AWS: "each branch ... runs
+        concurrently"; docs: state-parallel). The first branch to fail stops the others."""
         h = self.history
         eff = self.state_input(state, raw, ctx, frame)
         started = h.add("ParallelStateStarted", frame.last)
         frame.last = started
-        results = []
-        slots = _Slots(self.clock, 0)
-        for branch in state.branches:
-            slots.begin()
-            sub = Frame(frame.vars, started)  # variables are replaced, never mutated
-            try:
-                results.append(self.run_machine(branch, eff, sub))
-            except Failed as f:
-                frame.last = f.last
-                raise StatesError(f.error, f.cause) from None
-            finally:
-                slots.end()
-            frame.last = sub.last
-        slots.finish()
+        sched = self.scheduler
+        results: list[Any] = [None] * len(state.branches)
         end_prev = frame.last
+        try:
+            for index, branch in enumerate(state.branches):
+                sub = Frame(frame.vars, started)  # variables are replaced, never mutated
+                sched.spawn(self._branch_run(branch, eff, sub), yields=True, tag=(index, sub))
+            for child in sched.join(0):
+                if child.error is not None:
+                    sched.cancel_children()
+                    self._raise_child_error(child.error, frame)
+                results[child.tag[0]] = child.value
+                end_prev = child.tag[1].last
+        except BaseException:
+            sched.cancel_children()
+            raise
         h.add("ParallelStateSucceeded", end_prev)
         frame.last = end_prev
         return self._state_output(state, raw, results, ctx, frame)
+
+    def _branch_run(self, machine, value, sub: Frame):
+        def run():
+            return self.run_machine(machine, value, sub)
+
+        return run
+
+    @staticmethod
+    def _raise_child_error(error: BaseException, frame: Frame):
+        if isinstance(error, Failed):
+            frame.last = error.last
+            raise StatesError(error.error, error.cause) from None
+        raise error
 
     # ------------------------------------------------------------------ Map
     def _map_items(self, state: State, raw, eff, ctx, frame) -> list:
@@ -134,33 +149,74 @@ class MapParallelStates:
         count, pct = self._tolerance(state, raw, ctx, frame)
         if state.distributed:
             return self._distributed(state, raw, eff, items, frame, ctx, count, pct)
-        results = []
+        # MaxConcurrency 0 means "as many as possible"; AWS runs at most 40 inline iterations
+        # at once (docs: state-map-inline), so 0 gets that cap here too.
+        limit = self._max_concurrency(state, raw, ctx, frame) or _INLINE_LIMIT
+        sched = self.scheduler
+        results: list[Any] = [None] * len(items)
         end_prev = frame.last
-        slots = _Slots(self.clock, self._max_concurrency(state, raw, ctx, frame) or _INLINE_LIMIT)
-        for index, item in enumerate(items):
-            slots.begin()
-            value = self._item_input(state, raw, eff, item, index, ctx, frame)
-            details = {"index": index, "name": state.name}
-            started = h.add(
-                "MapIterationStarted", frame.last, "mapIterationStartedEventDetails", details
-            )
-            sub = Frame(frame.vars, started)  # variables are replaced, never mutated
-            try:
-                results.append(self.run_machine(state.processor, value, sub))
-            except Failed as f:
-                h.add("MapIterationFailed", f.last, "mapIterationFailedEventDetails", details)
-                frame.last = f.last
-                raise StatesError(f.error, f.cause) from None
-            finally:
-                slots.end()
-            end_prev = h.add(
-                "MapIterationSucceeded", sub.last, "mapIterationSucceededEventDetails", details
-            )
-            frame.last = sub.last
-        slots.finish()
+
+        def absorb(done: list) -> None:
+            nonlocal end_prev
+            for child in done:
+                if child.error is not None:
+                    self._abort_iterations(state, child.error, frame)
+                results[child.tag[0]], end_prev = child.value
+                frame.last = child.tag[1].last
+
+        try:
+            for index, item in enumerate(items):
+                absorb(sched.join(limit - 1))  # a free slot
+                value = self._item_input(state, raw, eff, item, index, ctx, frame)
+                details = {"index": index, "name": state.name}
+                started = h.add(
+                    "MapIterationStarted", frame.last, "mapIterationStartedEventDetails", details
+                )
+                sub = Frame(frame.vars, started)  # variables are replaced, never mutated
+                run = self._iteration_run(state, value, sub, details)
+                sched.spawn(run, yields=False, tag=(index, sub))
+                sched.pause()  # the iteration runs until it waits, then the next one starts
+                absorb(sched.collect())
+            absorb(sched.join(0))
+        except BaseException:
+            sched.cancel_children()
+            raise
         h.add("MapStateSucceeded", end_prev)
         frame.last = end_prev
         return self._state_output(state, raw, results, ctx, frame)
+
+    def _iteration_run(self, state: State, value, sub: Frame, details: dict):
+        h = self.history
+
+        def run():
+            try:
+                out = self.run_machine(state.processor, value, sub)
+            except Failed as f:
+                h.add("MapIterationFailed", f.last, "mapIterationFailedEventDetails", details)
+                raise
+            done = h.add(
+                "MapIterationSucceeded", sub.last, "mapIterationSucceededEventDetails", details
+            )
+            return out, done
+
+        return run
+
+    def _abort_iterations(self, state: State, error: BaseException, frame: Frame):
+        """An iteration failed: AWS stops the Map's other iterations (docs: state-map-inline,
+        "If any iteration fails, the entire Map state fails") and records MapIterationAborted
+        for each one still running. Their order against MapStateFailed is not in the recorded
+        corpus; here they come first, in index order."""
+        stopped = self.scheduler.cancel_children()
+        if isinstance(error, Failed):
+            for child in sorted(stopped, key=lambda c: c.tag[0]):
+                details = {"index": child.tag[0], "name": state.name}
+                self.history.add(
+                    "MapIterationAborted",
+                    child.tag[1].last,
+                    "mapIterationAbortedEventDetails",
+                    details,
+                )
+        self._raise_child_error(error, frame)
 
     def _max_concurrency(self, state: State, raw, ctx, frame) -> int:
         spec = state.spec
@@ -206,6 +262,7 @@ class MapParallelStates:
                 deadline=self.deadline,
                 should_abort=self.should_abort,
                 rng=self._rng,
+                scheduler=self.scheduler,
             )
             try:
                 results.append(child.run_machine(state.processor, value, Frame({}, 0)))
@@ -237,35 +294,3 @@ class MapParallelStates:
 
 
 _INLINE_LIMIT = 40  # AWS runs at most 40 inline Map iterations at once
-
-
-class _Slots:
-    """Concurrency under a virtual clock: iterations/branches run one after another here, but
-    each starts at the virtual time a slot frees up (at most `limit` at once, 0 = no limit),
-    and the state ends when the last one would have, as on AWS. A real clock is left alone."""
-
-    def __init__(self, clock: Any, limit: int):
-        self.clock = clock
-        self.on = getattr(clock, "virtual", False) and hasattr(clock, "set")
-        if self.on:
-            self.t0 = self.latest = clock.now()
-            self.limit = limit
-            self.ends: list = []
-
-    def begin(self) -> None:
-        if self.on:
-            start = self.t0
-            if self.limit and len(self.ends) >= self.limit:
-                start = heapq.heappop(self.ends)
-            self.clock.set(start)
-
-    def end(self) -> None:
-        if self.on:
-            now = self.clock.now()
-            heapq.heappush(self.ends, now)
-            if now > self.latest:
-                self.latest = now
-
-    def finish(self) -> None:
-        if self.on:
-            self.clock.set(self.latest)

@@ -85,7 +85,9 @@ class TaskStates:
                 else None
             )
             try:
-                result = taskmod.call_handler(handler, payload, self.clock, limit)
+                result = self.scheduler.blocking(
+                    lambda: taskmod.call_handler(handler, payload, self.clock, limit)
+                )
             finally:
                 forget_last()
             elapsed = (self.clock.now() - started).total_seconds()
