@@ -7,12 +7,13 @@ The engine knows nothing about opsbook.
 """
 
 from .clock import RealClock, VirtualClock
-from .errors import DefinitionError, Diagnostic, StatesError
+from .errors import DefinitionError, Diagnostic, InvalidRequest, StatesError
 from .runner import Run, compile_definition, execute, redrive, test_state, validate
 
 __all__ = [
     "DefinitionError",
     "Diagnostic",
+    "InvalidRequest",
     "RealClock",
     "Run",
     "StatesError",

@@ -36,3 +36,13 @@ class DefinitionError(ValueError):
         first = self.diagnostics[0] if self.diagnostics else None
         more = f" (+{len(self.diagnostics) - 1} more)" if len(self.diagnostics) > 1 else ""
         super().__init__(f"invalid definition: {first}{more}" if first else "invalid definition")
+
+
+class InvalidRequest(ValueError):
+    """StartExecution refused the request, as AWS's API would; `code` is AWS's error code
+    (InvalidName, ValidationException)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

@@ -42,6 +42,7 @@ from .history import History, error_details
 from .jsonata_eval import json_type
 from .machine import _ABSENT, Catcher, Machine, State
 from .map_parallel import MapParallelStates
+from .quotas import data_limit_error, payload_too_large
 from .task_state import TaskStates
 
 _ABORT_POLL_SECONDS = 0.2
@@ -152,6 +153,9 @@ class Execution(TaskStates, MapParallelStates):
                 nxt = catcher.next
                 self.caught = (state, err)
                 break
+        if payload_too_large(dumps(out)):  # uncatchable: no Retry or Catch applies
+            err = data_limit_error(state.name)
+            raise Failed(err.error, err.cause, frame.last)
         frame.last = h.exited(state.type, state.name, out, frame.last, assigned)
         if assigned:
             frame.vars = {**frame.vars, **assigned}

@@ -6,8 +6,18 @@ from collections.abc import Callable
 from typing import Any
 
 from ._expr import dumps
+from .quotas import HISTORY_LIMIT
 
 _NOT_TRUNCATED = {"truncated": False}
+
+
+class HistoryFull(Exception):
+    """The next event would be number 25,000 and would not close the execution: AWS fails the
+    execution there instead (docs: bp-history-limit). `last` is the last event recorded."""
+
+    def __init__(self, last: int):
+        super().__init__(last)
+        self.last = last
 
 
 class History:
@@ -25,6 +35,8 @@ class History:
     ) -> int:
         events = self.events
         eid = len(events) + 1
+        if eid >= HISTORY_LIMIT and not type_.startswith("Execution"):
+            raise HistoryFull(eid - 1)
         if key is None:
             event = {
                 "timestamp": self.clock.now(),

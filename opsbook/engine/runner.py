@@ -15,9 +15,15 @@ from ._expr import dumps, forget_last
 from .clock import RealClock, VirtualClock
 from .errors import DefinitionError, Diagnostic, StatesError
 from .executor import Aborted, Execution, Failed, Frame, RetriableError, TimedOut, iso
-from .history import History, error_details
+from .history import History, HistoryFull, error_details
 from .machine import Machine, State
 from .parse import load_definition
+from .quotas import (
+    HISTORY_LIMIT_CAUSE,
+    HISTORY_LIMIT_ERROR,
+    check_execution_input,
+    check_execution_name,
+)
 from .validate import errors_only, validate
 
 ACCOUNT = "123456789012"
@@ -125,9 +131,16 @@ def execute(
     role_arn: str | None = None,
     seed: int | None = None,
 ) -> Run:
-    """Run a state machine to completion and return its Run."""
+    """Run a state machine to completion and return its Run.
+
+    Raises DefinitionError for an invalid definition, TypeError for input that is not JSON,
+    and InvalidRequest (AWS's InvalidName / ValidationException) for a name StartExecution
+    would refuse or an input over 256 KiB."""
     machine = compile_definition(definition)
     value = _plain_input(input)
+    check_execution_input(dumps(value))
+    if name is not None:
+        check_execution_name(name)
     forget_last()
     clock = clock or VirtualClock()
     name, execution_arn, sm_arn = _names(name, execution_arn, state_machine_arn)
@@ -201,6 +214,14 @@ def _drive(
             f.last,
             "executionFailedEventDetails",
             error_details(f.error, f.cause),
+        )
+    except HistoryFull as full:
+        run.status, run.error, run.cause = "FAILED", HISTORY_LIMIT_ERROR, HISTORY_LIMIT_CAUSE
+        history.add(
+            "ExecutionFailed",
+            full.last,
+            "executionFailedEventDetails",
+            error_details(run.error, run.cause),
         )
     except TimedOut as t:
         run.status, run.error = "TIMED_OUT", "States.Timeout"

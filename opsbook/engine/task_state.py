@@ -10,6 +10,7 @@ from .errors import StatesError
 from .flow import Frame, _plain
 from .history import error_details
 from .machine import State
+from .quotas import data_limit_error, payload_too_large
 
 
 class TaskStates:
@@ -36,6 +37,8 @@ class TaskStates:
     def _task(self, state: State, raw, frame, ctx, eid):
         resource = state.spec.get("Resource", "")
         params = self.state_input(state, raw, ctx, frame)
+        if payload_too_large(dumps(params)):  # AWS's cause for parameters is not documented
+            raise data_limit_error(state.name)
         timeout = heartbeat = None
         if state.has_timeouts:
             timeout = self._timeout_field(state, "TimeoutSeconds", raw, ctx, frame)
@@ -103,6 +106,8 @@ class TaskStates:
                 raise StatesError(
                     "States.Runtime", f"The task result is not JSON-serializable: {exc}"
                 ) from None
+            if payload_too_large(text):  # AWS names the resource type: 'lambda'
+                raise data_limit_error(base.get("resourceType", "lambda"))
             result = copy_json(result, text)  # decoupled from objects the handler keeps
         except Exception as exc:  # noqa: BLE001 - a handler failure fails the task
             err = taskmod.exception_to_error(exc)
