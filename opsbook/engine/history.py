@@ -64,7 +64,7 @@ class History:
     def exited(self, state_type: str, name: str, value: Any, prev: int, assigned=None) -> int:
         details: dict[str, Any] = {"name": name, "output": dumps(value)}
         details["outputDetails"] = _NOT_TRUNCATED
-        if assigned is not None:
+        if assigned:  # an empty Assign ({}) adds nothing, as on AWS
             details["assignedVariables"] = {k: dumps(v) for k, v in assigned.items()}
             details["assignedVariablesDetails"] = _NOT_TRUNCATED
         return self.add(state_type + "StateExited", prev, "stateExitedEventDetails", details)

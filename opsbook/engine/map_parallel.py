@@ -71,7 +71,9 @@ class MapParallelStates:
             else:
                 items = self.jsonata(spec["Items"], {"input": raw, "context": ctx}, frame, "Items")
             if not isinstance(items, list):
-                expr = _expr_text(spec.get("Items"))
+                # Without Items the state input is iterated; AWS's cause for a non-array input
+                # is not recorded, so it is given as for Items "{% $states.input %}".
+                expr = _expr_text(spec["Items"]) if "Items" in spec else "$states.input"
                 if callable(items) or (
                     items is not None
                     and json_type(items) == "object"
@@ -141,6 +143,9 @@ class MapParallelStates:
 
     def _map(self, state: State, raw, frame, ctx, eid):
         h = self.history
+        # MaxConcurrency is evaluated first, before MapStateStarted: a bad MaxConcurrencyPath
+        # fails the execution straight after MapStateEntered (LocalStack's AWS-validated Map).
+        max_concurrency = self._max_concurrency(state, raw, ctx, frame)
         eff = raw if state.jsonata else self.path(state.input_path, raw, ctx, frame)
         items = self._map_items(state, raw, eff, ctx, frame)
         frame.last = h.add(
@@ -151,7 +156,7 @@ class MapParallelStates:
             return self._distributed(state, raw, eff, items, frame, ctx, count, pct)
         # MaxConcurrency 0 means "as many as possible"; AWS runs at most 40 inline iterations
         # at once (docs: state-map-inline), so 0 gets that cap here too.
-        limit = self._max_concurrency(state, raw, ctx, frame) or _INLINE_LIMIT
+        limit = max_concurrency or _INLINE_LIMIT
         sched = self.scheduler
         results: list[Any] = [None] * len(items)
         end_prev = frame.last
@@ -219,17 +224,40 @@ class MapParallelStates:
         self._raise_child_error(error, frame)
 
     def _max_concurrency(self, state: State, raw, ctx, frame) -> int:
+        """MaxConcurrency, MaxConcurrencyPath or a JSONata MaxConcurrency. The Path causes
+        follow the ToleratedFailureCountPath ones AWS recorded (corpus) and LocalStack's
+        AWS-validated Map; AWS's texts for a negative value and for a JSONata result that is
+        not an integer are not recorded anywhere we could check, so these are our wording."""
         spec = state.spec
         value = spec.get("MaxConcurrency", 0)
         if state.jsonata and isinstance(value, str):
             value = self.jsonata(value, {"input": raw, "context": ctx}, frame, "MaxConcurrency")
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                err = StatesError(
+                    "States.QueryEvaluationError",
+                    f"The JSONata expression '{_expr_text(spec['MaxConcurrency'])}' specified for "
+                    "the field 'MaxConcurrency' returned an unexpected result type. Expected "
+                    f"'integer', but was '{json_type(value)}' for value: {dumps(value)}",
+                )
+                err.location = "MaxConcurrency"
+                raise err
         elif "MaxConcurrencyPath" in spec:
             p = spec["MaxConcurrencyPath"]
             value = _as_number(self.field_path("MaxConcurrencyPath", p, raw, ctx, frame), int)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise StatesError(
+                    "States.Runtime",
+                    f'The MaxConcurrencyPath field refers to value "{_plain(value)}" which is '
+                    f"not a valid integer: {p}",
+                )
+        if value < 0:
             raise StatesError(
                 "States.Runtime",
-                f"MaxConcurrency must be a non-negative integer, got {_plain(value)}",
+                f"Expected non-negative integer for MaxConcurrency, got '{value}' instead.",
             )
         return value
 
