@@ -91,6 +91,15 @@ class TaskStates:
                 result = self.scheduler.blocking(
                     lambda: taskmod.call_handler(handler, payload, self.clock, limit)
                 )
+            except StatesError as exc:
+                if (
+                    exc.error == "States.Timeout"
+                    and heartbeat is not None
+                    and (timeout is None or heartbeat < timeout)
+                ):
+                    # a Python handler sends no heartbeats: HeartbeatSeconds is a deadline too
+                    raise StatesError("States.HeartbeatTimeout") from None
+                raise
             finally:
                 forget_last()
             elapsed = (self.clock.now() - started).total_seconds()
