@@ -23,24 +23,24 @@ from ._expr import (
 from .errors import StatesError
 from .fibers import Scheduler
 from .flow import (
-    _FIELD_RE,
-    _MAX_WAIT,
-    _NO_CONTEXT,
-    _PREFIXED,
+    FIELD_RE,
+    MAX_WAIT,
+    NO_CONTEXT,
+    PREFIXED_ERRORS,
     Aborted,
     Failed,
     Frame,
     RetriableError,
     TimedOut,
-    _expr_text,
-    _plain,
     error_matches,
+    expr_text,
     iso,
     parse_timestamp,
+    plain_text,
 )
 from .history import History, error_details
 from .jsonata_eval import json_type
-from .machine import _ABSENT, Catcher, Machine, State
+from .machine import ABSENT, Catcher, Machine, State
 from .map_parallel import MapParallelStates
 from .quotas import data_limit_error, payload_too_large
 from .task_state import TaskStates
@@ -114,7 +114,7 @@ class Execution(TaskStates, MapParallelStates):
         ctx = (
             self.context(state, self.clock.now(), 0 if state.type == "Task" else None)
             if state.needs_context
-            else _NO_CONTEXT
+            else NO_CONTEXT
         )
         if state.task_token and state.needs_context:
             ctx["Task"] = {"Token": str(uuid.uuid4())}
@@ -165,7 +165,7 @@ class Execution(TaskStates, MapParallelStates):
     @staticmethod
     def _locate(err: StatesError, state: State, eid: int) -> StatesError:
         cause = err.cause
-        if err.error in _PREFIXED and not (cause or "").startswith("An error occurred while"):
+        if err.error in PREFIXED_ERRORS and not (cause or "").startswith("An error occurred while"):
             prefix = f"An error occurred while executing the state '{state.name}' "
             prefix += f"(entered at the event id #{eid})."
             new = StatesError(err.error, f"{prefix} {cause}" if cause else prefix)
@@ -203,7 +203,7 @@ class Execution(TaskStates, MapParallelStates):
         if state.jsonata:
             states = {"input": raw, "context": ctx, "errorOutput": error_output}
             assigned = self._jsonata_assign(catcher.assign, states, frame)
-            if catcher.output is _ABSENT:
+            if catcher.output is ABSENT:
                 out = error_output
             else:
                 out = self.jsonata(catcher.output, states, frame, "Output")
@@ -261,7 +261,7 @@ class Execution(TaskStates, MapParallelStates):
         try:
             return jsonata_resolve(template, states, frame.vars, field=field)
         except StatesError as err:
-            m = _FIELD_RE.search(err.cause or "")
+            m = FIELD_RE.search(err.cause or "")
             err.location = m.group(1) if m else field
             raise
 
@@ -269,11 +269,11 @@ class Execution(TaskStates, MapParallelStates):
         """What a Task or Parallel state works on: its Arguments (JSONata), or its InputPath
         then Parameters (JSONPath); the raw input when neither is given."""
         if state.jsonata:
-            if state.arguments is _ABSENT:
+            if state.arguments is ABSENT:
                 return raw
             return self.jsonata(state.arguments, {"input": raw, "context": ctx}, frame, "Arguments")
         eff = self.path(state.input_path, raw, ctx, frame)
-        if state.parameters is _ABSENT:
+        if state.parameters is ABSENT:
             return eff
         return evaluate_template(state.parameters, eff, ctx, frame.vars)
 
@@ -289,7 +289,7 @@ class Execution(TaskStates, MapParallelStates):
 
     def _jsonpath_result(self, state: State, raw, result, ctx, frame):
         """ResultSelector -> Assign -> ResultPath -> OutputPath."""
-        if state.result_selector is not _ABSENT:
+        if state.result_selector is not ABSENT:
             result = evaluate_template(
                 state.result_selector, result, ctx, frame.vars, field="ResultSelector"
             )
@@ -299,7 +299,7 @@ class Execution(TaskStates, MapParallelStates):
 
     def _jsonata_output(self, state: State, states: dict, frame: Frame, default: Any):
         assigned = self._jsonata_assign(state.assign, states, frame)
-        if state.output is _ABSENT:
+        if state.output is ABSENT:
             return default, assigned
         return self.jsonata(state.output, states, frame, "Output"), assigned
 
@@ -320,7 +320,7 @@ class Execution(TaskStates, MapParallelStates):
         eff = self.path(state.input_path, raw, ctx, frame)
         if "Result" in state.spec:
             result = state.spec["Result"]
-        elif state.parameters is not _ABSENT:
+        elif state.parameters is not ABSENT:
             result = evaluate_template(state.parameters, eff, ctx, frame.vars)
         else:
             result = eff
@@ -358,7 +358,7 @@ class Execution(TaskStates, MapParallelStates):
                 if not isinstance(ok, bool):
                     raise StatesError(
                         "States.QueryEvaluationError",
-                        f"The JSONata expression '{_expr_text(rule.get('Condition'))}' specified "
+                        f"The JSONata expression '{expr_text(rule.get('Condition'))}' specified "
                         f"for the field 'Condition' returned an unexpected result type. Expected "
                         f"'boolean', but was '{json_type(ok)}' for value: {dumps(ok)}",
                     )
@@ -393,7 +393,7 @@ class Execution(TaskStates, MapParallelStates):
                 if isinstance(secs, bool) or not isinstance(secs, (int, float)) or secs < 0:
                     raise StatesError(
                         "States.QueryEvaluationError",
-                        f"The JSONata expression '{_expr_text(spec['Seconds'])}' specified for "
+                        f"The JSONata expression '{expr_text(spec['Seconds'])}' specified for "
                         "the field 'Seconds' returned an unexpected result type. Expected "
                         f"'integer', but was '{json_type(secs)}' for value: {dumps(secs)}",
                     )
@@ -427,13 +427,13 @@ class Execution(TaskStates, MapParallelStates):
                     raise StatesError(
                         "States.Runtime",
                         "The SecondsPath parameter cannot be parsed as a long value: "
-                        f"{p} == {_plain(secs)}",
+                        f"{p} == {plain_text(secs)}",
                     )
                 if secs < 0:
                     raise StatesError(
                         "States.Runtime",
                         f"The SecondsPath parameter references a negative value: {p} == "
-                        f"{_plain(secs)}",
+                        f"{plain_text(secs)}",
                     )
                 until = now + timedelta(seconds=int(secs))
             elif "TimestampPath" in spec:
@@ -444,12 +444,12 @@ class Execution(TaskStates, MapParallelStates):
                     raise StatesError(
                         "States.Runtime",
                         "The TimestampPath parameter does not reference a valid ISO-8601 "
-                        f"extended offset date-time format string: {p} == {_plain(text)}",
+                        f"extended offset date-time format string: {p} == {plain_text(text)}",
                     )
             assigned = self._jsonpath_assign(state.assign, eff, ctx, frame)
             out = self.path(state.output_path, eff, ctx, frame)
         if until is not None:
-            if until - now > _MAX_WAIT:
+            if until - now > MAX_WAIT:
                 raise StatesError("States.Runtime", "Wait state delay is too long.")
             self._sleep((until - now).total_seconds(), frame)
         return out, state.next, assigned

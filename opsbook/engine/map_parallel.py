@@ -7,10 +7,10 @@ from typing import Any
 
 from ._expr import dumps, evaluate_template
 from .errors import StatesError
-from .flow import Failed, Frame, _as_number, _expr_text, _plain
+from .flow import Failed, Frame, as_number, expr_text, plain_text
 from .history import History, error_details
 from .jsonata_eval import json_type
-from .machine import _ABSENT, State
+from .machine import ABSENT, State
 
 
 class MapParallelStates:
@@ -73,7 +73,7 @@ class MapParallelStates:
             if not isinstance(items, list):
                 # Without Items the state input is iterated; AWS's cause for a non-array input
                 # is not recorded, so it is given as for Items "{% $states.input %}".
-                expr = _expr_text(spec["Items"]) if "Items" in spec else "$states.input"
+                expr = expr_text(spec["Items"]) if "Items" in spec else "$states.input"
                 if callable(items) or (
                     items is not None
                     and json_type(items) == "object"
@@ -113,25 +113,23 @@ class MapParallelStates:
                 pct = self.jsonata(pct, states, frame, "ToleratedFailurePercentage")
         if "ToleratedFailureCountPath" in spec:
             p = spec["ToleratedFailureCountPath"]
-            count = _as_number(
-                self.field_path("ToleratedFailureCountPath", p, raw, ctx, frame), int
-            )
+            count = as_number(self.field_path("ToleratedFailureCountPath", p, raw, ctx, frame), int)
             if isinstance(count, bool) or not isinstance(count, int):
                 raise StatesError(
                     "States.Runtime",
-                    f'The ToleratedFailureCountPath field refers to value "{_plain(count)}" '
+                    f'The ToleratedFailureCountPath field refers to value "{plain_text(count)}" '
                     f"which is not a valid integer: {p}",
                 )
         if "ToleratedFailurePercentagePath" in spec:
             p = spec["ToleratedFailurePercentagePath"]
-            pct = _as_number(
+            pct = as_number(
                 self.field_path("ToleratedFailurePercentagePath", p, raw, ctx, frame), float
             )
             if isinstance(pct, bool) or not isinstance(pct, (int, float)):
                 raise StatesError(
                     "States.Runtime",
                     f"The ToleratedFailurePercentagePath field refers to value "
-                    f'"{_plain(pct)}" which is not a valid float: {p}',
+                    f'"{plain_text(pct)}" which is not a valid float: {p}',
                 )
         if count is not None and count < 0:
             raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.")
@@ -237,7 +235,7 @@ class MapParallelStates:
             if isinstance(value, bool) or not isinstance(value, int):
                 err = StatesError(
                     "States.QueryEvaluationError",
-                    f"The JSONata expression '{_expr_text(spec['MaxConcurrency'])}' specified for "
+                    f"The JSONata expression '{expr_text(spec['MaxConcurrency'])}' specified for "
                     "the field 'MaxConcurrency' returned an unexpected result type. Expected "
                     f"'integer', but was '{json_type(value)}' for value: {dumps(value)}",
                 )
@@ -245,13 +243,13 @@ class MapParallelStates:
                 raise err
         elif "MaxConcurrencyPath" in spec:
             p = spec["MaxConcurrencyPath"]
-            value = _as_number(self.field_path("MaxConcurrencyPath", p, raw, ctx, frame), int)
+            value = as_number(self.field_path("MaxConcurrencyPath", p, raw, ctx, frame), int)
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise StatesError(
                     "States.Runtime",
-                    f'The MaxConcurrencyPath field refers to value "{_plain(value)}" which is '
+                    f'The MaxConcurrencyPath field refers to value "{plain_text(value)}" which is '
                     f"not a valid integer: {p}",
                 )
         if value < 0:
@@ -262,7 +260,7 @@ class MapParallelStates:
         return value
 
     def _item_input(self, state: State, raw, eff, item, index, ctx, frame):
-        if state.parameters is _ABSENT:
+        if state.parameters is ABSENT:
             return item
         item_ctx = {**ctx, "Map": {"Item": {"Index": index, "Value": item}}}
         if state.jsonata:

@@ -7,7 +7,7 @@ from typing import Any
 from . import tasks as taskmod
 from ._expr import copy_json, dumps, forget_last
 from .errors import StatesError
-from .flow import Frame, _plain
+from .flow import Frame, plain_text
 from .history import error_details
 from .machine import State
 from .quotas import data_limit_error, payload_too_large
@@ -29,7 +29,7 @@ class TaskStates:
             field = name + "Path" if name + "Path" in spec else name
             raise StatesError(
                 "States.Runtime",
-                f'The {field} field refers to value "{_plain(value)}" which is not a valid '
+                f'The {field} field refers to value "{plain_text(value)}" which is not a valid '
                 "positive integer",
             )
         return value

@@ -170,13 +170,10 @@ def too_costly_to_parse(expression: str) -> bool:
 
 
 def _compile_jsonata(expression: str) -> Any:
-    try:  # share engine-expr's compiled-expression cache, so execute() doesn't parse it again
-        from opsbook.engine.jsonata_eval import _compile
-    except ImportError:  # pragma: no cover - jsonata_eval.py not there
-        import jsonata
+    # share the engine's compiled-expression cache, so execute() doesn't parse it again
+    from opsbook.engine.jsonata_eval import compile_expression
 
-        return jsonata.Jsonata(expression)
-    return _compile(expression)
+    return compile_expression(expression)
 
 
 @functools.lru_cache(maxsize=4096)
