@@ -7,9 +7,13 @@ from dataclasses import dataclass
 
 class StatesError(Exception):
     """A runtime error with an ASL error name (States.Runtime, States.TaskFailed, a Lambda
-    exception class name, ...) and a cause text exactly as AWS writes it."""
+    exception class name, ...) and a cause text exactly as AWS writes it. `location` names
+    the field a JSONata error came from (EvaluationFailed's location), when known."""
 
-    def __init__(self, error: str, cause: str | None = None):
+    location: str | None = None
+
+    def __init__(self, error: str | None, cause: str | None = None):
+        # error is None only for a Fail state without Error, passed up from a branch
         super().__init__(f"{error}: {cause}" if cause else error)
         self.error = error
         self.cause = cause

@@ -76,7 +76,7 @@ def parse_timestamp(text: Any) -> datetime | None:
         return None
 
 
-def error_matches(names: list[str], error: str) -> bool:
+def error_matches(names: list[str], error: str | None) -> bool:
     if error in UNCATCHABLE:
         return False
     for name in names:

@@ -38,7 +38,7 @@ class State:
         too) uses unless it sets its own."""
         self.name = name
         self.spec = spec
-        self.type = spec.get("Type")
+        self.type: str = spec.get("Type") or ""
         self.jsonata = spec.get("QueryLanguage", top_ql) == "JSONata"
         self.next = spec.get("Next")
         self.end = bool(spec.get("End")) or self.type in ("Succeed", "Fail")
@@ -86,7 +86,7 @@ class Machine:
         self.spec = spec
         top_ql = ql or spec.get("QueryLanguage", "JSONPath")
         self.jsonata = top_ql == "JSONata"
-        self.start_at = spec.get("StartAt")
+        self.start_at: str = spec.get("StartAt") or ""
         self.timeout = spec.get("TimeoutSeconds")
         self.states: dict[str, State] = {
             name: State(name, body, top_ql)

@@ -3,25 +3,47 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from ._expr import dumps, evaluate_template
+from .dataflow import field_path, jsonata, select_path, state_input, state_output
 from .errors import StatesError
+from .fibers import Scheduler
 from .flow import Failed, Frame, as_number, expr_text, plain_text
 from .history import History, error_details
 from .jsonata_eval import json_type
-from .machine import ABSENT, State
+from .machine import ABSENT, Machine, State
+
+RunMachine = Callable[[Machine, Any, Frame], Any]
 
 
 class MapParallelStates:
-    """Mixin of Execution: the Parallel and Map states."""
+    """The Parallel and Map states. What they use is given: the history, the fiber scheduler,
+    `run_machine` (the executor's state loop, for branches and iterations), `run_child` (a
+    distributed Map's child execution: its output, or Failed) and the state machine's ARN."""
+
+    def __init__(
+        self,
+        *,
+        history: History,
+        scheduler: Scheduler,
+        run_machine: RunMachine,
+        run_child: Callable[[Machine, Any], Any],
+        state_machine_arn: str,
+    ):
+        self.history = history
+        self.scheduler = scheduler
+        self.run_machine = run_machine
+        self.run_child = run_child
+        self.state_machine_arn = state_machine_arn
 
     # ------------------------------------------------------------------ Parallel
-    def _parallel(self, state: State, raw, frame, ctx, eid):
+    def parallel(self, state: State, raw, frame: Frame, ctx: dict):
         """Every branch on its own fiber, all started at once (AWS: "each branch ... runs
         concurrently"; docs: state-parallel). The first branch to fail stops the others."""
         h = self.history
-        eff = self.state_input(state, raw, ctx, frame)
+        eff = state_input(state, raw, ctx, frame)
         started = h.add("ParallelStateStarted", frame.last)
         frame.last = started
         sched = self.scheduler
@@ -42,7 +64,7 @@ class MapParallelStates:
             raise
         h.add("ParallelStateSucceeded", end_prev)
         frame.last = end_prev
-        return self._state_output(state, raw, results, ctx, frame)
+        return state_output(state, raw, results, ctx, frame)
 
     def _branch_run(self, machine, value, sub: Frame):
         def run():
@@ -69,7 +91,7 @@ class MapParallelStates:
             if "Items" not in spec:
                 items = raw
             else:
-                items = self.jsonata(spec["Items"], {"input": raw, "context": ctx}, frame, "Items")
+                items = jsonata(spec["Items"], {"input": raw, "context": ctx}, frame, "Items")
             if not isinstance(items, list):
                 # Without Items the state input is iterated; AWS's cause for a non-array input
                 # is not recorded, so it is given as for Items "{% $states.input %}".
@@ -93,7 +115,7 @@ class MapParallelStates:
                 raise err
             return items
         path = spec.get("ItemsPath", "$")
-        items = self.path(path, eff, ctx, frame)
+        items = select_path(path, eff, ctx, frame)
         if not isinstance(items, list):
             raise StatesError(
                 "States.Runtime",
@@ -108,12 +130,12 @@ class MapParallelStates:
         states = {"input": raw, "context": ctx}
         if state.jsonata:
             if isinstance(count, str):
-                count = self.jsonata(count, states, frame, "ToleratedFailureCount")
+                count = jsonata(count, states, frame, "ToleratedFailureCount")
             if isinstance(pct, str):
-                pct = self.jsonata(pct, states, frame, "ToleratedFailurePercentage")
+                pct = jsonata(pct, states, frame, "ToleratedFailurePercentage")
         if "ToleratedFailureCountPath" in spec:
             p = spec["ToleratedFailureCountPath"]
-            count = as_number(self.field_path("ToleratedFailureCountPath", p, raw, ctx, frame), int)
+            count = as_number(field_path("ToleratedFailureCountPath", p, raw, ctx, frame), int)
             if isinstance(count, bool) or not isinstance(count, int):
                 raise StatesError(
                     "States.Runtime",
@@ -122,9 +144,7 @@ class MapParallelStates:
                 )
         if "ToleratedFailurePercentagePath" in spec:
             p = spec["ToleratedFailurePercentagePath"]
-            pct = as_number(
-                self.field_path("ToleratedFailurePercentagePath", p, raw, ctx, frame), float
-            )
+            pct = as_number(field_path("ToleratedFailurePercentagePath", p, raw, ctx, frame), float)
             if isinstance(pct, bool) or not isinstance(pct, (int, float)):
                 raise StatesError(
                     "States.Runtime",
@@ -139,12 +159,12 @@ class MapParallelStates:
             )
         return count, pct
 
-    def _map(self, state: State, raw, frame, ctx, eid):
+    def map(self, state: State, raw, frame: Frame, ctx: dict):
         h = self.history
         # MaxConcurrency is evaluated first, before MapStateStarted: a bad MaxConcurrencyPath
         # fails the execution straight after MapStateEntered (LocalStack's AWS-validated Map).
         max_concurrency = self._max_concurrency(state, raw, ctx, frame)
-        eff = raw if state.jsonata else self.path(state.input_path, raw, ctx, frame)
+        eff = raw if state.jsonata else select_path(state.input_path, raw, ctx, frame)
         items = self._map_items(state, raw, eff, ctx, frame)
         frame.last = h.add(
             "MapStateStarted", frame.last, "mapStateStartedEventDetails", {"length": len(items)}
@@ -186,7 +206,7 @@ class MapParallelStates:
             raise
         h.add("MapStateSucceeded", end_prev)
         frame.last = end_prev
-        return self._state_output(state, raw, results, ctx, frame)
+        return state_output(state, raw, results, ctx, frame)
 
     def _iteration_run(self, state: State, value, sub: Frame, details: dict):
         h = self.history
@@ -229,7 +249,7 @@ class MapParallelStates:
         spec = state.spec
         value = spec.get("MaxConcurrency", 0)
         if state.jsonata and isinstance(value, str):
-            value = self.jsonata(value, {"input": raw, "context": ctx}, frame, "MaxConcurrency")
+            value = jsonata(value, {"input": raw, "context": ctx}, frame, "MaxConcurrency")
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -243,7 +263,7 @@ class MapParallelStates:
                 raise err
         elif "MaxConcurrencyPath" in spec:
             p = spec["MaxConcurrencyPath"]
-            value = as_number(self.field_path("MaxConcurrencyPath", p, raw, ctx, frame), int)
+            value = as_number(field_path("MaxConcurrencyPath", p, raw, ctx, frame), int)
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -265,13 +285,13 @@ class MapParallelStates:
         item_ctx = {**ctx, "Map": {"Item": {"Index": index, "Value": item}}}
         if state.jsonata:
             states = {"input": raw, "context": item_ctx}
-            return self.jsonata(state.parameters, states, frame, "ItemSelector")
+            return jsonata(state.parameters, states, frame, "ItemSelector")
         return evaluate_template(state.parameters, eff, item_ctx, frame.vars, field="ItemSelector")
 
     def _distributed(self, state, raw, eff, items, frame, ctx, count, pct):
         """A distributed Map: child executions, so only MapRun events in this history."""
         h = self.history
-        sm = self.sm_ctx["Id"].replace(":stateMachine:", ":mapRun:", 1)
+        sm = self.state_machine_arn.replace(":stateMachine:", ":mapRun:", 1)
         arn = f"{sm}/{state.spec.get('Label', state.name)}:{uuid.uuid4()}"
         run_started = h.add(
             "MapRunStarted", frame.last, "mapRunStartedEventDetails", {"mapRunArn": arn}
@@ -279,19 +299,8 @@ class MapParallelStates:
         results, failures, last_err = [], 0, None
         for index, item in enumerate(items):
             value = self._item_input(state, raw, eff, item, index, ctx, frame)
-            child = type(self)(
-                state.processor,
-                tasks=self.tasks,
-                clock=self.clock,
-                history=History(self.clock),
-                context={"Execution": self.exec_ctx, "StateMachine": self.sm_ctx},
-                deadline=self.deadline,
-                should_abort=self.should_abort,
-                rng=self._rng,
-                scheduler=self.scheduler,
-            )
             try:
-                results.append(child.run_machine(state.processor, value, Frame({}, 0)))
+                results.append(self.run_child(state.processor, value))
             except Failed as f:
                 failures += 1
                 last_err = f
@@ -316,7 +325,7 @@ class MapParallelStates:
         ok = h.add("MapRunSucceeded", run_started)
         h.add("MapStateSucceeded", ok)
         frame.last = ok
-        return self._state_output(state, raw, results, ctx, frame)
+        return state_output(state, raw, results, ctx, frame)
 
 
 _INLINE_LIMIT = 40  # AWS runs at most 40 inline Map iterations at once

@@ -336,10 +336,10 @@ class _FilterParser:
             self.pos = m.end()
             txt = m.group(0)
             return ("lit", float(txt) if any(ch in txt for ch in ".eE") else int(txt))
-        for word, val in (("true", True), ("false", False), ("null", None)):
+        for word, constant in (("true", True), ("false", False), ("null", None)):
             if s.startswith(word, self.pos):
                 self.pos += len(word)
-                return ("lit", val)
+                return ("lit", constant)
         raise PathSyntaxError(f"Invalid path '{s}'")
 
 

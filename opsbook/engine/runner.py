@@ -431,7 +431,7 @@ def test_state(
     )
     ex.single_attempt = state
     frame = Frame(dict(variables or {}), 0)
-    result = {
+    result: dict[str, Any] = {
         "status": "SUCCEEDED",
         "output": None,
         "error": None,
@@ -450,14 +450,14 @@ def test_state(
         result.update(status="FAILED", error=err.error, cause=err.cause)
         return result
     if ex.caught is not None and ex.caught[0] is state:
-        err = ex.caught[1]
-        result.update(status="CAUGHT_ERROR", error=err.error, cause=err.cause)
+        caught = ex.caught[1]
+        result.update(status="CAUGHT_ERROR", error=caught.error, cause=caught.cause)
     result["output"], result["nextState"] = out, nxt
     result["variables"] = frame.vars
     return result
 
 
-test_state.__test__ = False  # not a pytest test, though its name says so
+test_state.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name
 
 __all__ = [
     "Run",

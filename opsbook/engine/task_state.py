@@ -2,27 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import tasks as taskmod
 from ._expr import copy_json, dumps, forget_last
+from .dataflow import field_path, jsonata, state_input, state_output
 from .errors import StatesError
+from .fibers import Scheduler
 from .flow import Frame, plain_text
-from .history import error_details
+from .history import History, error_details
 from .machine import State
 from .quotas import data_limit_error, payload_too_large
 
+InvokeFn = Callable[[str, Any, Frame, "float | None", "float | None"], Any]
+
 
 class TaskStates:
-    """Mixin of Execution: the Task state."""
+    """The Task state: what it needs is given, nothing is shared with the executor.
+
+    run() prepares the attempt (parameters, timeouts), calls `invoke` (this component's own
+    invoke() unless the executor passes another, e.g. a mock), then shapes the output."""
+
+    def __init__(
+        self,
+        *,
+        history: History,
+        clock: Any,
+        tasks: Mapping[str, Callable] | None,
+        scheduler: Scheduler,
+        region: str,
+    ):
+        self.history = history
+        self.clock = clock
+        self.tasks = tasks
+        self.scheduler = scheduler
+        self.region = region
 
     def _timeout_field(self, state: State, name: str, raw, ctx, frame) -> float | None:
         spec = state.spec
         value = spec.get(name)
         if state.jsonata and isinstance(value, str):
-            value = self.jsonata(value, {"input": raw, "context": ctx}, frame, name)
+            value = jsonata(value, {"input": raw, "context": ctx}, frame, name)
         elif name + "Path" in spec:
-            value = self.field_path(name + "Path", spec[name + "Path"], raw, ctx, frame)
+            value = field_path(name + "Path", spec[name + "Path"], raw, ctx, frame)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
         ):
@@ -34,24 +57,25 @@ class TaskStates:
             )
         return value
 
-    def _task(self, state: State, raw, frame, ctx, eid):
+    def run(self, state: State, raw, frame: Frame, ctx: dict, invoke: InvokeFn | None = None):
+        """A Task state's output, Assign and next state."""
         resource = state.spec.get("Resource", "")
-        params = self.state_input(state, raw, ctx, frame)
+        params = state_input(state, raw, ctx, frame)
         if payload_too_large(dumps(params)):  # AWS's cause for parameters is not documented
             raise data_limit_error(state.name)
         timeout = heartbeat = None
         if state.has_timeouts:
             timeout = self._timeout_field(state, "TimeoutSeconds", raw, ctx, frame)
             heartbeat = self._timeout_field(state, "HeartbeatSeconds", raw, ctx, frame)
-        result = self.invoke(resource, params, frame, timeout, heartbeat)
-        return self._state_output(state, raw, result, ctx, frame)
+        result = (invoke or self.invoke)(resource, params, frame, timeout, heartbeat)
+        return state_output(state, raw, result, ctx, frame)
 
     def invoke(self, resource: str, params, frame: Frame, timeout, heartbeat) -> Any:
         """Schedule/start/run one task attempt, recording AWS's events; return its result."""
         h = self.history
         is_lambda = taskmod.is_lambda_arn(resource)
         if is_lambda:
-            sched = {"resource": resource, "input": dumps(params)}
+            sched: dict[str, Any] = {"resource": resource, "input": dumps(params)}
             sched["inputDetails"] = {"truncated": False}
             if timeout is not None:
                 sched["timeoutInSeconds"] = timeout

@@ -592,7 +592,8 @@ class _Validator:
                      f"{loc}/Resource")  # fmt: skip
         self.number_or_expr(s, "TimeoutSeconds", loc, language, minimum=1, maximum=_MAX_INT)
         self.number_or_expr(s, "HeartbeatSeconds", loc, language, minimum=1, maximum=_MAX_INT)
-        timeout, heartbeat = s.get("TimeoutSeconds"), s.get("HeartbeatSeconds")
+        timeout: Any = s.get("TimeoutSeconds")
+        heartbeat: Any = s.get("HeartbeatSeconds")
         if _is_int(timeout) and _is_int(heartbeat) and heartbeat >= timeout:
             self.schema("HeartbeatSeconds must be smaller than TimeoutSeconds",
                         f"{loc}/HeartbeatSeconds")  # fmt: skip
