@@ -242,6 +242,12 @@ class Scheduler:
             self._wait_turn(fiber)
         return self.collect()
 
+    def pending(self) -> int:
+        """How many children of the current fiber still run."""
+        fiber = self.current()
+        with self.lock:
+            return len(fiber.children)
+
     def collect(self) -> list[Fiber]:
         """The children that finished since the last call; under the virtual clock this fiber's
         time moves on to the latest time one of them ended at."""

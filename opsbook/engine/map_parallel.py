@@ -171,7 +171,8 @@ class MapParallelStates:
         )
         count, pct = self._tolerance(state, raw, ctx, frame)
         if state.distributed:
-            return self._distributed(state, raw, eff, items, frame, ctx, count, pct)
+            limit = max_concurrency or _INLINE_LIMIT
+            return self._distributed(state, raw, eff, items, frame, ctx, count, pct, limit)
         # MaxConcurrency 0 means "as many as possible"; AWS runs at most 40 inline iterations
         # at once (docs: state-map-inline), so 0 gets that cap here too.
         limit = max_concurrency or _INLINE_LIMIT
@@ -288,7 +289,13 @@ class MapParallelStates:
             return jsonata(state.parameters, states, frame, "ItemSelector")
         return evaluate_template(state.parameters, eff, item_ctx, frame.vars, field="ItemSelector")
 
-    def _distributed(self, state, raw, eff, items, frame, ctx, count, pct):
+    def _child_run(self, machine: Machine, value: Any):
+        def run():
+            return self.run_child(machine, value)
+
+        return run
+
+    def _distributed(self, state, raw, eff, items, frame, ctx, count, pct, limit: int):
         """A distributed Map: child executions, so only MapRun events in this history."""
         h = self.history
         sm = self.state_machine_arn.replace(":stateMachine:", ":mapRun:", 1)
@@ -296,15 +303,41 @@ class MapParallelStates:
         run_started = h.add(
             "MapRunStarted", frame.last, "mapRunStartedEventDetails", {"mapRunArn": arn}
         )
-        results, failures, last_err = [], 0, None
-        for index, item in enumerate(items):
-            value = self._item_input(state, raw, eff, item, index, ctx, frame)
-            try:
-                results.append(self.run_child(state.processor, value))
-            except Failed as f:
-                failures += 1
-                last_err = f
-                results.append(error_details(f.error, f.cause))
+        # The child executions run on fibers too, at most `limit` at once; a failed child
+        # does not stop the others (the tolerated-failure thresholds decide, at the end).
+        sched = self.scheduler
+        results: list[Any] = [None] * len(items)
+        failures = 0
+        last_err: Failed | None = None
+
+        def absorb(done: list) -> None:
+            nonlocal failures, last_err
+            for child in done:
+                error = child.error
+                if error is None:
+                    results[child.tag] = child.value
+                elif isinstance(error, Failed):
+                    failures += 1
+                    last_err = error
+                    results[child.tag] = error_details(error.error, error.cause)
+                else:  # the execution timed out or was stopped
+                    sched.cancel_children()
+                    raise error
+
+        try:
+            for index, item in enumerate(items):
+                absorb(sched.join(limit - 1))
+                value = self._item_input(state, raw, eff, item, index, ctx, frame)
+                sched.spawn(self._child_run(state.processor, value), yields=False, tag=index)
+                sched.pause()
+                absorb(sched.collect())
+            while True:  # join() returns early on a failed child: wait for all of them
+                absorb(sched.join(0))
+                if not sched.pending():
+                    break
+        except BaseException:
+            sched.cancel_children()
+            raise
         # AWS: with both thresholds set, exceeding either one fails the Map; with none, any
         # failure does.
         if count is None and pct is None:
@@ -314,8 +347,8 @@ class MapParallelStates:
                 pct is not None and failures * 100.0 / max(len(items), 1) > pct
             )
         if too_many:
-            error = "States.ExceedToleratedFailureThreshold"
-            cause = "The specified tolerated failure threshold was exceeded"
+            error: str | None = "States.ExceedToleratedFailureThreshold"
+            cause: str | None = "The specified tolerated failure threshold was exceeded"
             if count is None and pct is None and last_err is not None:
                 error, cause = last_err.error, last_err.cause
             frame.last = h.add(

@@ -228,3 +228,32 @@ def test_a_caught_branch_failure_goes_on_to_the_catcher():
     run = execute(definition, {})
     assert run.status == "SUCCEEDED"
     assert run.output == {"Error": "E"}
+
+
+def test_distributed_map_children_overlap_and_keep_their_order():
+    definition = task_map(10)
+    definition["States"]["M"]["ItemProcessor"]["ProcessorConfig"] = {
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": "STANDARD",
+    }
+    definition["States"]["M"]["ToleratedFailureCount"] = 5
+
+    def work(payload):
+        time.sleep(0.05)
+        if payload % 7 == 3:
+            raise ValueError("bad")
+        return payload
+
+    started = time.monotonic()
+    run = execute(definition, list(range(20)), tasks={FN: work})
+    assert time.monotonic() - started < 20 * 0.05 / 3  # one after another: 1 s
+    assert run.status == "SUCCEEDED"
+    assert [x if isinstance(x, int) else x["error"] for x in run.output] == [
+        "ValueError" if i % 7 == 3 else i for i in range(20)
+    ]
+    assert [e["type"] for e in run.history][-4:] == [
+        "MapRunSucceeded",
+        "MapStateSucceeded",
+        "MapStateExited",
+        "ExecutionSucceeded",
+    ]
