@@ -135,7 +135,11 @@ def execute(
 
     Raises DefinitionError for an invalid definition, TypeError for input that is not JSON,
     and InvalidRequest (AWS's InvalidName / ValidationException) for a name StartExecution
-    would refuse or an input over 256 KiB."""
+    would refuse or an input over 256 KiB.
+
+    Map iterations and Parallel branches run on the engine's worker threads (opsbook.engine.
+    fibers), so task handlers, on_event and should_abort may be called from those threads;
+    on_event and should_abort are never called by two threads at once, handlers may be."""
     machine = compile_definition(definition)
     value = _plain_input(input)
     check_execution_input(dumps(value))

@@ -257,3 +257,31 @@ def test_distributed_map_children_overlap_and_keep_their_order():
         "MapStateExited",
         "ExecutionSucceeded",
     ]
+
+
+def test_execution_timeout_reaches_waits_inside_branches():
+    definition = parallel(
+        chain(("Long", {"Type": "Wait", "Seconds": 500})),
+        chain(("Short", {"Type": "Wait", "Seconds": 5}), ("After", {"Type": "Pass"})),
+    )
+    definition["TimeoutSeconds"] = 60
+    run = execute(definition, {}, clock=VirtualClock(T0))
+    assert run.status == "TIMED_OUT"
+    assert run.stop_date == T0 + timedelta(seconds=60)
+    assert run.history[-1]["type"] == "ExecutionTimedOut"
+    assert_consistent_ids(run.history)
+
+
+def test_stop_request_ends_branches_waiting_in_real_time():
+    branches = [chain((f"W{i}", {"Type": "Wait", "Seconds": 30})) for i in range(2)]
+    started = time.monotonic()
+    deadline = started + 0.5
+    run = execute(
+        parallel(*branches),
+        {},
+        clock=RealClock(),
+        should_abort=lambda: time.monotonic() > deadline,
+    )
+    assert run.status == "ABORTED"
+    assert time.monotonic() - started < 3
+    assert run.history[-1]["type"] == "ExecutionAborted"
