@@ -139,7 +139,7 @@ def execute(
 
     Map iterations and Parallel branches run on the engine's worker threads (opsbook.engine.
     fibers), so task handlers, on_event and should_abort may be called from those threads;
-    on_event and should_abort are never called by two threads at once, handlers may be."""
+    on_event is never called by two threads at once; handlers and should_abort may be."""
     machine = compile_definition(definition)
     value = _plain_input(input)
     check_execution_input(dumps(value))
