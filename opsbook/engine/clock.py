@@ -26,6 +26,13 @@ class VirtualClock:
         self._now = start
         self._local = threading.local()
 
+    def __getstate__(self) -> dict:  # copy/pickle the shared time, not the threads' own
+        return {"_now": self._now}
+
+    def __setstate__(self, state: dict) -> None:
+        self._now = state["_now"]
+        self._local = threading.local()
+
     def now(self) -> datetime:
         mine = getattr(self._local, "now", None)
         return self._now if mine is None else mine
