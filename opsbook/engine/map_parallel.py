@@ -40,8 +40,10 @@ class MapParallelStates:
 
     # ------------------------------------------------------------------ Parallel
     def parallel(self, state: State, raw, frame: Frame, ctx: dict):
-        """Every branch on its own fiber, all started at once (AWS: "each branch ... runs
-        concurrently"; docs: state-parallel). The first branch to fail stops the others."""
+        """Every branch on its own fiber, all started at once (docs: state-parallel, "the
+        entire Parallel state fails and all its branches are stopped"). The first branch to
+        fail stops the others; they record nothing more (AWS has TaskStateAborted-style event
+        types, but no recording here shows when it writes them, so none are written)."""
         h = self.history
         eff = state_input(state, raw, ctx, frame)
         started = h.add("ParallelStateStarted", frame.last)
