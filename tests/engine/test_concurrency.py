@@ -285,3 +285,34 @@ def test_stop_request_ends_branches_waiting_in_real_time():
     assert run.status == "ABORTED"
     assert time.monotonic() - started < 3
     assert run.history[-1]["type"] == "ExecutionAborted"
+
+
+def test_a_failure_stops_a_map_running_inside_a_sibling_branch():
+    inner_map = task_map(5)["States"]["M"]
+    inner_map["Next"] = "NeverReached"
+    inner_map.pop("End")
+    slow_branch = {
+        "StartAt": "M",
+        "States": {"M": inner_map, "NeverReached": {"Type": "Pass", "End": True}},
+    }
+    # a handler takes no virtual time, so the failure must not wait on the virtual clock
+    failing = chain(("First", {"Type": "Pass"}), ("Boom", {"Type": "Fail", "Error": "E"}))
+    calls = []
+
+    def work(payload):
+        calls.append(payload)
+        time.sleep(0.2)
+        return payload
+
+    started = time.monotonic()
+    run = execute(parallel(failing, slow_branch), list(range(10)), tasks={FN: work})
+    assert time.monotonic() - started < 0.19  # nobody waited for the running handlers
+    assert (run.status, run.error) == ("FAILED", "E")
+    names = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in run.history
+        if "stateEnteredEventDetails" in e
+    ]
+    assert "NeverReached" not in names
+    assert 1 <= len(calls) <= 5  # never more than MaxConcurrency; the rest never started
+    assert_consistent_ids(run.history)
