@@ -6,7 +6,10 @@ Prints, from one run (medians of several repeats):
   1. a 10-state Pass/Choice chain: opsbook.engine executions/s, moto executions/s, the ratio;
   2. the weekly-load shape (check, choice, six rounds of notify -> Wait 600 -> check, insert,
      notify) with stub tasks under the virtual clock: executions/s;
-  3. peak RSS of a 10,000-item inline Map, measured in a fresh subprocess.
+  3. peak RSS of a 3,500-item inline Map (24,506 history events: near the 25,000-event quota
+     an execution may not pass), measured in a fresh subprocess;
+  4. a 1,000-item Map whose Python handler sleeps 10 ms (I/O), with MaxConcurrency 40 and 1:
+     the iterations' handlers overlap on threads.
 """
 
 from __future__ import annotations
@@ -164,23 +167,61 @@ d = {{"StartAt": "M", "States": {{"M": {{"Type": "Map", "ItemsPath": "$.items",
      "ItemProcessor": {{"StartAt": "T", "States": {{"T": {{"Type": "Task",
      "Resource": "arn:aws:lambda:us-east-1:123456789012:function:f", "End": True}}}}}},
      "End": True}}}}}}
-run = execute(d, {{"items": [{{"id": i, "name": "item-%d" % i}} for i in range(10000)]}},
+run = execute(d, {{"items": [{{"id": i, "name": "item-%d" % i}} for i in range({items})]}},
               tasks={{"f": lambda p: {{"ok": p["i"]}}}})
-assert run.status == "SUCCEEDED" and len(run.output) == 10000
+assert run.status == "SUCCEEDED" and len(run.output) == {items}, (run.error, run.cause)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(base, peak, len(run.history))
 """
 
 
+RSS_ITEMS = 3_500  # 7 events an item: 24,506 events, under the 25,000-event history quota
+
+
 def bench_map_rss() -> tuple[float, float, int]:
     out = subprocess.run(
-        [sys.executable, "-c", RSS_SCRIPT.format(repo=str(REPO))],
+        [sys.executable, "-c", RSS_SCRIPT.format(repo=str(REPO), items=RSS_ITEMS)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
     base_kb, peak_kb, events = int(out[0]), int(out[1]), int(out[2])
     return base_kb / 1024, peak_kb / 1024, events
+
+
+def io_map_definition(max_concurrency: int) -> dict:
+    return {
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "MaxConcurrency": max_concurrency,
+                "ItemProcessor": {
+                    "StartAt": "T",
+                    "States": {"T": {"Type": "Task", "Resource": FN + "io", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+
+
+def io_handler(payload):
+    time.sleep(0.010)  # a handler waiting 10 ms on I/O
+    return payload
+
+
+def bench_io_map(max_concurrency: int, repeats: int) -> float:
+    """Median wall seconds of a 1,000-item Map whose handler sleeps 10 ms."""
+    d = json.dumps(io_map_definition(max_concurrency))
+    items = list(range(1000))
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run = execute(d, items, tasks={FN + "io": io_handler})
+        times.append(time.perf_counter() - started)
+        assert run.status == "SUCCEEDED" and run.output == items, (run.error, run.cause)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -190,6 +231,8 @@ def main() -> None:
     base_mb, peak_mb, events = bench_map_rss()
     engine = bench_engine_chain(200 if quick else 1000, repeats)
     weekly = bench_weekly(100 if quick else 500, repeats)
+    io_40 = bench_io_map(40, repeats)
+    io_1 = bench_io_map(1, 1 if quick else 3)  # about 10.5 s a run
     moto = bench_moto_chain(5 if quick else 20, repeats)  # last: it leaves worker threads
     load = os.getloadavg()[0]
     print(f"(cores: {os.cpu_count()}, load average at the end: {load:.1f})")
@@ -203,8 +246,12 @@ def main() -> None:
         f"({weekly[1]:,.0f} per CPU-s) (target >= 500)"
     )
     print(
-        f"10,000-item inline Map: peak RSS {peak_mb:,.0f} MB (interpreter + engine before the "
-        f"run: {base_mb:,.0f} MB; {events:,} history events) (target < 300 MB)"
+        f"{RSS_ITEMS:,}-item inline Map: peak RSS {peak_mb:,.0f} MB (interpreter + engine before "
+        f"the run: {base_mb:,.0f} MB; {events:,} history events) (target < 300 MB)"
+    )
+    print(
+        f"1,000-item Map, handler sleeps 10 ms: MaxConcurrency 40 {io_40:.2f} s, MaxConcurrency 1 "
+        f"{io_1:.2f} s: {io_1 / io_40:.0f}x faster (target >= 20x)"
     )
 
 

@@ -7,13 +7,14 @@ The engine knows nothing about opsbook.
 """
 
 from .clock import RealClock, VirtualClock
-from .errors import DefinitionError, Diagnostic, StatesError
+from .errors import DefinitionError, Diagnostic, InvalidRequest, StatesError
 from .runner import Run, compile_definition, execute, redrive, validate
 from .teststate import test_state
 
 __all__ = [
     "DefinitionError",
     "Diagnostic",
+    "InvalidRequest",
     "RealClock",
     "Run",
     "StatesError",

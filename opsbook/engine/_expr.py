@@ -7,14 +7,8 @@ from typing import Any
 
 from .choice import evaluate_rule
 from .jsonata_eval import resolve as jsonata_resolve
-from .paths import (
-    PathNotFound,
-    evaluate_reference,
-    evaluate_template,
-    invalid_path_cause,
-    read_path,
-    write_result_path,
-)
+from .paths import PathNotFound, invalid_path_cause, read_path, write_result_path
+from .templates import evaluate_reference, evaluate_template
 
 __all__ = [
     "PathNotFound",

@@ -91,6 +91,8 @@ def _compare(op: str, value: Any, want: Any) -> bool:
         return isinstance(value, bool) and isinstance(want, bool) and value is want
     if op == "StringMatches":
         return isinstance(value, str) and isinstance(want, str) and string_matches(value, want)
+    a: Any
+    b: Any
     if op.startswith("String"):
         if not (isinstance(value, str) and isinstance(want, str)):
             return False

@@ -10,37 +10,37 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ._expr import (
-    PathNotFound,
-    dumps,
-    evaluate_reference,
-    evaluate_rule,
-    evaluate_template,
-    invalid_path_cause,
-    jsonata_resolve,
-    write_result_path,
+from ._expr import dumps, evaluate_rule, evaluate_template, write_result_path
+from .dataflow import (
+    field_path,
+    jsonata,
+    jsonata_assign,
+    jsonata_output,
+    jsonpath_assign,
+    select_path,
 )
 from .errors import StatesError
+from .fibers import Scheduler
 from .flow import (
-    _FIELD_RE,
-    _MAX_WAIT,
-    _NO_CONTEXT,
-    _PREFIXED,
+    MAX_WAIT,
+    NO_CONTEXT,
+    PREFIXED_ERRORS,
     Aborted,
     Failed,
     Frame,
     RetriableError,
     TimedOut,
-    _expr_text,
-    _plain,
     error_matches,
+    expr_text,
     iso,
     parse_timestamp,
+    plain_text,
 )
 from .history import History, error_details
 from .jsonata_eval import json_type
-from .machine import _ABSENT, Catcher, Machine, State
+from .machine import ABSENT, Catcher, Machine, State
 from .map_parallel import MapParallelStates
+from .quotas import data_limit_error, payload_too_large
 from .task_state import TaskStates
 
 _ABORT_POLL_SECONDS = 0.2
@@ -48,8 +48,10 @@ _ABORT_POLL_SECONDS = 0.2
 __all__ = ["Aborted", "Execution", "Failed", "Frame", "RetriableError", "TimedOut", "iso"]
 
 
-class Execution(TaskStates, MapParallelStates):
-    """Everything one run needs: compiled machine, handlers, clock, history, context."""
+class Execution:
+    """Everything one run needs: compiled machine, handlers, clock, history, context. Task,
+    Map and Parallel states are components (TaskStates, MapParallelStates) given what they
+    use; the other state types are here."""
 
     def __init__(
         self,
@@ -62,8 +64,10 @@ class Execution(TaskStates, MapParallelStates):
         deadline: datetime | None,
         should_abort: Callable[[], bool] | None,
         rng: random.Random | None = None,
+        scheduler: Scheduler | None = None,
     ):
         self.machine = machine
+        self.scheduler = scheduler or Scheduler(clock)
         self.tasks = tasks
         self.clock = clock
         self.history = history
@@ -74,16 +78,40 @@ class Execution(TaskStates, MapParallelStates):
         self.deadline = deadline
         self.should_abort = should_abort
         self._rng = rng
+        self.task_states = TaskStates(
+            history=history,
+            clock=clock,
+            tasks=tasks,
+            scheduler=self.scheduler,
+            region=self.region,
+        )
+        self.map_parallel = MapParallelStates(
+            history=history,
+            scheduler=self.scheduler,
+            run_machine=self.run_machine,
+            run_child=self.run_child,
+            state_machine_arn=str(self.sm_ctx.get("Id", "")),
+        )
+        self.run_types: dict[str, Callable[..., Any]] = {
+            "Pass": self._pass,
+            "Task": self._task,
+            "Choice": self._choice,
+            "Wait": self._wait,
+            "Succeed": self._succeed,
+            "Fail": self._fail,
+            "Parallel": self._parallel,
+            "Map": self._map,
+        }
         self.single_attempt: State | None = None  # test_state: this state stops at its 1st error
         self.caught: tuple[State, StatesError] | None = None  # the last error a Catch handled
-        # state name -> a callable answering that Task's invocation (mocks, replay), or None
-        self.task_answer: Callable[[str], Callable | None] | None = None
 
     # ------------------------------------------------------------------ the state loop
-    def run_machine(self, machine: Machine, value: Any, frame: Frame, start: str | None = None):
-        name = start or machine.start_at
+    def run_machine(
+        self, machine: Machine, value: Any, frame: Frame, start: str | None = None
+    ) -> Any:
+        name: str | None = start or machine.start_at
         while True:
-            state = machine.states.get(name)
+            state = machine.states.get(name or "")
             if state is None:
                 raise Failed("States.Runtime", f"State '{name}' does not exist.", frame.last)
             value, name = self.run_state(state, value, frame)
@@ -100,7 +128,7 @@ class Execution(TaskStates, MapParallelStates):
         if self.deadline is not None and self.clock.now() >= self.deadline:
             raise TimedOut(frame.last)
 
-    def run_state(self, state: State, raw: Any, frame: Frame):
+    def run_state(self, state: State, raw: Any, frame: Frame) -> tuple[Any, str | None]:
         if self.should_abort is not None and (stop := self.should_abort()):
             raise Aborted(frame.last, stop)
         self.check_deadline(frame)
@@ -108,20 +136,21 @@ class Execution(TaskStates, MapParallelStates):
         entered_prev = frame.last
         eid = h.entered(state.type, state.name, raw, entered_prev)
         frame.last = eid
+        self.scheduler.step()  # a Parallel branch lets its siblings take a turn
         ctx = (
             self.context(state, self.clock.now(), 0 if state.type == "Task" else None)
             if state.needs_context
-            else _NO_CONTEXT
+            else NO_CONTEXT
         )
         if state.task_token and state.needs_context:
             ctx["Task"] = {"Token": str(uuid.uuid4())}
         attempts = [0] * len(state.retriers)
         while True:
             try:
-                out, nxt, assigned = _RUN_TYPES[state.type](self, state, raw, frame, ctx, eid)
+                out, nxt, assigned = self.run_types[state.type](state, raw, frame, ctx, eid)
                 break
-            except StatesError as err:
-                err = self._locate(err, state, eid)
+            except StatesError as raised:
+                err = self._locate(raised, state, eid)
                 if err.error == "States.QueryEvaluationError":
                     details = error_details(err.error, err.cause)
                     if getattr(err, "location", None):
@@ -150,15 +179,19 @@ class Execution(TaskStates, MapParallelStates):
                 nxt = catcher.next
                 self.caught = (state, err)
                 break
+        if payload_too_large(dumps(out)):  # uncatchable: no Retry or Catch applies
+            too_large = data_limit_error(state.name)
+            raise Failed(too_large.error, too_large.cause, frame.last)
         frame.last = h.exited(state.type, state.name, out, frame.last, assigned)
         if assigned:
             frame.vars = {**frame.vars, **assigned}
+        self.scheduler.step()
         return out, (None if state.end and nxt is None else nxt)
 
     @staticmethod
     def _locate(err: StatesError, state: State, eid: int) -> StatesError:
         cause = err.cause
-        if err.error in _PREFIXED and not (cause or "").startswith("An error occurred while"):
+        if err.error in PREFIXED_ERRORS and not (cause or "").startswith("An error occurred while"):
             prefix = f"An error occurred while executing the state '{state.name}' "
             prefix += f"(entered at the event id #{eid})."
             new = StatesError(err.error, f"{prefix} {cause}" if cause else prefix)
@@ -195,13 +228,13 @@ class Execution(TaskStates, MapParallelStates):
             error_output["Cause"] = err.cause
         if state.jsonata:
             states = {"input": raw, "context": ctx, "errorOutput": error_output}
-            assigned = self._jsonata_assign(catcher.assign, states, frame)
-            if catcher.output is _ABSENT:
+            assigned = jsonata_assign(catcher.assign, states, frame)
+            if catcher.output is ABSENT:
                 out = error_output
             else:
-                out = self.jsonata(catcher.output, states, frame, "Output")
+                out = jsonata(catcher.output, states, frame, "Output")
             return out, assigned
-        assigned = self._jsonpath_assign(catcher.assign, error_output, ctx, frame)
+        assigned = jsonpath_assign(catcher.assign, error_output, ctx, frame)
         return write_result_path(raw, catcher.result_path, error_output), assigned
 
     def _sleep(self, seconds: float, frame: Frame) -> None:
@@ -213,130 +246,96 @@ class Execution(TaskStates, MapParallelStates):
             if seconds >= left:
                 seconds, timed_out = max(left, 0), True
         if self.should_abort is None or getattr(self.clock, "virtual", True):
-            self.clock.sleep(seconds)
+            self.scheduler.sleep(seconds, self.clock.sleep)
         else:  # a real wait: keep polling should_abort so a stop takes effect promptly
-            end = time.monotonic() + seconds
-            while (rest := end - time.monotonic()) > 0:
-                self.clock.sleep(min(rest, _ABORT_POLL_SECONDS))
-                if stop := self.should_abort():
-                    raise Aborted(frame.last, stop)
+            self.scheduler.sleep(seconds, lambda s: self._polled_sleep(s, frame))
         if timed_out:
             raise TimedOut(frame.last)
 
-    # ------------------------------------------------------------------ expression helpers
-    def path(self, path: str, data: Any, ctx: dict, frame: Frame) -> Any:
-        """InputPath/OutputPath/ItemsPath: a path or null ({})."""
-        if path is None:
-            return {}
-        if path == "$":
-            return data
-        try:
-            return evaluate_reference(path, data, ctx, frame.vars)
-        except PathNotFound:
-            raise StatesError("States.Runtime", invalid_path_cause(path)) from None
+    def _polled_sleep(self, seconds: float, frame: Frame) -> None:
+        end = time.monotonic() + seconds
+        while (rest := end - time.monotonic()) > 0:
+            self.clock.sleep(min(rest, _ABORT_POLL_SECONDS))
+            if self.should_abort is not None and (stop := self.should_abort()):
+                raise Aborted(frame.last, stop)
 
-    def field_path(self, field: str, path: str, data: Any, ctx: dict, frame: Frame) -> Any:
-        """ErrorPath, CausePath, SecondsPath...: the AWS 'could not be found' cause."""
-        try:
-            return evaluate_reference(path, data, ctx, frame.vars)
-        except PathNotFound:
-            raise StatesError(
-                "States.Runtime",
-                f"The JSONPath '{path}' specified for the field '{field}' could not be found in "
-                f"the input '{dumps(data)}'",
-            ) from None
+    # ------------------------------------------------------------------ components
+    @property
+    def task_answer(self) -> Callable[[str], Callable | None] | None:
+        """State name -> a callable answering that Task's invocation (mocks, replay), or None."""
+        return self.task_states.task_answer
 
-    def jsonata(self, template: Any, states: dict, frame: Frame, field: str) -> Any:
-        """Resolve a JSONata template; errors carry the field as their location."""
-        try:
-            return jsonata_resolve(template, states, frame.vars, field=field)
-        except StatesError as err:
-            m = _FIELD_RE.search(err.cause or "")
-            err.location = m.group(1) if m else field
-            raise
+    @task_answer.setter
+    def task_answer(self, answer: Callable[[str], Callable | None] | None) -> None:
+        self.task_states.task_answer = answer
 
-    def state_input(self, state: State, raw: Any, ctx: dict, frame: Frame) -> Any:
-        """What a Task or Parallel state works on: its Arguments (JSONata), or its InputPath
-        then Parameters (JSONPath); the raw input when neither is given."""
-        if state.jsonata:
-            if state.arguments is _ABSENT:
-                return raw
-            return self.jsonata(state.arguments, {"input": raw, "context": ctx}, frame, "Arguments")
-        eff = self.path(state.input_path, raw, ctx, frame)
-        if state.parameters is _ABSENT:
-            return eff
-        return evaluate_template(state.parameters, eff, ctx, frame.vars)
+    def invoke(
+        self, resource: str, params: Any, frame: Frame, timeout, heartbeat, state_name: str = ""
+    ) -> Any:
+        """One task attempt (TaskStates.invoke): a subclass may answer it otherwise."""
+        return self.task_states.invoke(resource, params, frame, timeout, heartbeat, state_name)
 
-    def _jsonata_assign(self, assign, states: dict, frame: Frame) -> dict | None:
-        if assign is None:
-            return None
-        return {k: self.jsonata(v, states, frame, f"Assign/{k}") for k, v in assign.items()}
+    def run_child(self, machine: Machine, value: Any) -> Any:
+        """A distributed Map's child execution: same handlers, clock and fibers, its own
+        history. Returns its output; raises Failed."""
+        child = type(self)(
+            machine,
+            tasks=self.tasks,
+            clock=self.clock,
+            history=History(self.clock),
+            context={"Execution": self.exec_ctx, "StateMachine": self.sm_ctx},
+            deadline=self.deadline,
+            should_abort=self.should_abort,
+            rng=self._rng,
+            scheduler=self.scheduler,
+        )
+        child.task_answer = self.task_answer
+        return child.run_machine(machine, value, Frame({}, 0))
 
-    def _jsonpath_assign(self, assign, value, ctx, frame: Frame) -> dict | None:
-        if assign is None:
-            return None
-        return evaluate_template(assign, value, ctx, frame.vars, field="Assign")
+    def _task(self, state: State, raw, frame, ctx, eid):
+        return self.task_states.run(state, raw, frame, ctx, invoke=self.invoke)
 
-    def _jsonpath_result(self, state: State, raw, result, ctx, frame):
-        """ResultSelector -> Assign -> ResultPath -> OutputPath."""
-        if state.result_selector is not _ABSENT:
-            result = evaluate_template(
-                state.result_selector, result, ctx, frame.vars, field="ResultSelector"
-            )
-        assigned = self._jsonpath_assign(state.assign, result, ctx, frame)
-        out = write_result_path(raw, state.result_path, result)
-        return self.path(state.output_path, out, ctx, frame), assigned
+    def _parallel(self, state: State, raw, frame, ctx, eid):
+        return self.map_parallel.parallel(state, raw, frame, ctx)
 
-    def _jsonata_output(self, state: State, states: dict, frame: Frame, default: Any):
-        assigned = self._jsonata_assign(state.assign, states, frame)
-        if state.output is _ABSENT:
-            return default, assigned
-        return self.jsonata(state.output, states, frame, "Output"), assigned
-
-    def _state_output(self, state: State, raw, result, ctx, frame):
-        """A Task, Parallel or Map state's output, Assign and next state, from its result."""
-        if state.jsonata:
-            states = {"input": raw, "context": ctx, "result": result}
-            out, assigned = self._jsonata_output(state, states, frame, result)
-        else:
-            out, assigned = self._jsonpath_result(state, raw, result, ctx, frame)
-        return out, state.next, assigned
+    def _map(self, state: State, raw, frame, ctx, eid):
+        return self.map_parallel.map(state, raw, frame, ctx)
 
     # ------------------------------------------------------------------ state types
     def _pass(self, state: State, raw, frame, ctx, eid):
         if state.jsonata:
-            out, assigned = self._jsonata_output(state, {"input": raw, "context": ctx}, frame, raw)
+            out, assigned = jsonata_output(state, {"input": raw, "context": ctx}, frame, raw)
             return out, state.next, assigned
-        eff = self.path(state.input_path, raw, ctx, frame)
+        eff = select_path(state.input_path, raw, ctx, frame)
         if "Result" in state.spec:
             result = state.spec["Result"]
-        elif state.parameters is not _ABSENT:
+        elif state.parameters is not ABSENT:
             result = evaluate_template(state.parameters, eff, ctx, frame.vars)
         else:
             result = eff
-        assigned = self._jsonpath_assign(state.assign, result, ctx, frame)
+        assigned = jsonpath_assign(state.assign, result, ctx, frame)
         out = write_result_path(raw, state.result_path, result)
-        return self.path(state.output_path, out, ctx, frame), state.next, assigned
+        return select_path(state.output_path, out, ctx, frame), state.next, assigned
 
     def _succeed(self, state: State, raw, frame, ctx, eid):
         if state.jsonata:
-            out, _ = self._jsonata_output(state, {"input": raw, "context": ctx}, frame, raw)
+            out, _ = jsonata_output(state, {"input": raw, "context": ctx}, frame, raw)
             return out, None, None
-        eff = self.path(state.input_path, raw, ctx, frame)
-        return self.path(state.output_path, eff, ctx, frame), None, None
+        eff = select_path(state.input_path, raw, ctx, frame)
+        return select_path(state.output_path, eff, ctx, frame), None, None
 
     def _fail(self, state: State, raw, frame, ctx, eid):
         spec = state.spec
         if state.jsonata:
             states = {"input": raw, "context": ctx}
-            error = self.jsonata(spec.get("Error"), states, frame, "Error")
-            cause = self.jsonata(spec.get("Cause"), states, frame, "Cause")
+            error = jsonata(spec.get("Error"), states, frame, "Error")
+            cause = jsonata(spec.get("Cause"), states, frame, "Cause")
         else:
             error, cause = spec.get("Error"), spec.get("Cause")
             if "ErrorPath" in spec:
-                error = self.field_path("ErrorPath", spec["ErrorPath"], raw, ctx, frame)
+                error = field_path("ErrorPath", spec["ErrorPath"], raw, ctx, frame)
             if "CausePath" in spec:
-                cause = self.field_path("CausePath", spec["CausePath"], raw, ctx, frame)
+                cause = field_path("CausePath", spec["CausePath"], raw, ctx, frame)
         raise Failed(error, cause, frame.last)
 
     def _choice(self, state: State, raw, frame, ctx, eid):
@@ -344,33 +343,33 @@ class Execution(TaskStates, MapParallelStates):
         if state.jsonata:
             states = {"input": raw, "context": ctx}
             for rule in spec.get("Choices") or []:
-                ok = self.jsonata(rule.get("Condition"), states, frame, "Condition")
+                ok = jsonata(rule.get("Condition"), states, frame, "Condition")
                 if not isinstance(ok, bool):
                     raise StatesError(
                         "States.QueryEvaluationError",
-                        f"The JSONata expression '{_expr_text(rule.get('Condition'))}' specified "
+                        f"The JSONata expression '{expr_text(rule.get('Condition'))}' specified "
                         f"for the field 'Condition' returned an unexpected result type. Expected "
                         f"'boolean', but was '{json_type(ok)}' for value: {dumps(ok)}",
                     )
                 if ok:
-                    assigned = self._jsonata_assign(rule.get("Assign"), states, frame)
+                    assigned = jsonata_assign(rule.get("Assign"), states, frame)
                     out = raw
                     if "Output" in rule:
-                        out = self.jsonata(rule["Output"], states, frame, "Output")
+                        out = jsonata(rule["Output"], states, frame, "Output")
                     return out, rule.get("Next"), assigned
             if "Default" not in spec:
                 raise StatesError("States.NoChoiceMatched", _no_choice_cause(state, eid))
-            out, assigned = self._jsonata_output(state, states, frame, raw)
+            out, assigned = jsonata_output(state, states, frame, raw)
             return out, spec["Default"], assigned
-        eff = self.path(state.input_path, raw, ctx, frame)
+        eff = select_path(state.input_path, raw, ctx, frame)
         for rule in spec.get("Choices") or []:
             if evaluate_rule(rule, eff, ctx, frame.vars):
-                assigned = self._jsonpath_assign(rule.get("Assign"), eff, ctx, frame)
-                return self.path(state.output_path, eff, ctx, frame), rule.get("Next"), assigned
+                assigned = jsonpath_assign(rule.get("Assign"), eff, ctx, frame)
+                return select_path(state.output_path, eff, ctx, frame), rule.get("Next"), assigned
         if "Default" not in spec:
             raise StatesError("States.NoChoiceMatched", _no_choice_cause(state, eid))
-        assigned = self._jsonpath_assign(state.assign, eff, ctx, frame)
-        return self.path(state.output_path, eff, ctx, frame), spec["Default"], assigned
+        assigned = jsonpath_assign(state.assign, eff, ctx, frame)
+        return select_path(state.output_path, eff, ctx, frame), spec["Default"], assigned
 
     def _wait(self, state: State, raw, frame, ctx, eid):
         spec = state.spec
@@ -379,17 +378,17 @@ class Execution(TaskStates, MapParallelStates):
         if state.jsonata:
             states = {"input": raw, "context": ctx}
             if "Seconds" in spec:
-                secs = self.jsonata(spec["Seconds"], states, frame, "Seconds")
+                secs = jsonata(spec["Seconds"], states, frame, "Seconds")
                 if isinstance(secs, bool) or not isinstance(secs, (int, float)) or secs < 0:
                     raise StatesError(
                         "States.QueryEvaluationError",
-                        f"The JSONata expression '{_expr_text(spec['Seconds'])}' specified for "
+                        f"The JSONata expression '{expr_text(spec['Seconds'])}' specified for "
                         "the field 'Seconds' returned an unexpected result type. Expected "
                         f"'integer', but was '{json_type(secs)}' for value: {dumps(secs)}",
                     )
                 until = now + timedelta(seconds=secs)
             elif "Timestamp" in spec:
-                text = self.jsonata(spec["Timestamp"], states, frame, "Timestamp")
+                text = jsonata(spec["Timestamp"], states, frame, "Timestamp")
                 until = parse_timestamp(text)
                 if until is None:
                     err = StatesError(
@@ -399,16 +398,16 @@ class Execution(TaskStates, MapParallelStates):
                     )
                     err.location = "Timestamp"
                     raise err
-            out, assigned = self._jsonata_output(state, states, frame, raw)
+            out, assigned = jsonata_output(state, states, frame, raw)
         else:
-            eff = self.path(state.input_path, raw, ctx, frame)
+            eff = select_path(state.input_path, raw, ctx, frame)
             if "Seconds" in spec:
                 until = now + timedelta(seconds=spec["Seconds"])
             elif "Timestamp" in spec:
                 until = parse_timestamp(spec["Timestamp"])
             elif "SecondsPath" in spec:
                 p = spec["SecondsPath"]
-                secs = self.field_path("SecondsPath", p, eff, ctx, frame)
+                secs = field_path("SecondsPath", p, eff, ctx, frame)
                 if (
                     isinstance(secs, bool)
                     or not isinstance(secs, (int, float))
@@ -417,44 +416,32 @@ class Execution(TaskStates, MapParallelStates):
                     raise StatesError(
                         "States.Runtime",
                         "The SecondsPath parameter cannot be parsed as a long value: "
-                        f"{p} == {_plain(secs)}",
+                        f"{p} == {plain_text(secs)}",
                     )
                 if secs < 0:
                     raise StatesError(
                         "States.Runtime",
                         f"The SecondsPath parameter references a negative value: {p} == "
-                        f"{_plain(secs)}",
+                        f"{plain_text(secs)}",
                     )
                 until = now + timedelta(seconds=int(secs))
             elif "TimestampPath" in spec:
                 p = spec["TimestampPath"]
-                text = self.field_path("TimestampPath", p, eff, ctx, frame)
+                text = field_path("TimestampPath", p, eff, ctx, frame)
                 until = parse_timestamp(text)
                 if until is None:
                     raise StatesError(
                         "States.Runtime",
                         "The TimestampPath parameter does not reference a valid ISO-8601 "
-                        f"extended offset date-time format string: {p} == {_plain(text)}",
+                        f"extended offset date-time format string: {p} == {plain_text(text)}",
                     )
-            assigned = self._jsonpath_assign(state.assign, eff, ctx, frame)
-            out = self.path(state.output_path, eff, ctx, frame)
+            assigned = jsonpath_assign(state.assign, eff, ctx, frame)
+            out = select_path(state.output_path, eff, ctx, frame)
         if until is not None:
-            if until - now > _MAX_WAIT:
+            if until - now > MAX_WAIT:
                 raise StatesError("States.Runtime", "Wait state delay is too long.")
             self._sleep((until - now).total_seconds(), frame)
         return out, state.next, assigned
-
-
-_RUN_TYPES = {
-    "Pass": Execution._pass,
-    "Task": Execution._task,
-    "Choice": Execution._choice,
-    "Wait": Execution._wait,
-    "Succeed": Execution._succeed,
-    "Fail": Execution._fail,
-    "Parallel": Execution._parallel,
-    "Map": Execution._map,
-}
 
 
 def _no_choice_cause(state: State, eid: int) -> str:

@@ -10,14 +10,14 @@ from typing import Any
 from ._expr import dumps
 from .errors import StatesError
 
-_UNCATCHABLE = frozenset({"States.Runtime", "States.DataLimitExceeded"})
-_PREFIXED = frozenset({"States.Runtime", "States.QueryEvaluationError"})
-_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+UNCATCHABLE = frozenset({"States.Runtime", "States.DataLimitExceeded"})
+PREFIXED_ERRORS = frozenset({"States.Runtime", "States.QueryEvaluationError"})
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 # Shared context for states whose definition never mentions the context object ($$ or
 # $states.context): building the real one per state costs a timestamp format.
-_NO_CONTEXT: dict = {}
-_FIELD_RE = re.compile(r"specified for the field '([^']*)'")
-_MAX_WAIT = timedelta(days=365)  # AWS: an execution lasts at most a year
+NO_CONTEXT: dict = {}
+FIELD_RE = re.compile(r"specified for the field '([^']*)'")
+MAX_WAIT = timedelta(days=365)  # AWS: an execution lasts at most a year
 
 
 class Failed(Exception):
@@ -68,7 +68,7 @@ def iso(dt: datetime) -> str:
 
 
 def parse_timestamp(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not _TS_RE.match(text):
+    if not isinstance(text, str) or not TIMESTAMP_RE.match(text):
         return None
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -76,8 +76,8 @@ def parse_timestamp(text: Any) -> datetime | None:
         return None
 
 
-def error_matches(names: list[str], error: str) -> bool:
-    if error in _UNCATCHABLE:
+def error_matches(names: list[str], error: str | None) -> bool:
+    if error in UNCATCHABLE:
         return False
     for name in names:
         if name == error or name == "States.ALL":
@@ -94,7 +94,7 @@ class RetriableError(Exception):
         self.err = err
 
 
-def _as_number(value: Any, kind: type) -> Any:
+def as_number(value: Any, kind: type) -> Any:
     """AWS accepts a numeric string for the tolerated-failure *Path fields."""
     if isinstance(value, str):
         try:
@@ -104,12 +104,12 @@ def _as_number(value: Any, kind: type) -> Any:
     return value
 
 
-def _expr_text(template: Any) -> str:
+def expr_text(template: Any) -> str:
     if isinstance(template, str):
         if template.startswith("{%") and template.endswith("%}"):
             return template[2:-2].strip()
     return json.dumps(template)
 
 
-def _plain(value: Any) -> str:
+def plain_text(value: Any) -> str:
     return value if isinstance(value, str) else dumps(value)

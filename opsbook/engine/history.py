@@ -6,8 +6,18 @@ from collections.abc import Callable
 from typing import Any
 
 from ._expr import dumps
+from .quotas import HISTORY_LIMIT
 
 _NOT_TRUNCATED = {"truncated": False}
+
+
+class HistoryFull(Exception):
+    """The next event would be number 25,000 and would not close the execution: AWS fails the
+    execution there instead (docs: bp-history-limit). `last` is the last event recorded."""
+
+    def __init__(self, last: int):
+        super().__init__(last)
+        self.last = last
 
 
 class History:
@@ -25,6 +35,8 @@ class History:
     ) -> int:
         events = self.events
         eid = len(events) + 1
+        if eid >= HISTORY_LIMIT and not type_.startswith("Execution"):
+            raise HistoryFull(eid - 1)
         if key is None:
             event = {
                 "timestamp": self.clock.now(),
@@ -52,7 +64,7 @@ class History:
     def exited(self, state_type: str, name: str, value: Any, prev: int, assigned=None) -> int:
         details: dict[str, Any] = {"name": name, "output": dumps(value)}
         details["outputDetails"] = _NOT_TRUNCATED
-        if assigned is not None:
+        if assigned:  # an empty Assign ({}) adds nothing, as on AWS
             details["assignedVariables"] = {k: dumps(v) for k, v in assigned.items()}
             details["assignedVariablesDetails"] = _NOT_TRUNCATED
         return self.add(state_type + "StateExited", prev, "stateExitedEventDetails", details)

@@ -33,6 +33,7 @@ import math
 import random
 import re
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -297,7 +298,7 @@ def _check_formats(call: Call) -> str | None:
         raw = call.args[0].raw
         if not isinstance(call.args[0].value, str):
             return "The first argument of States.Format must be a string"
-        count = _placeholders(raw)
+        count = _placeholders(raw or "")
         if count is None:
             return f"Malformed States.Format template '{call.args[0].value}'"
         if count != len(call.args) - 1:
@@ -466,7 +467,8 @@ def _java_double(v: float) -> str:
         return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
     if v == 0:
         return "-0.0" if math.copysign(1.0, v) < 0 else "0.0"
-    sign, digits, exp = Decimal(repr(v)).as_tuple()
+    sign, digits, exponent = Decimal(repr(v)).as_tuple()
+    exp = int(exponent)  # an int for a finite value
     text = "".join(map(str, digits)).rstrip("0") or "0"
     exp += len(digits) - len(text)  # value = int(text) * 10**exp
     minus = "-" if sign else ""
@@ -684,7 +686,7 @@ def _uuid(name: str) -> str:
     return str(uuid.uuid4())
 
 
-_IMPL = {
+_IMPL: dict[str, Callable[..., Any]] = {
     "States.StringToJson": _string_to_json,
     "States.JsonToString": _json_to_string,
     "States.Array": _array,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 import uuid
 from functools import lru_cache
 from typing import Any
@@ -210,6 +211,25 @@ def _error(expression: str, field: str | None, exc: Exception) -> StatesError:
     )
 
 
+# A user-defined JSONata function can recurse without end (jsonata-python runs tail calls in a
+# loop, so no stack overflow stops it): an evaluation that defines a function gets this much
+# wall-clock time, then fails with JSONata's own timeout error (D1012).
+EVALUATION_LIMIT_MS = 5000
+
+
+def _runaway_guard() -> Any:
+    started = time.monotonic()
+    steps = 0
+
+    def on_entry(expr: Any, input: Any, env: Any) -> None:
+        nonlocal steps
+        steps += 1
+        if steps & 255 == 0 and (time.monotonic() - started) * 1000 > EVALUATION_LIMIT_MS:
+            raise jsonata.JException("D1012", -1, EVALUATION_LIMIT_MS)
+
+    return on_entry
+
+
 def evaluate(
     expression: str,
     states: dict,
@@ -227,6 +247,8 @@ def evaluate(
     if variables:
         for k, v in variables.items():
             bindings[k] = _NULL if v is None else v
+    if "function" in expression or "λ" in expression:  # only a function can loop forever
+        bindings["__evaluate_entry"] = _runaway_guard()  # jsonata-python's step hook
     Jsonata.CURRENT.jsonata = expr  # jsonata-python's higher-order functions read this
     try:
         result = expr.evaluate(None, bindings)

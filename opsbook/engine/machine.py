@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-_ABSENT = object()  # a field that is not in the definition (distinct from an explicit null)
+ABSENT = object()  # a field that is not in the definition (distinct from an explicit null)
 
 
 class Retrier:
@@ -27,7 +27,7 @@ class Catcher:
         self.next = spec.get("Next")
         self.result_path = spec.get("ResultPath", "$")
         self.assign = spec.get("Assign")
-        self.output = spec.get("Output", _ABSENT)
+        self.output = spec.get("Output", ABSENT)
 
 
 class State:
@@ -38,18 +38,18 @@ class State:
         too) uses unless it sets its own."""
         self.name = name
         self.spec = spec
-        self.type = spec.get("Type")
+        self.type: str = spec.get("Type") or ""
         self.jsonata = spec.get("QueryLanguage", top_ql) == "JSONata"
         self.next = spec.get("Next")
         self.end = bool(spec.get("End")) or self.type in ("Succeed", "Fail")
         self.input_path = spec.get("InputPath", "$")
         self.output_path = spec.get("OutputPath", "$")
         self.result_path = spec.get("ResultPath", "$")
-        self.parameters = spec.get("Parameters", _ABSENT)
-        self.result_selector = spec.get("ResultSelector", _ABSENT)
+        self.parameters = spec.get("Parameters", ABSENT)
+        self.result_selector = spec.get("ResultSelector", ABSENT)
         self.assign = spec.get("Assign")
-        self.output = spec.get("Output", _ABSENT)
-        self.arguments = spec.get("Arguments", _ABSENT)
+        self.output = spec.get("Output", ABSENT)
+        self.arguments = spec.get("Arguments", ABSENT)
         text = json.dumps(spec)
         self.needs_context = "$$" in text or "context" in text
         self.has_timeouts = any(
@@ -86,7 +86,7 @@ class Machine:
         self.spec = spec
         top_ql = ql or spec.get("QueryLanguage", "JSONPath")
         self.jsonata = top_ql == "JSONata"
-        self.start_at = spec.get("StartAt")
+        self.start_at: str = spec.get("StartAt") or ""
         self.timeout = spec.get("TimeoutSeconds")
         self.states: dict[str, State] = {
             name: State(name, body, top_ql)

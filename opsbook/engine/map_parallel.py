@@ -2,45 +2,84 @@
 
 from __future__ import annotations
 
-import heapq
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from ._expr import dumps, evaluate_template
+from .dataflow import field_path, jsonata, select_path, state_input, state_output
 from .errors import StatesError
-from .flow import Failed, Frame, _as_number, _expr_text, _plain
+from .fibers import Scheduler
+from .flow import Failed, Frame, as_number, expr_text, plain_text
 from .history import History, error_details
 from .jsonata_eval import json_type
-from .machine import _ABSENT, State
+from .machine import ABSENT, Machine, State
+
+RunMachine = Callable[[Machine, Any, Frame], Any]
 
 
 class MapParallelStates:
-    """Mixin of Execution: the Parallel and Map states."""
+    """The Parallel and Map states. What they use is given: the history, the fiber scheduler,
+    `run_machine` (the executor's state loop, for branches and iterations), `run_child` (a
+    distributed Map's child execution: its output, or Failed) and the state machine's ARN."""
+
+    def __init__(
+        self,
+        *,
+        history: History,
+        scheduler: Scheduler,
+        run_machine: RunMachine,
+        run_child: Callable[[Machine, Any], Any],
+        state_machine_arn: str,
+    ):
+        self.history = history
+        self.scheduler = scheduler
+        self.run_machine = run_machine
+        self.run_child = run_child
+        self.state_machine_arn = state_machine_arn
 
     # ------------------------------------------------------------------ Parallel
-    def _parallel(self, state: State, raw, frame, ctx, eid):
+    def parallel(self, state: State, raw, frame: Frame, ctx: dict):
+        """Every branch on its own fiber, all started at once (docs: state-parallel, "the
+        entire Parallel state fails and all its branches are stopped"). The first branch to
+        fail stops the others; they record nothing more (AWS has TaskStateAborted-style event
+        types, but no recording here shows when it writes them, so none are written)."""
         h = self.history
-        eff = self.state_input(state, raw, ctx, frame)
+        eff = state_input(state, raw, ctx, frame)
         started = h.add("ParallelStateStarted", frame.last)
         frame.last = started
-        results = []
-        slots = _Slots(self.clock, 0)
-        for branch in state.branches:
-            slots.begin()
-            sub = Frame(frame.vars, started)  # variables are replaced, never mutated
-            try:
-                results.append(self.run_machine(branch, eff, sub))
-            except Failed as f:
-                frame.last = f.last
-                raise StatesError(f.error, f.cause) from None
-            finally:
-                slots.end()
-            frame.last = sub.last
-        slots.finish()
+        sched = self.scheduler
+        results: list[Any] = [None] * len(state.branches)
         end_prev = frame.last
+        try:
+            for index, branch in enumerate(state.branches):
+                sub = Frame(frame.vars, started)  # variables are replaced, never mutated
+                sched.spawn(self._branch_run(branch, eff, sub), yields=True, tag=(index, sub))
+            for child in sched.join(0):
+                if child.error is not None:
+                    sched.cancel_children()
+                    self._raise_child_error(child.error, frame)
+                results[child.tag[0]] = child.value
+                end_prev = child.tag[1].last
+        except BaseException:
+            sched.cancel_children()
+            raise
         h.add("ParallelStateSucceeded", end_prev)
         frame.last = end_prev
-        return self._state_output(state, raw, results, ctx, frame)
+        return state_output(state, raw, results, ctx, frame)
+
+    def _branch_run(self, machine, value, sub: Frame):
+        def run():
+            return self.run_machine(machine, value, sub)
+
+        return run
+
+    @staticmethod
+    def _raise_child_error(error: BaseException, frame: Frame):
+        if isinstance(error, Failed):
+            frame.last = error.last
+            raise StatesError(error.error, error.cause) from None
+        raise error
 
     # ------------------------------------------------------------------ Map
     def _map_items(self, state: State, raw, eff, ctx, frame) -> list:
@@ -54,9 +93,11 @@ class MapParallelStates:
             if "Items" not in spec:
                 items = raw
             else:
-                items = self.jsonata(spec["Items"], {"input": raw, "context": ctx}, frame, "Items")
+                items = jsonata(spec["Items"], {"input": raw, "context": ctx}, frame, "Items")
             if not isinstance(items, list):
-                expr = _expr_text(spec.get("Items"))
+                # Without Items the state input is iterated; AWS's cause for a non-array input
+                # is not recorded, so it is given as for Items "{% $states.input %}".
+                expr = expr_text(spec["Items"]) if "Items" in spec else "$states.input"
                 if callable(items) or (
                     items is not None
                     and json_type(items) == "object"
@@ -76,7 +117,7 @@ class MapParallelStates:
                 raise err
             return items
         path = spec.get("ItemsPath", "$")
-        items = self.path(path, eff, ctx, frame)
+        items = select_path(path, eff, ctx, frame)
         if not isinstance(items, list):
             raise StatesError(
                 "States.Runtime",
@@ -91,30 +132,26 @@ class MapParallelStates:
         states = {"input": raw, "context": ctx}
         if state.jsonata:
             if isinstance(count, str):
-                count = self.jsonata(count, states, frame, "ToleratedFailureCount")
+                count = jsonata(count, states, frame, "ToleratedFailureCount")
             if isinstance(pct, str):
-                pct = self.jsonata(pct, states, frame, "ToleratedFailurePercentage")
+                pct = jsonata(pct, states, frame, "ToleratedFailurePercentage")
         if "ToleratedFailureCountPath" in spec:
             p = spec["ToleratedFailureCountPath"]
-            count = _as_number(
-                self.field_path("ToleratedFailureCountPath", p, raw, ctx, frame), int
-            )
+            count = as_number(field_path("ToleratedFailureCountPath", p, raw, ctx, frame), int)
             if isinstance(count, bool) or not isinstance(count, int):
                 raise StatesError(
                     "States.Runtime",
-                    f'The ToleratedFailureCountPath field refers to value "{_plain(count)}" '
+                    f'The ToleratedFailureCountPath field refers to value "{plain_text(count)}" '
                     f"which is not a valid integer: {p}",
                 )
         if "ToleratedFailurePercentagePath" in spec:
             p = spec["ToleratedFailurePercentagePath"]
-            pct = _as_number(
-                self.field_path("ToleratedFailurePercentagePath", p, raw, ctx, frame), float
-            )
+            pct = as_number(field_path("ToleratedFailurePercentagePath", p, raw, ctx, frame), float)
             if isinstance(pct, bool) or not isinstance(pct, (int, float)):
                 raise StatesError(
                     "States.Runtime",
                     f"The ToleratedFailurePercentagePath field refers to value "
-                    f'"{_plain(pct)}" which is not a valid float: {p}',
+                    f'"{plain_text(pct)}" which is not a valid float: {p}',
                 )
         if count is not None and count < 0:
             raise StatesError("States.Runtime", "ToleratedFailureCount cannot be negative.")
@@ -124,95 +161,185 @@ class MapParallelStates:
             )
         return count, pct
 
-    def _map(self, state: State, raw, frame, ctx, eid):
+    def map(self, state: State, raw, frame: Frame, ctx: dict):
         h = self.history
-        eff = raw if state.jsonata else self.path(state.input_path, raw, ctx, frame)
+        # MaxConcurrency is evaluated first, before MapStateStarted: a bad MaxConcurrencyPath
+        # fails the execution straight after MapStateEntered (LocalStack's AWS-validated Map).
+        max_concurrency = self._max_concurrency(state, raw, ctx, frame)
+        eff = raw if state.jsonata else select_path(state.input_path, raw, ctx, frame)
         items = self._map_items(state, raw, eff, ctx, frame)
         frame.last = h.add(
             "MapStateStarted", frame.last, "mapStateStartedEventDetails", {"length": len(items)}
         )
         count, pct = self._tolerance(state, raw, ctx, frame)
         if state.distributed:
-            return self._distributed(state, raw, eff, items, frame, ctx, count, pct)
-        results = []
+            limit = max_concurrency or _INLINE_LIMIT
+            return self._distributed(state, raw, eff, items, frame, ctx, count, pct, limit)
+        # MaxConcurrency 0 means "as many as possible"; AWS runs at most 40 inline iterations
+        # at once (docs: state-map-inline), so 0 gets that cap here too.
+        limit = max_concurrency or _INLINE_LIMIT
+        sched = self.scheduler
+        results: list[Any] = [None] * len(items)
         end_prev = frame.last
-        slots = _Slots(self.clock, self._max_concurrency(state, raw, ctx, frame) or _INLINE_LIMIT)
-        for index, item in enumerate(items):
-            slots.begin()
-            value = self._item_input(state, raw, eff, item, index, ctx, frame)
-            details = {"index": index, "name": state.name}
-            started = h.add(
-                "MapIterationStarted", frame.last, "mapIterationStartedEventDetails", details
-            )
-            sub = Frame(frame.vars, started)  # variables are replaced, never mutated
-            try:
-                results.append(self.run_machine(state.processor, value, sub))
-            except Failed as f:
-                h.add("MapIterationFailed", f.last, "mapIterationFailedEventDetails", details)
-                frame.last = f.last
-                raise StatesError(f.error, f.cause) from None
-            finally:
-                slots.end()
-            end_prev = h.add(
-                "MapIterationSucceeded", sub.last, "mapIterationSucceededEventDetails", details
-            )
-            frame.last = sub.last
-        slots.finish()
+
+        def absorb(done: list) -> None:
+            nonlocal end_prev
+            for child in done:
+                if child.error is not None:
+                    self._abort_iterations(state, child.error, frame)
+                results[child.tag[0]], end_prev = child.value
+                frame.last = child.tag[1].last
+
+        try:
+            for index, item in enumerate(items):
+                absorb(sched.join(limit - 1))  # a free slot
+                value = self._item_input(state, raw, eff, item, index, ctx, frame)
+                details = {"index": index, "name": state.name}
+                started = h.add(
+                    "MapIterationStarted", frame.last, "mapIterationStartedEventDetails", details
+                )
+                sub = Frame(frame.vars, started)  # variables are replaced, never mutated
+                run = self._iteration_run(state, value, sub, details)
+                sched.spawn(run, yields=False, tag=(index, sub))
+                sched.pause()  # the iteration runs until it waits, then the next one starts
+                absorb(sched.collect())
+            absorb(sched.join(0))
+        except BaseException:
+            sched.cancel_children()
+            raise
         h.add("MapStateSucceeded", end_prev)
         frame.last = end_prev
-        return self._state_output(state, raw, results, ctx, frame)
+        return state_output(state, raw, results, ctx, frame)
+
+    def _iteration_run(self, state: State, value, sub: Frame, details: dict):
+        h = self.history
+
+        def run():
+            try:
+                out = self.run_machine(state.processor, value, sub)
+            except Failed as f:
+                h.add("MapIterationFailed", f.last, "mapIterationFailedEventDetails", details)
+                raise
+            done = h.add(
+                "MapIterationSucceeded", sub.last, "mapIterationSucceededEventDetails", details
+            )
+            return out, done
+
+        return run
+
+    def _abort_iterations(self, state: State, error: BaseException, frame: Frame):
+        """An iteration failed: AWS stops the Map's other iterations (docs: state-map-inline,
+        "If any iteration fails, the entire Map state fails") and records MapIterationAborted
+        for each one still running. Their order against MapStateFailed is not in the recorded
+        corpus; here they come first, in index order."""
+        stopped = self.scheduler.cancel_children()
+        if isinstance(error, Failed):
+            for child in sorted(stopped, key=lambda c: c.tag[0]):
+                details = {"index": child.tag[0], "name": state.name}
+                self.history.add(
+                    "MapIterationAborted",
+                    child.tag[1].last,
+                    "mapIterationAbortedEventDetails",
+                    details,
+                )
+        self._raise_child_error(error, frame)
 
     def _max_concurrency(self, state: State, raw, ctx, frame) -> int:
+        """MaxConcurrency, MaxConcurrencyPath or a JSONata MaxConcurrency. The Path causes
+        follow the ToleratedFailureCountPath ones AWS recorded (corpus) and LocalStack's
+        AWS-validated Map; AWS's texts for a negative value and for a JSONata result that is
+        not an integer are not recorded anywhere we could check, so these are our wording."""
         spec = state.spec
         value = spec.get("MaxConcurrency", 0)
         if state.jsonata and isinstance(value, str):
-            value = self.jsonata(value, {"input": raw, "context": ctx}, frame, "MaxConcurrency")
+            value = jsonata(value, {"input": raw, "context": ctx}, frame, "MaxConcurrency")
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                err = StatesError(
+                    "States.QueryEvaluationError",
+                    f"The JSONata expression '{expr_text(spec['MaxConcurrency'])}' specified for "
+                    "the field 'MaxConcurrency' returned an unexpected result type. Expected "
+                    f"'integer', but was '{json_type(value)}' for value: {dumps(value)}",
+                )
+                err.location = "MaxConcurrency"
+                raise err
         elif "MaxConcurrencyPath" in spec:
             p = spec["MaxConcurrencyPath"]
-            value = _as_number(self.field_path("MaxConcurrencyPath", p, raw, ctx, frame), int)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            value = as_number(field_path("MaxConcurrencyPath", p, raw, ctx, frame), int)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise StatesError(
+                    "States.Runtime",
+                    f'The MaxConcurrencyPath field refers to value "{plain_text(value)}" which is '
+                    f"not a valid integer: {p}",
+                )
+        if value < 0:
             raise StatesError(
                 "States.Runtime",
-                f"MaxConcurrency must be a non-negative integer, got {_plain(value)}",
+                f"Expected non-negative integer for MaxConcurrency, got '{value}' instead.",
             )
         return value
 
     def _item_input(self, state: State, raw, eff, item, index, ctx, frame):
-        if state.parameters is _ABSENT:
+        if state.parameters is ABSENT:
             return item
         item_ctx = {**ctx, "Map": {"Item": {"Index": index, "Value": item}}}
         if state.jsonata:
             states = {"input": raw, "context": item_ctx}
-            return self.jsonata(state.parameters, states, frame, "ItemSelector")
+            return jsonata(state.parameters, states, frame, "ItemSelector")
         return evaluate_template(state.parameters, eff, item_ctx, frame.vars, field="ItemSelector")
 
-    def _distributed(self, state, raw, eff, items, frame, ctx, count, pct):
+    def _child_run(self, machine: Machine, value: Any):
+        def run():
+            return self.run_child(machine, value)
+
+        return run
+
+    def _distributed(self, state, raw, eff, items, frame, ctx, count, pct, limit: int):
         """A distributed Map: child executions, so only MapRun events in this history."""
         h = self.history
-        sm = self.sm_ctx["Id"].replace(":stateMachine:", ":mapRun:", 1)
+        sm = self.state_machine_arn.replace(":stateMachine:", ":mapRun:", 1)
         arn = f"{sm}/{state.spec.get('Label', state.name)}:{uuid.uuid4()}"
         run_started = h.add(
             "MapRunStarted", frame.last, "mapRunStartedEventDetails", {"mapRunArn": arn}
         )
-        results, failures, last_err = [], 0, None
-        for index, item in enumerate(items):
-            value = self._item_input(state, raw, eff, item, index, ctx, frame)
-            child = type(self)(
-                state.processor,
-                tasks=self.tasks,
-                clock=self.clock,
-                history=History(self.clock),
-                context={"Execution": self.exec_ctx, "StateMachine": self.sm_ctx},
-                deadline=self.deadline,
-                should_abort=self.should_abort,
-                rng=self._rng,
-            )
-            try:
-                results.append(child.run_machine(state.processor, value, Frame({}, 0)))
-            except Failed as f:
-                failures += 1
-                last_err = f
-                results.append(error_details(f.error, f.cause))
+        # The child executions run on fibers too, at most `limit` at once; a failed child
+        # does not stop the others (the tolerated-failure thresholds decide, at the end).
+        sched = self.scheduler
+        results: list[Any] = [None] * len(items)
+        failures = 0
+        last_err: Failed | None = None
+
+        def absorb(done: list) -> None:
+            nonlocal failures, last_err
+            for child in done:
+                error = child.error
+                if error is None:
+                    results[child.tag] = child.value
+                elif isinstance(error, Failed):
+                    failures += 1
+                    last_err = error
+                    results[child.tag] = error_details(error.error, error.cause)
+                else:  # the execution timed out or was stopped
+                    sched.cancel_children()
+                    raise error
+
+        try:
+            for index, item in enumerate(items):
+                absorb(sched.join(limit - 1))
+                value = self._item_input(state, raw, eff, item, index, ctx, frame)
+                sched.spawn(self._child_run(state.processor, value), yields=False, tag=index)
+                sched.pause()
+                absorb(sched.collect())
+            while True:  # join() returns early on a failed child: wait for all of them
+                absorb(sched.join(0))
+                if not sched.pending():
+                    break
+        except BaseException:
+            sched.cancel_children()
+            raise
         # AWS: with both thresholds set, exceeding either one fails the Map; with none, any
         # failure does.
         if count is None and pct is None:
@@ -222,8 +349,8 @@ class MapParallelStates:
                 pct is not None and failures * 100.0 / max(len(items), 1) > pct
             )
         if too_many:
-            error = "States.ExceedToleratedFailureThreshold"
-            cause = "The specified tolerated failure threshold was exceeded"
+            error: str | None = "States.ExceedToleratedFailureThreshold"
+            cause: str | None = "The specified tolerated failure threshold was exceeded"
             if count is None and pct is None and last_err is not None:
                 error, cause = last_err.error, last_err.cause
             frame.last = h.add(
@@ -233,39 +360,7 @@ class MapParallelStates:
         ok = h.add("MapRunSucceeded", run_started)
         h.add("MapStateSucceeded", ok)
         frame.last = ok
-        return self._state_output(state, raw, results, ctx, frame)
+        return state_output(state, raw, results, ctx, frame)
 
 
 _INLINE_LIMIT = 40  # AWS runs at most 40 inline Map iterations at once
-
-
-class _Slots:
-    """Concurrency under a virtual clock: iterations/branches run one after another here, but
-    each starts at the virtual time a slot frees up (at most `limit` at once, 0 = no limit),
-    and the state ends when the last one would have, as on AWS. A real clock is left alone."""
-
-    def __init__(self, clock: Any, limit: int):
-        self.clock = clock
-        self.on = getattr(clock, "virtual", False) and hasattr(clock, "set")
-        if self.on:
-            self.t0 = self.latest = clock.now()
-            self.limit = limit
-            self.ends: list = []
-
-    def begin(self) -> None:
-        if self.on:
-            start = self.t0
-            if self.limit and len(self.ends) >= self.limit:
-                start = heapq.heappop(self.ends)
-            self.clock.set(start)
-
-    def end(self) -> None:
-        if self.on:
-            now = self.clock.now()
-            heapq.heappush(self.ends, now)
-            if now > self.latest:
-                self.latest = now
-
-    def finish(self) -> None:
-        if self.on:
-            self.clock.set(self.latest)

@@ -30,10 +30,9 @@ from .errors import StatesError
 __all__ = [
     "PathNotFound",
     "PathSyntaxError",
-    "evaluate_reference",
-    "evaluate_template",
     "invalid_path_cause",
     "is_definite",
+    "not_found_cause",
     "parse_path",
     "read_path",
     "to_json",
@@ -337,10 +336,10 @@ class _FilterParser:
             self.pos = m.end()
             txt = m.group(0)
             return ("lit", float(txt) if any(ch in txt for ch in ".eE") else int(txt))
-        for word, val in (("true", True), ("false", False), ("null", None)):
+        for word, constant in (("true", True), ("false", False), ("null", None)):
             if s.startswith(word, self.pos):
                 self.pos += len(word)
-                return ("lit", val)
+                return ("lit", constant)
         raise PathSyntaxError(f"Invalid path '{s}'")
 
 
@@ -600,80 +599,8 @@ def _copy_container(value: Any, step: tuple, data: Any) -> Any:
     )
 
 
-# ---------------------------------------------------------------------------------- templates
-def evaluate_reference(
-    expr: str,
-    input: Any,
-    context: Any,
-    variables: dict | None = None,
-    *,
-    field: str | None = None,
-) -> Any:
-    """Evaluate one ".$" value: a path ($ / $$ / $var) or an intrinsic function call."""
-    if expr.startswith("States."):
-        from .intrinsics import call_intrinsic
-
-        return call_intrinsic(expr, input, context, variables, field=field)
-    try:
-        return read_path(input, expr, context=context, variables=variables)
-    except PathNotFound:
-        if field is None:
-            raise
-        raise StatesError("States.Runtime", not_found_cause(expr, field, input)) from None
-
-
 def not_found_cause(path: str, field: str, input: Any) -> str:
     return (
         f"The JSONPath '{path}' specified for the field '{field}' could not be found "
         f"in the input '{to_json(input)}'"
     )
-
-
-def evaluate_template(
-    template: Any,
-    input: Any,
-    context: Any,
-    variables: dict | None = None,
-    *,
-    field: str = "Parameters",
-) -> Any:
-    """Build a payload from a template: keys ending ".$" take a path or intrinsic call; nested
-    objects and arrays are walked; other values are copied as they are."""
-    if isinstance(template, dict):
-        out = {}
-        for k, v in template.items():
-            if k.endswith(".$"):
-                if not isinstance(v, str):
-                    raise StatesError(
-                        "States.Runtime",
-                        f"The value for the field '{k}' must be a STRING that contains a JSONPath "
-                        f"but was {_json_type(v)}",
-                    )
-                out[k[:-2]] = evaluate_reference(v, input, context, variables, field=k)
-            elif isinstance(v, (dict, list)):
-                out[k] = evaluate_template(v, input, context, variables, field=field)
-            else:
-                out[k] = v
-        return out
-    if isinstance(template, list):
-        return [
-            evaluate_template(v, input, context, variables, field=field)
-            if isinstance(v, (dict, list))
-            else v
-            for v in template
-        ]
-    return template
-
-
-def _json_type(v: Any) -> str:
-    if v is None:
-        return "NULL"
-    if isinstance(v, bool):
-        return "BOOLEAN"
-    if isinstance(v, (int, float)):
-        return "NUMBER"
-    if isinstance(v, list):
-        return "ARRAY"
-    if isinstance(v, dict):
-        return "OBJECT"
-    return "STRING"

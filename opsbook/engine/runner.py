@@ -15,9 +15,15 @@ from ._expr import dumps, forget_last
 from .clock import RealClock, VirtualClock
 from .errors import DefinitionError, Diagnostic, StatesError
 from .executor import Aborted, Execution, Failed, Frame, TimedOut, iso
-from .history import History, error_details
+from .history import History, HistoryFull, error_details
 from .machine import Machine
 from .parse import load_definition
+from .quotas import (
+    HISTORY_LIMIT_CAUSE,
+    HISTORY_LIMIT_ERROR,
+    check_execution_input,
+    check_execution_name,
+)
 from .validate import errors_only, validate
 
 ACCOUNT = "123456789012"
@@ -128,10 +134,21 @@ def execute(
 ) -> Run:
     """Run a state machine to completion and return its Run.
 
+    Raises DefinitionError for an invalid definition, TypeError for input that is not JSON,
+    and InvalidRequest (AWS's InvalidName / ValidationException) for a name StartExecution
+    would refuse or an input over 256 KiB.
+
+    Map iterations and Parallel branches run on the engine's worker threads (opsbook.engine.
+    fibers), so task handlers, on_event and should_abort may be called from those threads;
+    on_event is never called by two threads at once; handlers and should_abort may be.
+
     task_answer(state_name) may return a callable that answers that Task state's invocation
     in place of its handler, with the integration's raw result (mock files, replay)."""
     machine = compile_definition(definition)
     value = _plain_input(input)
+    check_execution_input(dumps(value))
+    if name is not None:
+        check_execution_name(name)
     forget_last()
     clock = clock or VirtualClock()
     name, execution_arn, sm_arn = _names(name, execution_arn, state_machine_arn)
@@ -228,6 +245,14 @@ def _drive(
             f.last,
             "executionFailedEventDetails",
             error_details(f.error, f.cause),
+        )
+    except HistoryFull as full:
+        run.status, run.error, run.cause = "FAILED", HISTORY_LIMIT_ERROR, HISTORY_LIMIT_CAUSE
+        history.add(
+            "ExecutionFailed",
+            full.last,
+            "executionFailedEventDetails",
+            error_details(run.error, run.cause),
         )
     except TimedOut as t:
         run.status, run.error = "TIMED_OUT", "States.Timeout"

@@ -2,46 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import tasks as taskmod
 from ._expr import copy_json, dumps, forget_last
+from .dataflow import field_path, jsonata, state_input, state_output
 from .errors import StatesError
-from .flow import Frame, _plain
-from .history import error_details
+from .fibers import Scheduler
+from .flow import Frame, plain_text
+from .history import History, error_details
 from .machine import State
+from .quotas import data_limit_error, payload_too_large
+
+InvokeFn = Callable[[str, Any, Frame, "float | None", "float | None", str], Any]
 
 
 class TaskStates:
-    """Mixin of Execution: the Task state."""
+    """The Task state: what it needs is given, nothing is shared with the executor.
+
+    run() prepares the attempt (parameters, timeouts), calls `invoke` (this component's own
+    invoke() unless the executor passes another, e.g. a mock), then shapes the output."""
+
+    def __init__(
+        self,
+        *,
+        history: History,
+        clock: Any,
+        tasks: Mapping[str, Callable] | None,
+        scheduler: Scheduler,
+        region: str,
+    ):
+        self.history = history
+        self.clock = clock
+        self.tasks = tasks
+        self.scheduler = scheduler
+        self.region = region
+        # state name -> a callable answering that Task's invocation (mocks, replay), or None
+        self.task_answer: Callable[[str], Callable | None] | None = None
 
     def _timeout_field(self, state: State, name: str, raw, ctx, frame) -> float | None:
         spec = state.spec
         value = spec.get(name)
         if state.jsonata and isinstance(value, str):
-            value = self.jsonata(value, {"input": raw, "context": ctx}, frame, name)
+            value = jsonata(value, {"input": raw, "context": ctx}, frame, name)
         elif name + "Path" in spec:
-            value = self.field_path(name + "Path", spec[name + "Path"], raw, ctx, frame)
+            value = field_path(name + "Path", spec[name + "Path"], raw, ctx, frame)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
         ):
             field = name + "Path" if name + "Path" in spec else name
             raise StatesError(
                 "States.Runtime",
-                f'The {field} field refers to value "{_plain(value)}" which is not a valid '
+                f'The {field} field refers to value "{plain_text(value)}" which is not a valid '
                 "positive integer",
             )
         return value
 
-    def _task(self, state: State, raw, frame, ctx, eid):
+    def run(self, state: State, raw, frame: Frame, ctx: dict, invoke: InvokeFn | None = None):
+        """A Task state's output, Assign and next state."""
         resource = state.spec.get("Resource", "")
-        params = self.state_input(state, raw, ctx, frame)
+        params = state_input(state, raw, ctx, frame)
+        if payload_too_large(dumps(params)):  # AWS's cause for parameters is not documented
+            raise data_limit_error(state.name)
         timeout = heartbeat = None
         if state.has_timeouts:
             timeout = self._timeout_field(state, "TimeoutSeconds", raw, ctx, frame)
             heartbeat = self._timeout_field(state, "HeartbeatSeconds", raw, ctx, frame)
-        result = self.invoke(resource, params, frame, timeout, heartbeat, state.name)
-        return self._state_output(state, raw, result, ctx, frame)
+        result = (invoke or self.invoke)(resource, params, frame, timeout, heartbeat, state.name)
+        return state_output(state, raw, result, ctx, frame)
 
     def invoke(
         self, resource: str, params, frame: Frame, timeout, heartbeat, state_name: str = ""
@@ -50,7 +79,7 @@ class TaskStates:
         h = self.history
         is_lambda = taskmod.is_lambda_arn(resource)
         if is_lambda:
-            sched = {"resource": resource, "input": dumps(params)}
+            sched: dict[str, Any] = {"resource": resource, "input": dumps(params)}
             sched["inputDetails"] = {"truncated": False}
             if timeout is not None:
                 sched["timeoutInSeconds"] = timeout
@@ -73,8 +102,7 @@ class TaskStates:
         event = "LambdaFunction" if is_lambda else "Task"
         # A mock or a recorded answer (mockconfig, replay, teststate) speaks for the state by
         # name and returns the integration's raw result: no lambda:invoke wrapping.
-        answer = getattr(self, "task_answer", None)
-        handler = answer(state_name) if answer is not None else None
+        handler = self.task_answer(state_name) if self.task_answer is not None else None
         raw = handler is not None
         if handler is None:
             handler = taskmod.find_handler(self.tasks, resource, params)
@@ -93,7 +121,18 @@ class TaskStates:
                 else None
             )
             try:
-                result = taskmod.call_handler(handler, payload, self.clock, limit)
+                result = self.scheduler.blocking(
+                    lambda: taskmod.call_handler(handler, payload, self.clock, limit)
+                )
+            except StatesError as exc:
+                if (
+                    exc.error == "States.Timeout"
+                    and heartbeat is not None
+                    and (timeout is None or heartbeat < timeout)
+                ):
+                    # a Python handler sends no heartbeats: HeartbeatSeconds is a deadline too
+                    raise StatesError("States.HeartbeatTimeout") from None
+                raise
             finally:
                 forget_last()
             elapsed = (self.clock.now() - started).total_seconds()
@@ -109,6 +148,8 @@ class TaskStates:
                 raise StatesError(
                     "States.Runtime", f"The task result is not JSON-serializable: {exc}"
                 ) from None
+            if payload_too_large(text):  # AWS names the resource type: 'lambda'
+                raise data_limit_error(base.get("resourceType", "lambda"))
             result = copy_json(result, text)  # decoupled from objects the handler keeps
         except Exception as exc:  # noqa: BLE001 - a handler failure fails the task
             err = taskmod.exception_to_error(exc)

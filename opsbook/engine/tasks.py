@@ -7,7 +7,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
@@ -120,22 +120,38 @@ def exception_to_error(exc: BaseException) -> StatesError:
 
 
 def call_handler(handler: Callable, payload: Any, clock: Any, timeout: float | None) -> Any:
-    """Run a handler; under a real clock with a timeout, give up after `timeout` seconds."""
-    if timeout is None or getattr(clock, "virtual", True):
+    """Run a handler; with a timeout, give up after `timeout` real seconds (raising
+    States.Timeout), under the virtual clock too: a Python handler's work takes real time.
+
+    Under the virtual clock the handler runs with the caller's virtual time (it may move it
+    with clock.sleep), and a handler given up on moves it `timeout` seconds on."""
+    if timeout is None:
         return handler(payload)
+    bind = getattr(clock, "bind", None) if getattr(clock, "virtual", False) else None
+    started = clock.now()
     box: dict[str, Any] = {}
 
     def target() -> None:
+        if bind is not None:
+            bind(started)
         try:
             box["result"] = handler(payload)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             box["error"] = exc
+        finally:
+            if bind is not None:
+                box["now"] = clock.now()
+                bind(None)
 
-    worker = threading.Thread(target=target, daemon=True)
+    worker = threading.Thread(target=target, daemon=True, name="opsbook-task-handler")
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
+        if bind is not None:
+            clock.set(started + timedelta(seconds=timeout))
         raise StatesError("States.Timeout")
+    if "now" in box:
+        clock.set(box["now"])
     if "error" in box:
         raise box["error"]
     return box["result"]

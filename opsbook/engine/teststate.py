@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 
 from ._expr import dumps, evaluate_template, write_result_path
 from .clock import VirtualClock
+from .dataflow import select_path
 from .errors import DefinitionError, Diagnostic, StatesError
 from .executor import Execution, Failed, Frame, RetriableError
 from .flow import error_matches
@@ -399,7 +400,7 @@ def _inspection(ex, state, raw, frame, history, result, error, level) -> dict[st
         if task_params is not None and "Arguments" in spec:
             steps.append(("afterArguments", lambda: task_params))
     elif state.type != "Fail":
-        steps.append(("afterInputPath", lambda: ex.path(state.input_path, raw, ctx, frame)))
+        steps.append(("afterInputPath", lambda: select_path(state.input_path, raw, ctx, frame)))
         if "Parameters" in spec and state.type in ("Task", "Pass", "Parallel"):
             steps.append(
                 (
@@ -409,7 +410,7 @@ def _inspection(ex, state, raw, frame, history, result, error, level) -> dict[st
                         if task_params is not None
                         else evaluate_template(
                             spec["Parameters"],
-                            ex.path(state.input_path, raw, ctx, frame),
+                            select_path(state.input_path, raw, ctx, frame),
                             ctx,
                             frame.vars,
                         )
@@ -479,8 +480,8 @@ def _map_inspection(ex, state, spec: dict, raw: Any, frame) -> dict[str, Any]:
     out: dict[str, Any] = {}
     ctx = ex.context(state, ex.clock.now())
     try:
-        eff = ex.path(spec.get("InputPath", "$"), raw, ctx, frame)
-        items = ex.path(spec.get("ItemsPath", "$"), eff, ctx, frame)
+        eff = select_path(spec.get("InputPath", "$"), raw, ctx, frame)
+        items = select_path(spec.get("ItemsPath", "$"), eff, ctx, frame)
         out["afterItemsPath"] = dumps(items)
         selector = spec.get("ItemSelector", spec.get("Parameters"))
         if selector is not None and isinstance(items, list):

@@ -170,13 +170,10 @@ def too_costly_to_parse(expression: str) -> bool:
 
 
 def _compile_jsonata(expression: str) -> Any:
-    try:  # share engine-expr's compiled-expression cache, so execute() doesn't parse it again
-        from opsbook.engine.jsonata_eval import _compile
-    except ImportError:  # pragma: no cover - jsonata_eval.py not there
-        import jsonata
+    # share the engine's compiled-expression cache, so execute() doesn't parse it again
+    from opsbook.engine.jsonata_eval import compile_expression
 
-        return jsonata.Jsonata(expression)
-    return _compile(expression)
+    return compile_expression(expression)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -595,7 +592,8 @@ class _Validator:
                      f"{loc}/Resource")  # fmt: skip
         self.number_or_expr(s, "TimeoutSeconds", loc, language, minimum=1, maximum=_MAX_INT)
         self.number_or_expr(s, "HeartbeatSeconds", loc, language, minimum=1, maximum=_MAX_INT)
-        timeout, heartbeat = s.get("TimeoutSeconds"), s.get("HeartbeatSeconds")
+        timeout: Any = s.get("TimeoutSeconds")
+        heartbeat: Any = s.get("HeartbeatSeconds")
         if _is_int(timeout) and _is_int(heartbeat) and heartbeat >= timeout:
             self.schema("HeartbeatSeconds must be smaller than TimeoutSeconds",
                         f"{loc}/HeartbeatSeconds")  # fmt: skip

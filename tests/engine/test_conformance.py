@@ -1,10 +1,14 @@
-"""Run the ASL conformance corpus (recorded on real AWS) through opsbook.engine.
+"""Run the ASL conformance corpus (recorded on real AWS) through opsbook.engine, one test per
+case (the case name is the test id).
 
-Prints two figures: the share of cases whose status + output + error/cause match, and the share
-of recorded histories that match event for event (ids, previousEventId, type, *EventDetails;
-timestamps and placeholders ignored). Run as a script to list the mismatching cases:
+A case matches when its status + output + error/cause match ("result") and, when the case
+recorded one, its history matches event for event ("history": ids, previousEventId, type,
+*EventDetails; timestamps and placeholders ignored). Cases known not to match are listed in
+EXPECTED_FAILURES with the part that fails and why. Such a case is an xfail(strict=True): if it
+starts to match, the test fails so the entry gets removed; any other mismatch fails by name.
+Run as a script to list the mismatching cases and the two figures:
 
-    .venv/bin/python tests/engine/test_conformance.py [-v] [name-substring]
+    PYTHONPATH=tests .venv/bin/python tests/engine/test_conformance.py [-v] [name-substring]
 """
 
 from __future__ import annotations
@@ -21,8 +25,39 @@ from opsbook.engine import execute
 
 CORPUS = corpus_dir()
 CASES_FILE = CORPUS / "cases.jsonl"
-OUTCOME_TARGET = 98.0
-HISTORY_TARGET = 95.0
+_DIST_PREV = (
+    "AWS recorded MapStateExited.previousEventId as MapRunStarted's id; in the other 15 "
+    "distributed-Map recordings it is MapRunSucceeded's id, which the engine gives. The ids are "
+    "racy on AWS's side (distributed Map child executions), so no rule reproduces both."
+)
+_SCENARIOS = (
+    "tests/aws/services/stepfunctions/v2/scenarios/test_base_scenarios.py::TestBaseScenarios::"
+)
+_ASSIGN_REFS = (
+    "tests/aws/services/stepfunctions/v2/assign/test_assign_reference_variables.py::"
+    "TestAssignReferenceVariables::test_reference_in_map_state"
+)
+
+# name -> (the parts that fail: "result" and/or "history", why). At most 1% of the cases may
+# fail their result and 3% of the recorded histories (test_expected_failures_stay_few).
+EXPECTED_FAILURES: dict[str, tuple[frozenset[str], str]] = {
+    _ASSIGN_REFS + "[MAP_STATE_REFERENCE_IN_ITEM_SELECTOR]": (frozenset({"history"}), _DIST_PREV),
+    _ASSIGN_REFS + "[MAP_STATE_REFERENCE_IN_TOLERATED_FAILURE_PATH]": (
+        frozenset({"history"}),
+        _DIST_PREV,
+    ),
+    _SCENARIOS + "test_map_state_config_distributed_item_selector_parameters": (
+        frozenset({"history"}),
+        _DIST_PREV,
+    ),
+    _SCENARIOS + "test_map_state_config_distributed_items_path_from_previous": (
+        frozenset({"history"}),
+        _DIST_PREV,
+    ),
+    _SCENARIOS + "test_map_state_nested_config_distributed": (frozenset({"history"}), _DIST_PREV),
+}
+MAX_RESULT_FAILURES = 0.01  # of all cases
+MAX_HISTORY_FAILURES = 0.03  # of the cases with a recorded history
 
 # Placeholders the recorder substituted for per-run values; they match anything.
 _PLACEHOLDERS = {"timestamp", "snf_role_arn", "map_run_arn", "date"}
@@ -95,11 +130,19 @@ def _decoded_details(details: Any) -> Any:
 
 
 def history_mismatch(expected: list[dict], actual: list[dict], shape_only: bool) -> str | None:
-    """None when the histories match, else a short description of the first difference."""
+    """None when the histories match, else a short description of the first difference.
+
+    Events are compared in order. Some recordings leave events out (their ids jump, e.g. the
+    Parallel cases lack ParallelStateSucceeded): the events of ours whose ids the recording
+    does not have are skipped, never compared with anything."""
+    j = 0
     for i, exp in enumerate(expected):
-        if i >= len(actual):
+        if isinstance(exp["id"], int) and j < exp["id"] - 1:
+            j = exp["id"] - 1  # the recording dropped the events before this id
+        if j >= len(actual):
             return f"missing event #{i + 1} {exp['type']}"
-        act = actual[i]
+        act = actual[j]
+        j += 1
         for key in ("type", "id", "previousEventId"):
             if isinstance(exp["id"], list) and key != "type":  # the recorder masked a racy id
                 continue
@@ -116,8 +159,8 @@ def history_mismatch(expected: list[dict], actual: list[dict], shape_only: bool)
             a = _decoded_details(act[k])
             if not matches(e, a, shape_only):
                 return f"event #{i + 1} {exp['type']}: {k} {json.dumps(a)[:300]} != {json.dumps(e)[:300]}"
-    if len(actual) > len(expected):
-        return f"extra event #{len(expected) + 1} {actual[len(expected)]['type']}"
+    if len(actual) > j:
+        return f"extra event #{j + 1} {actual[j]['type']}"
     return None
 
 
@@ -187,17 +230,52 @@ def score(cases: list[dict]) -> tuple[float, float, list[tuple[str, str]]]:
     )
 
 
-@pytest.mark.skipif(not CASES_FILE.exists(), reason=f"ASL conformance corpus not found at {CORPUS}")
-def test_conformance_corpus(capsys):
-    cases = load_cases()
-    outcome, history, failures = score(cases)
-    with capsys.disabled():
-        print(
-            f"\nASL conformance: {outcome:.1f}% of {len(cases)} cases match status+output+error; "
-            f"{history:.1f}% of recorded histories match"
-        )
-    assert outcome >= OUTCOME_TARGET, failures[:10]
-    assert history >= HISTORY_TARGET, failures[:10]
+class ExpectedMismatch(AssertionError):
+    """The listed part of an EXPECTED_FAILURES case still does not match (an xfail)."""
+
+
+_CASES = load_cases() if CASES_FILE.exists() else []
+_NO_CORPUS = pytest.mark.skip(reason=f"ASL conformance corpus not found at {CORPUS}")
+
+
+def _params() -> list:
+    if not _CASES:
+        return [pytest.param(None, id="no-corpus", marks=_NO_CORPUS)]
+    params = []
+    for case in _CASES:
+        marks = []
+        if case["name"] in EXPECTED_FAILURES:
+            parts, why = EXPECTED_FAILURES[case["name"]]
+            reason = f"{'+'.join(sorted(parts))}: {why}"
+            marks.append(pytest.mark.xfail(strict=True, raises=ExpectedMismatch, reason=reason))
+        params.append(pytest.param(case, id=case["name"], marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("case", _params())
+def test_case(case):
+    ok, hist_ok, why = run_case(case)
+    listed = EXPECTED_FAILURES.get(case["name"], (frozenset(), ""))[0]
+    assert ok or "result" in listed, f"result regression: {why}"
+    assert hist_ok is not False or "history" in listed, f"history regression: {why}"
+    still_failing = ("result" in listed and not ok) or ("history" in listed and hist_ok is False)
+    if listed and still_failing:
+        raise ExpectedMismatch(why)
+    # a listed case that now matches ends here: strict xfail turns the pass into a failure
+
+
+@pytest.mark.skipif(not _CASES, reason=f"ASL conformance corpus not found at {CORPUS}")
+def test_expected_failures_stay_few():
+    names = {c["name"] for c in _CASES}
+    unknown = sorted(set(EXPECTED_FAILURES) - names)
+    assert not unknown, f"EXPECTED_FAILURES names no case: {unknown}"
+    with_history = sum("expected_history" in c for c in _CASES)
+    results = sum("result" in parts for parts, _ in EXPECTED_FAILURES.values())
+    histories = sum("history" in parts for parts, _ in EXPECTED_FAILURES.values())
+    assert results <= MAX_RESULT_FAILURES * len(_CASES), (results, len(_CASES))
+    assert histories <= MAX_HISTORY_FAILURES * with_history, (histories, with_history)
+    for name, (parts, why) in EXPECTED_FAILURES.items():
+        assert parts and parts <= {"result", "history"} and why, name
 
 
 if __name__ == "__main__":

@@ -76,7 +76,8 @@ def test_wait_timestamp_and_seconds_path():
     assert run.stop_date == datetime(2026, 3, 5, 10, 0, tzinfo=UTC)
 
 
-def test_map_of_ten_thousand_items():
+def test_map_of_three_thousand_items():
+    # 3,000 iterations of one Task make 21,007 events, under AWS's 25,000-event history quota
     definition = {
         "StartAt": "M",
         "States": {
@@ -96,14 +97,14 @@ def test_map_of_ten_thousand_items():
     started = time.monotonic()
     run = execute(
         definition,
-        {"items": list(range(10_000))},
+        {"items": list(range(3_000))},
         tasks={FN: lambda p: p["v"] * 2 + p["i"]},
     )
     assert time.monotonic() - started < 20
     assert run.status == "SUCCEEDED"
-    assert run.output == [3 * i for i in range(10_000)]
+    assert run.output == [3 * i for i in range(3_000)]
     iterations = sum(1 for e in run.history if e["type"] == "MapIterationSucceeded")
-    assert iterations == 10_000
+    assert iterations == 3_000
     assert [e["id"] for e in run.history] == list(range(1, len(run.history) + 1))
 
 

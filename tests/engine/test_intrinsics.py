@@ -15,7 +15,7 @@ from opsbook.engine.intrinsics import (
     parse_intrinsic,
     validate_intrinsic,
 )
-from opsbook.engine.paths import evaluate_template
+from opsbook.engine.templates import evaluate_template
 
 
 def run(expr: str, input=None, context=None, variables=None):

@@ -11,14 +11,13 @@ from support.corpus import case_id, corpus_cases
 from opsbook.engine.errors import StatesError
 from opsbook.engine.paths import (
     PathNotFound,
-    evaluate_reference,
-    evaluate_template,
     invalid_path_cause,
     is_definite,
     read_path,
     to_json,
     write_result_path,
 )
+from opsbook.engine.templates import evaluate_reference, evaluate_template
 
 DOC = {
     "items": [{"item_key": i, "itemValue": i * 10} for i in range(11)],

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from opsbook.engine import RealClock, VirtualClock, execute
 
@@ -361,3 +363,40 @@ def test_unserializable_handler_result_fails_the_execution():
     assert run.status == "FAILED"
     assert run.error == "States.Runtime"
     assert "not JSON-serializable" in run.cause
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "timed_out_after"),
+    [
+        ({"TimeoutSeconds": 1}, "States.Timeout", 1),
+        ({"HeartbeatSeconds": 1}, "States.HeartbeatTimeout", 1),
+        ({"TimeoutSeconds": 9, "HeartbeatSeconds": 1}, "States.HeartbeatTimeout", 1),
+    ],
+)
+def test_handler_running_too_long_in_real_time_times_out_under_the_virtual_clock(
+    fields, error, timed_out_after
+):
+    def slow(payload):
+        time.sleep(3)  # real work, not clock.sleep: the virtual clock does not see it
+        return "late"
+
+    started = time.monotonic()
+    run = execute(task(FN, End=True, **fields), {}, tasks={FN: slow}, clock=VirtualClock(T0))
+    assert time.monotonic() - started < 2.5
+    assert (run.status, run.error) == ("FAILED", error)
+    timed_out = next(e for e in run.history if e["type"] == "LambdaFunctionTimedOut")
+    assert timed_out["lambdaFunctionTimedOutEventDetails"]["error"] == error
+    assert timed_out["timestamp"] == T0 + timedelta(seconds=timed_out_after)
+
+
+def test_handler_within_its_timeout_keeps_its_virtual_time():
+    clock = VirtualClock(T0)
+
+    def quick(payload):
+        clock.sleep(3)  # simulated work inside the limit
+        return "ok"
+
+    run = execute(task(FN, TimeoutSeconds=10, End=True), {}, tasks={FN: quick}, clock=clock)
+    assert run.status == "SUCCEEDED"
+    done = next(e for e in run.history if e["type"] == "LambdaFunctionSucceeded")
+    assert done["timestamp"] == T0 + timedelta(seconds=3)
