@@ -1,4 +1,4 @@
-"""opsbook.charts against the demo home's real DuckDB warehouse and real histories."""
+"""opsbook.reporting.charts against the demo home's real DuckDB warehouse and real histories."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from opsbook import charts
 from opsbook.backends import connect
-from opsbook.history import History, config_of
+from opsbook.operations.history import History, config_of
+from opsbook.reporting import charts
 from opsbook.warehouse import DuckDBWarehouse
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -9,7 +9,7 @@ import papermill as pm
 import pytest
 
 from opsbook.cli import run
-from opsbook.report import FIGURES_MIME, read_figures
+from opsbook.reporting.report import FIGURES_MIME, read_figures
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def _texts(nb) -> str:
 def test_weekly_report_notebook_defaults_to_the_last_completed_week(demo, tmp_path):
     nb = _execute(demo, "weekly_report.ipynb", tmp_path, home=str(demo.home))
     figures = read_figures(nb)
-    from opsbook.weeks import last_completed_week
+    from opsbook.workflows.schedules import last_completed_week
 
     assert figures["week"] == last_completed_week().isoformat()
     mimes = {m for c in nb.cells for o in c.get("outputs", []) for m in o.get("data", {})}

@@ -1,4 +1,4 @@
-"""opsbook.report without papermill: load_week on the demo home, figures round trip, inputs."""
+"""opsbook.reporting.report without papermill: load_week on the demo home, figures round trip, inputs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from opsbook import report
 from opsbook.backends import connect
 from opsbook.errors import UsageError
-from opsbook.weeks import last_completed_week
+from opsbook.reporting import report
+from opsbook.workflows.schedules import last_completed_week
 
 
 @pytest.fixture(scope="module")

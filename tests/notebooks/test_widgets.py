@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from opsbook.backends import connect
-from opsbook.widgets import OpsConsole
+from opsbook.reporting.widgets import OpsConsole
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import pytest
 from wh_helpers import EVENTS, add_events
 
 from opsbook.errors import ConfigError, UsageError
-from opsbook.sqlfix import split_statements, transpile
 from opsbook.warehouse import (
     BigQueryWarehouse,
     DuckDBWarehouse,
@@ -24,6 +23,7 @@ from opsbook.warehouse import (
     open_warehouse,
     render_template,
 )
+from opsbook.warehouse.rules import split_statements, transpile
 
 HOLD = textwrap.dedent(
     """

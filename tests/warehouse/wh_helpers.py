@@ -8,7 +8,7 @@ from pathlib import Path
 
 from opsbook.warehouse import render_template, split_statements
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "definitions" / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "opsbook" / "definitions" / "weekly_load" / "sql"
 NAMES = dict(project="opsbook-local", dataset="analytics", source="events", target="weekly_summary")
 EVENTS = "`opsbook-local.analytics.events`"
 SUMMARY = "`opsbook-local.analytics.weekly_summary`"

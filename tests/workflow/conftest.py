@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from support.loopback import webhook_factory
 
-from opsbook.config import REPO_ROOT
+from opsbook.config import PACKAGE_ROOT
 from opsbook.lambdas import Resources
 from opsbook.warehouse import DuckDBWarehouse, ensure_schema
 
-DEFINITION = REPO_ROOT / "definitions" / "weekly_load.asl.json"
-SCHEDULE = REPO_ROOT / "definitions" / "schedule.json"
-SQL_DIR = REPO_ROOT / "definitions" / "sql"
+DEFINITION = PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json"
+SCHEDULE = PACKAGE_ROOT / "definitions" / "weekly_load" / "schedule.json"
+SQL_DIR = PACKAGE_ROOT / "definitions" / "weekly_load" / "sql"
 SOURCE = "`opsbook-local.analytics.events`"
 TARGET = "`opsbook-local.analytics.weekly_summary`"
 
