@@ -2,19 +2,30 @@
 
     OpsConsole(connect())   # displays itself in a notebook or Voila
 
-A date range, a grid of weeks coloured by status, the selected week's executions, events,
-timeline and graph, and a rerun button that shows the plan and waits for Confirm or Cancel
-(dry run by default). Every view is an HTML or Image widget, so tests read `.value` after
-setting `.value` and calling `.click()`; no kernel or browser is needed. Handlers never raise:
-errors land in `message`, because an exception in a Voila callback is invisible.
+Built for the first look of someone on call:
+  - a grid with partitions (weeks) across, coloured by status with a legend, each cell showing
+    its attempts and polls; failures outside the shown range are announced above it, and the
+    default range reaches back far enough to include recent failures;
+  - clicking a week opens a failure-first panel: the failed state, error, full cause, when (UTC
+    and the schedule's zone) and the failing state's input; then tabs with the executions, the
+    events filtered to state visits / errors / all, the timeline, and a readable graph with a
+    state picker showing that state's input and output;
+  - per-week actions: rerun (the plan first, then Confirm or Cancel; dry run by default), the
+    weekly report, the history; and Clear to close the selection.
+
+Every view is an HTML or Image widget, so tests read `.value` after setting `.value` and calling
+`.click()`; no kernel or browser is needed. Handlers never raise: errors land in `message`,
+because an exception in a Voila callback is invisible.
 """
 
 from __future__ import annotations
 
 import functools
 import html
+import json
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -24,36 +35,155 @@ from opsbook.backends.base import Backend, Execution
 from opsbook.config import Config
 from opsbook.errors import OpsbookError, UsageError
 from opsbook.operations import backfill
-from opsbook.operations.history import History, group_by_week, human_duration, last_execution
+from opsbook.operations.failures import failure_detail, state_visits
+from opsbook.operations.history import (
+    FIRE_TZ,
+    History,
+    group_by_week,
+    human_duration,
+    last_execution,
+)
 from opsbook.reporting import charts
 from opsbook.reporting.report import STATUS_COLUMNS
 
 EVENT_COLUMNS = ["id", "timestamp", "type", "state", "error", "cause"]
-# The report's status columns; the long cause is read in the events view instead.
-EXECUTION_COLUMNS = [c for c in STATUS_COLUMNS if c != "cause"]
+EXECUTION_COLUMNS = STATUS_COLUMNS
+VISIT_COLUMNS = ["state", "type", "entered", "exited", "duration", "count", "status"]
+EVENT_FILTERS = ("states", "errors", "all")
+DEFAULT_WEEKS = 12  # partitions shown by default, up to the last completed week
+LOOKBACK_FOR_FAILURES = 26  # weeks the default range may stretch back to show a failure
+UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
+# A glyph per status, so the grid reads without colour too.
+STATUS_MARKS = {
+    "SUCCEEDED": "✔",
+    "FAILED": "✘",
+    "TIMED_OUT": "⏱",
+    "ABORTED": "■",
+    "RUNNING": "▶",
+    "MISSING": "?",
+    "PENDING": "·",
+}
+LEGEND_ORDER = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "RUNNING", "MISSING", "PENDING")
 
 
 def frame_html(
-    frame: pd.DataFrame, columns: list[str] | None = None, *, empty: str = "(none)"
+    frame: pd.DataFrame,
+    columns: list[str] | None = None,
+    *,
+    empty: str = "(none)",
+    limit: int | None = 80,
 ) -> str:
-    """A small HTML table with coloured status cells; long cells are cut to 80 characters."""
+    """A small HTML table with coloured status cells; long cells are cut to `limit` characters
+    (None: never cut, long text wraps)."""
     if frame is None or frame.empty:
         return f"<i>{html.escape(empty)}</i>"
     view = frame[[c for c in (columns or list(frame.columns)) if c in frame.columns]].copy()
     for column in view.columns:
-        if view[column].dtype == object:
-            view[column] = [_short(v) for v in view[column]]
-    for column in view.columns:
         if isinstance(view[column].dtype, pd.DatetimeTZDtype):
             view[column] = view[column].dt.strftime("%Y-%m-%d %H:%M:%S")
-    return charts.styled(view).set_table_attributes('class="opsbook-table"').to_html()
+        elif view[column].dtype == object:
+            view[column] = [_short(v, limit) for v in view[column]]
+    table = charts.styled(view).set_table_attributes('class="opsbook-table"').to_html()
+    return f'<div style="white-space: normal; overflow-wrap: anywhere">{table}</div>'
 
 
-def _short(value: Any, limit: int = 80) -> Any:
+def _short(value: Any, limit: int | None = 80) -> Any:
     if value is None or (not isinstance(value, (dict, list)) and pd.isna(value)):
         return ""
-    text = value if isinstance(value, str) else str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def both_zones(moment: datetime | None) -> str:
+    """'2026-11-05 03:30 UTC · 12:30 JST': UTC and the schedule's zone, labelled."""
+    if moment is None or pd.isna(moment):
+        return "-"
+    at = pd.Timestamp(moment).to_pydatetime()
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    local = at.astimezone(FIRE_TZ)
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC · {local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def legend_html() -> str:
+    """One swatch per status, with its glyph."""
+    parts = []
+    for status in LEGEND_ORDER:
+        background, text = charts.STATUS_COLORS[status]
+        parts.append(
+            f'<span class="opsbook-legend-item" style="background:{background};color:{text};'
+            f'padding:2px 8px;margin-right:6px;border-radius:3px">'
+            f"{STATUS_MARKS[status]} {status}</span>"
+        )
+    return '<div class="opsbook-legend"><b>Legend</b>&nbsp; ' + "".join(parts) + "</div>"
+
+
+def failures_outside(listed: list[Execution], since: str, until: str) -> list[tuple[str, str]]:
+    """(week, status) of weeks outside [since, until] whose latest execution did not succeed."""
+    found = []
+    for week, execs in sorted(group_by_week(listed).items()):
+        if since <= week <= until:
+            continue
+        last = last_execution(execs)
+        if last is not None and last.status in UNSUCCESSFUL:
+            found.append((week, last.status))
+    return found
+
+
+def default_console_range(
+    listed: list[Execution], today: date | datetime | None = None
+) -> tuple[str, str]:
+    """The last DEFAULT_WEEKS weeks up to the last completed week, stretched back (at most
+    LOOKBACK_FOR_FAILURES weeks) to the oldest week whose latest execution did not succeed."""
+    from opsbook.workflows.schedules import as_date, last_completed_week
+
+    end = last_completed_week(as_date(today, "today") if isinstance(today, str) else today)
+    start = end - timedelta(weeks=DEFAULT_WEEKS - 1)
+    horizon = (end - timedelta(weeks=LOOKBACK_FOR_FAILURES - 1)).isoformat()
+    failed = [
+        wk for wk, _ in failures_outside(listed, start.isoformat(), end.isoformat())
+        if horizon <= wk < start.isoformat()
+    ]  # fmt: skip
+    if failed:
+        start = date.fromisoformat(min(failed))
+    return start.isoformat(), end.isoformat()
+
+
+def _json_block(value: Any) -> str:
+    if value is None:
+        return "<i>(none)</i>"
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, default=str)
+    return (
+        '<pre style="white-space: pre-wrap; max-height: 320px; overflow: auto; margin: 0">'
+        f"{html.escape(text)}</pre>"
+    )
+
+
+def failure_html(week: str, execution: Execution | None, detail: dict[str, Any] | None) -> str:
+    """The failure panel: what failed, why, when, and with which input."""
+    if execution is None:
+        return f"<p>Week {html.escape(week)} has no execution yet.</p>"
+    if detail is None:
+        return (
+            f"<p>{html.escape(execution.name)}: <b>{html.escape(execution.status)}</b>"
+            " (no failure).</p>"
+        )
+    rows = [
+        ("Execution", html.escape(execution.name)),
+        ("Failed state", f"<b>{html.escape(str(detail['state']))}</b>"),
+        ("Error", f"<b>{html.escape(str(detail['error']))}</b>"),
+        ("Cause", _json_block(detail["cause"])),
+        ("When", html.escape(both_zones(detail["when"]))),
+        ("Input of the failed state", _json_block(detail["input"])),
+    ]
+    cells = "".join(
+        f'<tr><th style="text-align:left;vertical-align:top;padding-right:12px">{k}</th>'
+        f"<td>{v}</td></tr>"
+        for k, v in rows
+    )
+    return (
+        '<div style="border-left: 6px solid #c62828; padding: 4px 12px; background: #fdecea">'
+        f"<h4 style='margin:4px 0'>What failed</h4><table>{cells}</table></div>"
+    )
 
 
 def _guarded(method: Callable) -> Callable:
@@ -83,6 +213,7 @@ class OpsConsole:
         today: date | datetime | None = None,
         cfg: Config | None = None,
         max_concurrency: int = 2,
+        report_dir: str | Path | None = None,
     ):
         from opsbook.reporting.report import default_range
 
@@ -90,68 +221,133 @@ class OpsConsole:
         self.history = History(backend, cfg)
         self.today = today
         self.max_concurrency = max_concurrency
+        self.report_dir = Path(report_dir or Path(self.history.cfg.home) / "reports")
         self.selected: str | None = None
         self.plan: pd.DataFrame | None = None
-        self.listed: list[Execution] = []
+        self.listed: list[Execution] = backend.list_executions()
         self.weeks: pd.DataFrame = pd.DataFrame()
-        start, end = default_range(since, until)
+        self.visits: list[dict[str, Any]] = []
+        self.all_events: pd.DataFrame = pd.DataFrame()
+        if since is None and until is None:
+            start, end = default_console_range(self.listed, today)
+        else:
+            start, end = default_range(since, until)
 
         self.since = w.DatePicker(description="Since", value=date.fromisoformat(start))
         self.until = w.DatePicker(description="Until", value=date.fromisoformat(end))
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.message = w.HTML()
+        self.legend = w.HTML(legend_html())
+        self.outside = w.HTML()
         self.grid = w.HBox(layout=w.Layout(flex_flow="row wrap"))
-        self.week_title = w.HTML("<i>Click a week to see its executions.</i>")
-        self.executions = w.HTML()
-        self.events = w.HTML()
-        self.timeline = w.Image(format="png", layout=w.Layout(max_width="900px"))
-        self.graph = w.HTML()
-        self.tabs = w.Tab(children=[self.executions, self.events, self.timeline, self.graph])
-        for i, title in enumerate(("Executions", "Events", "Timeline", "Graph")):
-            self.tabs.set_title(i, title)
-        self.dry_run = w.Checkbox(value=True, description="Dry run", indent=False)
+        self.week_title = w.HTML("<i>Click a week to see what happened.</i>")
+        self.clear_button = w.Button(description="Clear selection", icon="times")
         self.rerun_button = w.Button(
             description="Rerun failed weeks…", icon="redo", layout=w.Layout(width="auto")
         )
+        self.report_button = w.Button(
+            description="Open report", icon="file", layout=w.Layout(width="auto")
+        )
+        self.history_button = w.Button(
+            description="Show history", icon="list", layout=w.Layout(width="auto")
+        )
+        self.failure = w.HTML()
+        self.executions = w.HTML()
+        self.event_filter = w.ToggleButtons(options=list(EVENT_FILTERS), value="states")
+        self.events = w.HTML()
+        self.timeline = w.Image(format="png", layout=w.Layout(max_width="1000px"))
+        self.graph = w.HTML(layout=w.Layout(min_width="900px"))
+        self.state_picker = w.Dropdown(description="State", options=[])
+        self.state_io = w.HTML()
+        self.report_view = w.HTML()
+        self.tabs = w.Tab(
+            children=[
+                self.executions,
+                w.VBox([self.event_filter, self.events]),
+                self.timeline,
+                w.HBox(
+                    [self.graph, w.VBox([self.state_picker, self.state_io])],
+                    layout=w.Layout(align_items="flex-start"),
+                ),
+                self.report_view,
+            ]
+        )
+        for i, title in enumerate(("Executions", "Events", "Timeline", "Graph", "Report")):
+            self.tabs.set_title(i, title)
+        self.dry_run = w.Checkbox(value=True, description="Dry run", indent=False)
         self.plan_view = w.HTML()
         self.confirm_button = w.Button(
             description="Confirm", button_style="danger", layout=w.Layout(display="none")
         )
         self.cancel_button = w.Button(description="Cancel", layout=w.Layout(display="none"))
         self.results = w.HTML()
+        self.panel = w.VBox(
+            [
+                w.HBox(
+                    [
+                        self.week_title,
+                        self.rerun_button,
+                        self.report_button,
+                        self.history_button,
+                        self.clear_button,
+                    ],
+                    layout=w.Layout(align_items="center"),
+                ),
+                self.failure,
+                self.dry_run,
+                self.plan_view,
+                w.HBox([self.confirm_button, self.cancel_button]),
+                self.results,
+                self.tabs,
+            ],
+            layout=w.Layout(display="none"),
+        )
         for part, name in (
             (self.refresh_button, "refresh"),
             (self.rerun_button, "rerun"),
+            (self.report_button, "report"),
+            (self.history_button, "history"),
+            (self.clear_button, "clear"),
             (self.confirm_button, "confirm"),
             (self.cancel_button, "cancel"),
             (self.plan_view, "plan"),
             (self.results, "results"),
             (self.grid, "grid"),
+            (self.legend, "legend-box"),
+            (self.outside, "outside"),
             (self.message, "message"),
+            (self.panel, "panel"),
+            (self.failure, "failure"),
             (self.executions, "executions"),
             (self.events, "events"),
+            (self.event_filter, "event-filter"),
+            (self.graph, "graph-view"),
+            (self.state_picker, "state-picker"),
+            (self.state_io, "state-io"),
+            (self.report_view, "report-view"),
         ):
             part.add_class(f"opsbook-{name}")
 
         self.refresh_button.on_click(lambda _: self.refresh())
         self.rerun_button.on_click(lambda _: self.show_plan())
+        self.report_button.on_click(lambda _: self.open_report())
+        self.history_button.on_click(lambda _: self.show_history())
+        self.clear_button.on_click(lambda _: self.clear_selection())
         self.confirm_button.on_click(lambda _: self.confirm())
         self.cancel_button.on_click(lambda _: self.cancel())
         self.since.observe(self._range_changed, names="value")
         self.until.observe(self._range_changed, names="value")
+        self.event_filter.observe(lambda _c: self._show_events(), names="value")
+        self.state_picker.observe(lambda _c: self._show_state(), names="value")
 
         self.widget = w.VBox(
             [
                 w.HBox([self.since, self.until, self.refresh_button]),
                 self.message,
+                self.legend,
+                self.outside,
                 self.grid,
-                self.week_title,
-                self.tabs,
-                w.HTML("<h4>Rerun</h4>"),
-                w.HBox([self.dry_run, self.rerun_button]),
-                self.plan_view,
-                w.HBox([self.confirm_button, self.cancel_button]),
-                self.results,
+                self.panel,
             ]
         )
         self.refresh()
@@ -181,29 +377,48 @@ class OpsConsole:
         since, until = self._range()
         self.listed = self.backend.list_executions()
         self.weeks = self.history.weeks(since, until, self.today, listed=self.listed)
-        buttons = []
-        for row in self.weeks.itertuples():
-            buttons.append(self._week_button(row.week, row.status))
-        self.grid.children = buttons
+        self.grid.children = [self._week_cell(row) for row in self.weeks.to_dict("records")]
         counts = self.weeks["status"].value_counts().to_dict() if len(self.weeks) else {}
         summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no scheduled weeks"
         self.say(f"{len(self.weeks)} weeks from {since} to {until}: {summary}")
+        outside = failures_outside(self.listed, since, until)
+        self.outside.value = (
+            '<div style="color:#c62828"><b>⚠ Outside this range:</b> '
+            + ", ".join(f"{wk} {st}" for wk, st in outside)
+            + "</div>"
+            if outside
+            else ""
+        )
         if self.selected and self.selected in set(self.weeks["week"]):
             self.select(self.selected)
 
-    def _week_button(self, week: str, status: str) -> w.Button:
+    def _week_cell(self, row: dict[str, Any]) -> w.VBox:
+        week, status = row["week"], row["status"]
         background, text = charts.STATUS_COLORS.get(status, ("#ffffff", "black"))
+        polls = row.get("polls")
+        polls_text = "-" if polls is None or pd.isna(polls) else str(int(polls))
+        attempts = int(row.get("attempts") or 0)
         button = w.Button(
             description=week[5:],
-            tooltip=f"{week}: {status}",
-            layout=w.Layout(width="82px", margin="2px"),
+            tooltip=f"{week}: {status}, {attempts} attempt(s), {polls_text} poll(s)",
+            layout=w.Layout(width="86px", margin="2px 2px 0 2px"),
         )
         button.style.button_color = background
         button.style.text_color = text
         button.add_class(f"opsbook-week-{week}")
         button.add_class(f"opsbook-status-{status}")
         button.on_click(lambda _b, week=week: self.select(week))
-        return button
+        caption = w.HTML(
+            f'<div class="opsbook-cell" style="font-size:11px;text-align:center;line-height:1.2">'
+            f"{STATUS_MARKS.get(status, '')} {status}<br>"
+            f'<span class="opsbook-attempts">{attempts} att</span> · '
+            f'<span class="opsbook-polls">{polls_text} polls</span></div>',
+            layout=w.Layout(width="86px", margin="0 2px 4px 2px"),
+        )
+        return w.VBox([button, caption])
+
+    def week_buttons(self) -> list[w.Button]:
+        return [cell.children[0] for cell in self.grid.children]
 
     def week_status(self, week: str) -> str | None:
         found = self.weeks[self.weeks["week"] == week] if len(self.weeks) else self.weeks
@@ -212,35 +427,125 @@ class OpsConsole:
     # -- the selected week
     @_guarded
     def select(self, week: str) -> None:
-        """Show one week's executions, the last one's events, timeline and graph."""
+        """Open the failure-first panel of one week."""
         from opsbook.reporting.graph import GraphView
 
         self.selected = week
+        self.panel.layout.display = ""
         execs = group_by_week(self.listed).get(week, [])
         last = last_execution(execs)
         status = self.week_status(week) or "?"
         self.week_title.value = (
-            f"<h4>Week {html.escape(week)}: {html.escape(status)}"
+            f"<h4 style='margin:4px 12px 4px 0'>Week {html.escape(week)}: {html.escape(status)}"
             f" ({len(execs)} execution{'s' if len(execs) != 1 else ''})</h4>"
         )
         self.rerun_button.description = f"Rerun {week}…"
         frame = self.history.executions().pipe(lambda df: df[df["week"] == week]).copy()
         frame["duration"] = [human_duration(v) for v in frame["duration"]]
-        self.executions.value = frame_html(frame, EXECUTION_COLUMNS, empty="no executions")
+        frame["start_date"] = [both_zones(v) for v in frame["start_date"]]
+        frame["stop_date"] = [both_zones(v) for v in frame["stop_date"]]
+        self.executions.value = frame_html(
+            frame, EXECUTION_COLUMNS, empty="no executions", limit=None
+        )
+        self.report_view.value = ""
         if last is None:
-            self.events.value = "<i>no execution, so no events</i>"
+            self.failure.value = failure_html(week, None, None)
+            self.visits, self.all_events = [], pd.DataFrame()
+            self._show_events()
             self.timeline.value = b""
             self.graph.value = GraphView(self.backend.definition())._repr_html_()
+            self.state_picker.options = []
+            self.state_io.value = ""
             return
-        self.events.value = frame_html(self.history.events(last), EVENT_COLUMNS)
+        raw = self.history.raw_history(last)
+        detail = failure_detail(raw) if last.status in UNSUCCESSFUL else None
+        self.failure.value = failure_html(week, last, detail)
+        self.visits = state_visits(raw)
+        self.all_events = self.history.events(last)
+        self._show_events()
         timeline = self.history.timeline(last)
         self.timeline.value = charts.to_png(charts.gantt(timeline, title=f"{last.name}"))
-        raw = self.history.raw_history(last)
         self.graph.value = GraphView(self.backend.definition(), raw, title=last.name)._repr_html_()
+        names = [v["state"] for v in self.visits]
+        self.state_picker.options = names
+        pick = detail["state"] if detail and detail["state"] in names else None
+        self.state_picker.value = pick or (names[-1] if names else None)
+        self._show_state()
 
+    def _show_events(self) -> None:
+        choice = self.event_filter.value
+        if choice == "states":
+            frame = pd.DataFrame(self.visits, columns=[*VISIT_COLUMNS, "duration_s"])
+            frame["duration"] = [human_duration(v) for v in frame["duration_s"]]
+            for column in ("entered", "exited"):
+                frame[column] = [both_zones(v) for v in frame[column]]
+            self.events.value = frame_html(frame, VISIT_COLUMNS, empty="no state visits")
+            return
+        frame = self.all_events
+        if choice == "errors" and len(frame):
+            failed = frame["type"].str.contains("Failed|TimedOut|Aborted", regex=True)
+            frame = frame[failed | frame["error"].notna()]
+        self.events.value = frame_html(frame, EVENT_COLUMNS, empty="no events", limit=None)
+
+    def _show_state(self) -> None:
+        name = self.state_picker.value
+        if not name or self.all_events.empty:
+            self.state_io.value = ""
+            return
+        mine = self.all_events[self.all_events["state"] == name]
+        entered = mine[mine["type"].str.endswith("StateEntered")]
+        exited = mine[mine["type"].str.endswith("StateExited")]
+        visit = next((v for v in self.visits if v["state"] == name), None)
+        seen = f" (entered {visit['count']}×, {visit['status']})" if visit else ""
+        self.state_io.value = (
+            f"<b>{html.escape(name)}</b>{html.escape(seen)}"
+            "<br><b>Input</b> (latest visit)"
+            + _json_block(entered["input"].iloc[-1] if len(entered) else None)
+            + "<b>Output</b> (latest visit)"
+            + _json_block(exited["output"].iloc[-1] if len(exited) else None)
+        )
+
+    @_guarded
     def clear_selection(self) -> None:
         self.selected = None
+        self.panel.layout.display = "none"
         self.rerun_button.description = "Rerun failed weeks…"
+        self.cancel()
+        self.say("selection cleared")
+
+    @_guarded
+    def show_history(self) -> None:
+        """The history of the selected week: every event, and the CLI command for it."""
+        if not self.selected:
+            raise UsageError("click a week first")
+        self.event_filter.value = "all"
+        self.tabs.selected_index = 1
+        self.say(f"history of {self.selected}; in a terminal: opsbook history {self.selected}")
+
+    @_guarded
+    def open_report(self) -> None:
+        """Run the weekly report for the selected week and show its HTML in the Report tab."""
+        from opsbook.reporting.report import run_report
+
+        if not self.selected:
+            raise UsageError("click a week first")
+        cfg = self.history.cfg
+        self.say(f"running the report for {self.selected}…")
+        files = run_report(
+            self.selected,
+            self.report_dir,
+            backend=cfg.backend,
+            home=cfg.home,
+            progress=False,
+        )
+        page = files.html.read_text(encoding="utf-8")
+        self.report_view.value = (
+            f"<p>{html.escape(str(files.html))}</p>"
+            f'<iframe srcdoc="{html.escape(page, quote=True)}" '
+            'style="width:100%;height:900px;border:1px solid #ccc"></iframe>'
+        )
+        self.tabs.selected_index = 4
+        self.say(f"report written: {files.html}")
 
     # -- rerun: plan, then confirm or cancel
     def _scope(self) -> tuple[str, str]:
@@ -254,7 +559,7 @@ class OpsConsole:
         self.plan = backfill.plan_rerun(self.backend, since, until, today=self.today)
         acting = self.plan[self.plan["action"] != backfill.SKIP]
         columns = ["week", "status", "action", "reason", "new_name"]
-        self.plan_view.value = "<b>Plan</b>" + frame_html(self.plan, columns)
+        self.plan_view.value = "<b>Plan</b>" + frame_html(self.plan, columns, limit=None)
         if acting.empty:
             self._ask(False)
             self.say(f"nothing to rerun from {since} to {until}")
@@ -282,7 +587,7 @@ class OpsConsole:
         )
         title = "Dry run: nothing was started" if dry else "Results"
         columns = ["week", "action", "status", "execution", "reason", "error"]
-        self.results.value = f"<b>{title}</b>" + frame_html(results, columns)
+        self.results.value = f"<b>{title}</b>" + frame_html(results, columns, limit=None)
         if not dry:
             self.refresh()
         counts = ", ".join(f"{n} {k}" for k, n in backfill.summarize(results).items())
@@ -296,4 +601,12 @@ class OpsConsole:
         self.say("rerun cancelled; nothing was started")
 
 
-__all__ = ["OpsConsole", "frame_html"]
+__all__ = [
+    "OpsConsole",
+    "both_zones",
+    "default_console_range",
+    "failure_html",
+    "failures_outside",
+    "frame_html",
+    "legend_html",
+]
