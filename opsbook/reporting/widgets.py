@@ -57,7 +57,7 @@ UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
 STATUS_MARKS = {
     "SUCCEEDED": "✔",
     "FAILED": "✘",
-    "TIMED_OUT": "⏱",
+    "TIMED_OUT": "!",
     "ABORTED": "■",
     "RUNNING": "▶",
     "MISSING": "?",
@@ -148,12 +148,20 @@ def default_console_range(
     return start.isoformat(), end.isoformat()
 
 
+def readable_graph(view: Any) -> str:
+    """The graph at a size whose labels read (at least 1250 px wide, scrolling if need be),
+    instead of shrunk to the page like the report's."""
+    page = view._repr_html_().replace("max-width: 1100px", "min-width: 1250px")
+    return f'<div style="overflow: auto; max-height: 1000px">{page}</div>'
+
+
 def _json_block(value: Any) -> str:
     if value is None:
         return "<i>(none)</i>"
     text = value if isinstance(value, str) else json.dumps(value, indent=2, default=str)
     return (
-        '<pre style="white-space: pre-wrap; max-height: 320px; overflow: auto; margin: 0">'
+        '<pre style="white-space: pre-wrap; max-height: 260px; overflow: auto; margin: 0;'
+        ' line-height: 1.3; font-size: 12px">'
         f"{html.escape(text)}</pre>"
     )
 
@@ -256,19 +264,16 @@ class OpsConsole:
         self.event_filter = w.ToggleButtons(options=list(EVENT_FILTERS), value="states")
         self.events = w.HTML()
         self.timeline = w.Image(format="png", layout=w.Layout(max_width="1000px"))
-        self.graph = w.HTML(layout=w.Layout(min_width="900px"))
+        self.graph = w.HTML()
         self.state_picker = w.Dropdown(description="State", options=[])
-        self.state_io = w.HTML()
+        self.state_io = w.HTML(layout=w.Layout(margin="0 0 0 16px"))
         self.report_view = w.HTML()
         self.tabs = w.Tab(
             children=[
                 self.executions,
                 w.VBox([self.event_filter, self.events]),
                 self.timeline,
-                w.HBox(
-                    [self.graph, w.VBox([self.state_picker, self.state_io])],
-                    layout=w.Layout(align_items="flex-start"),
-                ),
+                w.VBox([w.HBox([self.state_picker, self.state_io]), self.graph]),
                 self.report_view,
             ]
         )
@@ -453,7 +458,7 @@ class OpsConsole:
             self.visits, self.all_events = [], pd.DataFrame()
             self._show_events()
             self.timeline.value = b""
-            self.graph.value = GraphView(self.backend.definition())._repr_html_()
+            self.graph.value = readable_graph(GraphView(self.backend.definition()))
             self.state_picker.options = []
             self.state_io.value = ""
             return
@@ -465,7 +470,9 @@ class OpsConsole:
         self._show_events()
         timeline = self.history.timeline(last)
         self.timeline.value = charts.to_png(charts.gantt(timeline, title=f"{last.name}"))
-        self.graph.value = GraphView(self.backend.definition(), raw, title=last.name)._repr_html_()
+        self.graph.value = readable_graph(
+            GraphView(self.backend.definition(), raw, title=last.name)
+        )
         names = [v["state"] for v in self.visits]
         self.state_picker.options = names
         pick = detail["state"] if detail and detail["state"] in names else None
