@@ -133,13 +133,15 @@ def report_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON document: paths and figures."),
 ) -> None:
     """Write the weekly report: the executed notebook, HTML (no code) and key figures as JSON."""
-    from opsbook.reporting.report import resolve_week, run_report
+    from opsbook.reporting.report import require_run_due, resolve_week, run_report
 
     state = session(ctx)
-    day = resolve_week(week)  # a bad week fails (exit 2) before any kernel starts
+    day = require_run_due(resolve_week(week))  # a bad week fails (exit 2) before any kernel
+    if not as_json:  # papermill's progress bar follows on stderr, cell by cell
+        typer.echo(f"report for week {day}: running the notebook with papermill", err=True)
     files = run_report(
         day, out, backend=state.backend_name, home=state.home, config=state.config,
-        lookback_weeks=lookback_weeks, progress=not as_json and sys.stderr.isatty(),
+        lookback_weeks=lookback_weeks, progress=not as_json,
     )  # fmt: skip
     paths = {"notebook": files.notebook, "html": files.html, "figures": files.figures}
     if as_json:

@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,46 @@ class WeekReport:
     notifications: pd.DataFrame
     polls: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # The data as the run saw it: rows that had arrived by the run's end (None: no run ended,
+    # or the source table has no arrival times).
+    arrival_at_run: pd.DataFrame | None = None
+    run_end: datetime | None = None
+    arrival_note: str = ""
+    check_arrival: dict[str, Any] = field(default_factory=dict)
+    band: dict[str, Any] = field(default_factory=dict)  # rows loaded: the expected band
+    failure: dict[str, Any] | None = None
+    workflow: str = ""
+
+    @property
+    def title(self) -> str:
+        """The page title: workflow, partition and status."""
+        return f"{self.workflow or 'weekly load'} · week {self.week.isoformat()} · {self.status}"
+
+    @property
+    def baseline_weeks_used(self) -> int:
+        """Earlier weeks the anomaly check compared with (the fewest over the week's days)."""
+        if not len(self.anomalies):
+            return 0
+        return int(self.anomalies["baseline_weeks_used"].min())
+
+    def side_by_side(self) -> pd.DataFrame:
+        """Rows per day as of the run's end and as of now, and how many arrived in between."""
+        table = self.arrival[["event_date", "weekday", "is_check_date"]].copy()
+        table["rows_at_run"] = (
+            self.arrival_at_run["rows"].to_numpy() if self.arrival_at_run is not None else pd.NA
+        )
+        table["rows_now"] = self.arrival["rows"].to_numpy()
+        if self.arrival_at_run is not None:
+            table["arrived_after_run"] = table["rows_now"] - table["rows_at_run"]
+        else:
+            table["arrived_after_run"] = pd.NA
+        return table
+
+    def verdict(self) -> str:
+        """Markdown answering "is this week OK?", from the figures the report shows."""
+        from opsbook.reporting.verdict import verdict_markdown
+
+        return verdict_markdown(self)
 
     def status_table(self) -> pd.DataFrame:
         """The week's executions (newest first) with the columns an operator reads."""
@@ -102,25 +142,40 @@ class WeekReport:
             "execution_arn": ex.arn if ex else None,
             "attempts": len(self.executions),
             "polls": self.polls,
-            "rows_per_day": {
-                d.isoformat(): int(n)
-                for d, n in zip(self.arrival["event_date"], self.arrival["events"], strict=True)
+            "title": self.title,
+            "rows_per_day": _per_day(self.arrival),
+            "rows_total": int(self.arrival["rows"].sum()) if len(self.arrival) else 0,
+            "run_end": self.run_end.isoformat() if self.run_end else None,
+            "rows_per_day_at_run": (
+                _per_day(self.arrival_at_run) if self.arrival_at_run is not None else None
+            ),
+            "rows_total_at_run": (
+                int(self.arrival_at_run["rows"].sum()) if self.arrival_at_run is not None else None
+            ),
+            "check_day": {
+                k: (v.isoformat() if isinstance(v, (date, datetime)) else v)
+                for k, v in self.check_arrival.items()
             },
-            "rows_total": int(self.arrival["events"].sum()) if len(self.arrival) else 0,
+            "baseline_weeks_used": self.baseline_weeks_used,
             "anomalies": [
-                {"date": d.isoformat(), "events": int(n), "low": float(lo), "high": float(hi)}
+                {"date": d.isoformat(), "rows": int(n), "low": float(lo), "high": float(hi)}
                 for d, n, lo, hi in zip(
                     flagged.get("event_date", []),
-                    flagged.get("events", []),
+                    flagged.get("rows", []),
                     flagged.get("low", []),
                     flagged.get("high", []),
                     strict=True,
                 )
             ],
+            "rows_loaded_band": self.band,
             "notifications": len(self.notifications),
             "error": ex.error if ex else None,
             "cause": ex.cause if ex else None,
         }
+
+
+def _per_day(frame: pd.DataFrame) -> dict[str, int]:
+    return {d.isoformat(): int(n) for d, n in zip(frame["event_date"], frame["rows"], strict=True)}
 
 
 def _when(value: Any) -> str:
@@ -138,6 +193,20 @@ def resolve_week(week: str | date | None) -> date:
     if week is None or (isinstance(week, str) and not week.strip()):
         return last_completed_week()
     return parse_week(week)
+
+
+def require_run_due(day: date, now: datetime | None = None) -> date:
+    """`day` if its scheduled run has fired by `now`; a UsageError for a future week."""
+    from opsbook.operations.history import FIRE_TZ, fire_time
+
+    due = fire_time(day)
+    if due > (now or datetime.now(UTC)):
+        local = due.astimezone(FIRE_TZ)
+        raise UsageError(
+            f"week {day} has not run yet: its scheduled run is {local:%Y-%m-%d %H:%M} "
+            f"{local.tzname()} ({due:%H:%M} UTC); pick a past week"
+        )
+    return day
 
 
 def default_range(
@@ -171,7 +240,10 @@ def load_week(
         or lookback_weeks < 1
     ):
         raise UsageError(f"lookback_weeks must be a whole number >= 1, not {lookback_weeks!r}")
-    day = resolve_week(week)
+    from opsbook.operations.failures import failure_detail
+    from opsbook.warehouse import WarehouseError
+
+    day = require_run_due(resolve_week(week))
     hist = History(backend, cfg)
     cfg = hist.cfg
     listed = backend.list_executions()
@@ -185,10 +257,23 @@ def load_week(
     events = hist.events(last) if last else pd.DataFrame()
     timeline = hist.timeline(last) if last else pd.DataFrame()
     _, wait_state = hist.loop_states()
+    run_end = _run_end(last, raw)
     warehouse = backend.warehouse()
     session = getattr(warehouse, "session", None)
+    at_run, note, timing = None, "", {}
     with session() if session else contextlib.nullcontext():
         arrival = charts.arrival_per_day(warehouse, cfg, day)
+        try:  # needs the source's arrival_ts column
+            if run_end is not None:
+                at_run = charts.arrival_per_day(warehouse, cfg, day, as_of=run_end)
+            timing = charts.check_day_arrival(warehouse, cfg, day)
+        except WarehouseError as exc:
+            note = (
+                f"the source table has no usable {charts.ARRIVAL_COLUMN} column, so the data as "
+                f"of the run cannot be told apart from the data now ({' '.join(str(exc).split())[:160]})"
+            )
+        if run_end is None and not note:
+            note = "no run has ended for this week, so there is no data as of the run"
         flagged = charts.anomalies(warehouse, cfg, day)
         summary = charts.week_over_week(warehouse, cfg, day, lookback_weeks)
     return WeekReport(
@@ -205,7 +290,23 @@ def load_week(
         summary=summary,
         notifications=charts.notifications(events),
         polls=count_state(raw, wait_state) if raw is not None else None,
+        arrival_at_run=at_run,
+        run_end=run_end,
+        arrival_note=note,
+        check_arrival=timing,
+        band=charts.expected_band(summary, day),
+        failure=failure_detail(raw) if raw and last and last.status != "SUCCEEDED" else None,
+        workflow=cfg.state_machine_name,
     )
+
+
+def _run_end(execution: Execution | None, raw: list[dict[str, Any]] | None) -> datetime | None:
+    """When the week's deciding execution ended (None while it runs, or without one)."""
+    from opsbook.operations.history import closed_time
+
+    if execution is None or raw is None:
+        return None
+    return closed_time(execution, raw)
 
 
 def show(figure: Any) -> None:
@@ -275,7 +376,7 @@ def run_report(
 
     from opsbook.config import load_config
 
-    day = resolve_week(week)
+    day = require_run_due(resolve_week(week))
     cfg = load_config(config, home=home, backend=backend)
     source = Path(notebook) if notebook else notebook_path(WEEKLY_REPORT)
     out = Path(out_dir)
@@ -343,17 +444,37 @@ def _this_environments_kernel() -> Iterator[None]:
             os.environ["JUPYTER_PATH"] = saved
 
 
-def to_html(notebook: str | Path) -> str:
-    """HTML without input cells or prompts; PNGs are embedded as data: URIs, SVG inline."""
+# nbconvert's lab template loads require.js, MathJax and (when a diagram needs it) mermaid from
+# cdnjs, and widget scripts from jsDelivr. The report has no widgets, math or diagrams, so this
+# template empties those blocks: the page fetches nothing from the internet.
+OFFLINE_TEMPLATE = "opsbook_offline.html.j2"
+_OFFLINE_TEMPLATE_TEXT = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+def to_html(notebook: str | Path, title: str | None = None) -> str:
+    """HTML without input cells or prompts and without remote scripts; PNGs are embedded as
+    data: URIs, SVG inline. `title` (default: the key figures' title) names the page."""
+    import jinja2
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(notebook), as_version=4)
+    figures = read_figures(nb) or {}
     for cell in nb.cells:  # the key figures are for machines; HTML has no view of them
         if "outputs" in cell:
             cell.outputs = [o for o in cell.outputs if FIGURES_MIME not in o.get("data", {})]
+    nb.metadata["title"] = title or figures.get("title") or "Weekly load report"
     exporter = HTMLExporter(
-        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+        extra_loaders=[jinja2.DictLoader({OFFLINE_TEMPLATE: _OFFLINE_TEMPLATE_TEXT})],
+        template_file=OFFLINE_TEMPLATE,
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
     )
     body, _ = exporter.from_notebook_node(nb)
     return body
@@ -368,6 +489,7 @@ __all__ = [
     "load_week",
     "notebook_path",
     "read_figures",
+    "require_run_due",
     "resolve_week",
     "run_report",
     "show",

@@ -139,11 +139,14 @@ def ensure_schema(
     source: str = "events",
     target: str = "weekly_summary",
 ) -> None:
-    """Create the dataset, the source and the target table when missing (BigQuery DDL)."""
+    """Create the dataset, the source and the target table when missing (BigQuery DDL).
+
+    The source's `arrival_ts` is when a row landed (NULL: unknown); the weekly report uses it to
+    show the data as of a run. Tables created before it existed keep working without it."""
     project = warehouse.project
     tables = (
         "CREATE TABLE IF NOT EXISTS {{source}} (event_date DATE, event_ts TIMESTAMP,"
-        " user_id STRING, event_type STRING, amount NUMERIC)",
+        " user_id STRING, event_type STRING, amount NUMERIC, arrival_ts TIMESTAMP)",
         "CREATE TABLE IF NOT EXISTS {{target}} (week DATE, event_date DATE, event_type STRING,"
         " events INT64, users INT64, amount NUMERIC)",
     )

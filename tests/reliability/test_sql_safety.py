@@ -71,7 +71,8 @@ def home(tmp_path):
     wh = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
     ensure_schema(wh)
     wh.execute(
-        f"INSERT INTO {EVENTS} VALUES (DATE '2026-11-25', TIMESTAMP '2026-11-25 01:00:00', 'u', 'view', 1)"
+        f"INSERT INTO {EVENTS} (event_date, event_ts, user_id, event_type, amount)"
+        " VALUES (DATE '2026-11-25', TIMESTAMP '2026-11-25 01:00:00', 'u', 'view', 1)"
     )
     wh.close()
     return tmp_path

@@ -71,6 +71,7 @@ def test_schema_has_the_documented_columns(wh, duck_path):
         ("events", "user_id"): "VARCHAR",
         ("events", "event_type"): "VARCHAR",
         ("events", "amount"): "DECIMAL(38,9)",
+        ("events", "arrival_ts"): "TIMESTAMP WITH TIME ZONE",
         ("weekly_summary", "week"): "DATE",
         ("weekly_summary", "event_date"): "DATE",
         ("weekly_summary", "event_type"): "VARCHAR",

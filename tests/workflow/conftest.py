@@ -48,7 +48,8 @@ class Home:
         with wh.session():  # one connection for the whole batch
             for day in days:
                 wh.execute(
-                    f"INSERT INTO {SOURCE} SELECT @d, TIMESTAMP '2026-01-01 00:00:00',"
+                    f"INSERT INTO {SOURCE} (event_date, event_ts, user_id, event_type, amount)"
+                    " SELECT @d, TIMESTAMP '2026-01-01 00:00:00',"
                     " 'user' || CAST(i AS STRING), @t, 1.25 FROM UNNEST(GENERATE_ARRAY(1, @n)) AS i",
                     {"d": day, "t": event_type, "n": n},
                 )

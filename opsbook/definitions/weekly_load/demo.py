@@ -9,7 +9,7 @@ day is special:
     scheduled run fails; a later start or redrive (virtual clock = now) finds it.
 
 `release_arrivals(warehouse, now)` moves every pending row with arrival_ts <= now into the
-source table. The local backend calls it before each check_records invocation with the engine's
+source table, keeping its arrival_ts (the report's "as of the run" view reads it). The local backend calls it before each check_records invocation with the engine's
 clock, so the same data gives the same runs every time.
 """
 
@@ -181,7 +181,7 @@ def release_arrivals(
         now = now.replace(tzinfo=UTC)
     arrivals = _table(warehouse, dataset, ARRIVALS_TABLE)
     events = _table(warehouse, dataset, source)
-    cols = ", ".join(_COLUMNS)
+    cols = ", ".join((*_COLUMNS, "arrival_ts"))
     try:
         pending = warehouse.query(
             f"SELECT COUNT(*) AS n FROM {arrivals} WHERE arrival_ts <= @now", {"now": now}
