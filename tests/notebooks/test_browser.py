@@ -170,15 +170,20 @@ def test_report_html_shows_graph_and_charts_in_chromium(report_run):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 1000})
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
             page.goto(html.as_uri())
+            page.wait_for_load_state("networkidle")
+            assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+            assert page.title() == "opsbook-weekly-load · week 2026-11-05 · FAILED"
             graph = page.locator(".opsbook-graph svg")
             assert graph.count() == 1 and graph.bounding_box()["width"] > 600
             assert "LoadFailed" in graph.text_content()
             images = page.locator("img[src^='data:image/png']")
-            assert images.count() >= 3
+            assert images.count() >= 4
             widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
             assert all(w > 300 for w in widths)  # decoded, not broken images
-            assert page.get_by_text("Week 2026-11-05: FAILED").count() == 1
+            assert page.get_by_text("Is this week OK?").count() == 1
             page.screenshot(path=str(ARTIFACTS / "weekly_report.png"), full_page=True)
         finally:
             browser.close()

@@ -33,6 +33,46 @@ def test_load_week_of_the_failed_week(backend, demo):
     assert figures["status"] == "FAILED" and figures["rows_total"] == sum(
         figures["rows_per_day"].values()
     )
+    assert r.title == "opsbook-weekly-load · week 2026-11-05 · FAILED" == figures["title"]
+
+
+def test_the_failed_week_as_of_the_run_and_now(backend, demo):
+    """The run saw no rows for the check day; they are there now, and the report says both."""
+    r = report.load_week(backend, demo.failed)
+    table = r.side_by_side()
+    check = table[table["is_check_date"]].iloc[0]
+    assert check["rows_at_run"] == 0 and check["rows_now"] > 0
+    assert check["arrived_after_run"] == check["rows_now"]
+    assert (table[~table["is_check_date"]]["arrived_after_run"] == 0).all()
+    figures = r.figures()
+    assert figures["run_end"] == "2026-11-05T03:30:00+00:00"
+    assert figures["rows_total_at_run"] == figures["rows_total"] - check["rows_now"]
+    assert figures["check_day"]["verdict"] == "after the polling deadline"
+    text = r.verdict()
+    assert text.startswith("## Is this week OK? **No: FAILED**")
+    assert "had 0 rows" in text and f"has {check['rows_now']} rows" in text
+    assert f"{check['rows_now']} rows arrived after the run ended" in text
+    assert "after the polling deadline" in text and "12:30 JST" in text and "03:30 UTC" in text
+    assert "PollingGaveUp" in text and "no rows for 2026-11-04" in text
+
+
+def test_the_text_says_how_many_earlier_weeks_the_anomaly_check_used(backend, demo):
+    r = report.load_week(backend, demo.end)  # three earlier weeks of demo data
+    assert r.baseline_weeks_used == 3 and r.figures()["baseline_weeks_used"] == 3
+    assert "not checked: 3 earlier week(s) with data, at least 4 needed" in r.verdict()
+    assert not r.anomalies["anomaly"].any() and r.figures()["anomalies"] == []
+    assert r.verdict().startswith("## Is this week OK? **Yes")
+
+
+def test_a_future_week_is_refused(backend):
+    from datetime import timedelta
+
+    future = last_completed_week() + timedelta(weeks=1)
+    with pytest.raises(UsageError, match=f"week {future} has not run yet"):
+        report.load_week(backend, future.isoformat())
+    with pytest.raises(UsageError, match="JST"):
+        report.require_run_due(future)
+    assert report.require_run_due(last_completed_week() - timedelta(weeks=1))
 
 
 def test_load_week_without_an_execution(backend):
@@ -43,6 +83,8 @@ def test_load_week_without_an_execution(backend):
     assert (
         figures["execution"] is None and figures["rows_total"] == 0 and figures["anomalies"] == []
     )
+    assert r.arrival_at_run is None and "no run has ended" in r.arrival_note
+    assert "No: the week never ran" in r.verdict() and "no run has ended" in r.verdict()
 
 
 def test_bad_inputs_are_usage_errors(backend):
