@@ -387,9 +387,12 @@ def arrival_timing_chart(timing: dict[str, Any], tz: Any = None) -> Figure:
         deadline, color="#c62828", lw=2, ls="--", label=f"deadline {deadline.astimezone(tz):%H:%M}"
     )
     if first is not None and last is not None:
-        ax.plot([first, last], [0.3, 0.3], color="#2e7d32", lw=8, solid_capstyle="butt",
-                label=f"rows arrived {first.astimezone(tz):%H:%M}–{last.astimezone(tz):%H:%M}")  # fmt: skip
-        ax.plot([last], [0.3], marker="|", color="#1b5e20", markersize=18)
+        span = f"{first.astimezone(tz):%H:%M}"
+        if last != first:
+            span += f"–{last.astimezone(tz):%H:%M}"
+        ax.plot([first, last], [0.3, 0.3], color="#2e7d32", lw=8, solid_capstyle="butt")
+        ax.plot([last], [0.3], marker="D", color="#2e7d32", markersize=9, ls="none",
+                label=f"rows arrived {span}")  # fmt: skip
         left = min(first, run) - timedelta(minutes=30)
         right = max(last, deadline) + timedelta(minutes=30)
     else:
@@ -397,8 +400,9 @@ def arrival_timing_chart(timing: dict[str, Any], tz: Any = None) -> Figure:
     ax.set_xlim(left, right)
     ax.set_ylim(0, 1)
     ax.set_yticks([])
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=tz))
-    ax.set_xlabel(f"time ({tz})")
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=tz, maxticks=8))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
+    ax.set_xlabel(f"{run.astimezone(tz):%Y-%m-%d}, {tz} time")
     ax.set_title(f"The check day's ({timing['check_date']}) rows: {timing['verdict']}", fontsize=10)
     ax.legend(loc="upper left", ncol=2, fontsize=8)
     return fig
