@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 if TYPE_CHECKING:
     from opsbook.reporting.report import WeekReport
 
@@ -117,8 +119,10 @@ def verdict_markdown(report: WeekReport) -> str:
     return "\n".join(lines)
 
 
-def _check_rows(frame) -> int:
-    mine = frame.loc[frame["is_check_date"], "rows"] if "is_check_date" in frame else []
+def _check_rows(frame: pd.DataFrame) -> int:
+    if "is_check_date" not in frame:
+        return 0
+    mine = frame.loc[frame["is_check_date"], "rows"]
     return int(mine.iloc[0]) if len(mine) else 0
 
 
