@@ -11,6 +11,7 @@ taken as having been there all along).
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -400,7 +401,8 @@ def arrival_timing_chart(timing: dict[str, Any], tz: Any = None) -> Figure:
     ax.set_xlim(left, right)
     ax.set_ylim(0, 1)
     ax.set_yticks([])
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=tz, maxticks=8))
+    hours = (right - left).total_seconds() / 3600
+    ax.xaxis.set_major_locator(mdates.HourLocator(interval=max(1, math.ceil(hours / 7)), tz=tz))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
     ax.set_xlabel(f"{run.astimezone(tz):%Y-%m-%d}, {tz} time")
     ax.set_title(f"The check day's ({timing['check_date']}) rows: {timing['verdict']}", fontsize=10)

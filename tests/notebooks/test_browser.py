@@ -121,6 +121,10 @@ def test_console_legend_failure_panel_and_rerun(voila, demo):
             text = panel.inner_text()
             assert "LoadFailed" in text and "no rows for 2026-11-04" in text
             assert "UTC" in text and "JST" in text and '"check_date": "2026-11-04"' in text
+            # The events tab (hidden behind Executions) lists the poll loop as one row.
+            page.locator(".opsbook-events >> text=WaitForData").wait_for(
+                state="attached", timeout=30_000
+            )
             assert page.locator(".opsbook-events >> text=WaitForData").count() == 1
             page.locator(".opsbook-panel").screenshot(
                 path=str(ARTIFACTS / "ops_console_failure.png")
