@@ -30,7 +30,10 @@ def _n(value: Any) -> str:
 def headline(report: WeekReport) -> str:
     """Yes / No / Not yet / Check, and why in a few words."""
     flagged = int(report.anomalies["anomaly"].sum()) if len(report.anomalies) else 0
+    late = _arrived_after_run(report)
     if report.status == "SUCCEEDED":
+        if late:
+            return f"Check: loaded, but {_n(late)} rows arrived after the run (not loaded)"
         if flagged:
             return f"Check: loaded, but {flagged} day(s) outside the expected band"
         return "Yes: loaded, nothing unusual"
@@ -117,6 +120,12 @@ def verdict_markdown(report: WeekReport) -> str:
             " shows the plan; the console's Rerun button does the same."
         )
     return "\n".join(lines)
+
+
+def _arrived_after_run(report: WeekReport) -> int:
+    if report.arrival_at_run is None or not len(report.arrival):
+        return 0
+    return int(report.arrival["rows"].sum()) - int(report.arrival_at_run["rows"].sum())
 
 
 def _check_rows(frame: pd.DataFrame) -> int:

@@ -122,3 +122,31 @@ def test_figures_round_trip_through_a_notebook_file(tmp_path):
     nbformat.write(nb, str(path))
     assert report.read_figures(path) == {"status": "OK", "polls": 2}
     assert report.read_figures(new_notebook(cells=[new_code_cell("1")])) is None
+
+
+def test_a_succeeded_week_with_rows_that_came_after_the_load_says_check(home_copy, demo):
+    """Rows that land after a successful run are not in weekly_summary: the headline says so."""
+    from datetime import UTC, datetime
+
+    from support.local_data import insert_events
+
+    ops = connect("local", home=home_copy)
+    try:
+        insert_events(ops, "2026-11-24", n=5)  # arrival_ts NULL: taken as always there
+        assert report.load_week(ops, demo.end).verdict().startswith("## Is this week OK? **Yes")
+        wh = ops.open_warehouse()
+        try:
+            wh.execute(
+                "UPDATE `opsbook-local.analytics.events` SET arrival_ts = @t"
+                " WHERE arrival_ts IS NULL",
+                {"t": datetime(2026, 11, 27, tzinfo=UTC)},  # the day after the run
+            )
+        finally:
+            wh.close()
+        r = report.load_week(ops, demo.end)
+    finally:
+        ops.close()
+    assert r.verdict().startswith(
+        "## Is this week OK? **Check: loaded, but 5 rows arrived after the run (not loaded)**"
+    )
+    assert r.side_by_side()["arrived_after_run"].tolist() == [0] * 5 + [5, 0]
