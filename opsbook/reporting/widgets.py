@@ -83,8 +83,18 @@ def frame_html(
             view[column] = view[column].dt.strftime("%Y-%m-%d %H:%M:%S")
         elif view[column].dtype == object:
             view[column] = [_short(v, limit) for v in view[column]]
-    table = charts.styled(view).set_table_attributes('class="opsbook-table"').to_html()
-    return f'<div style="white-space: normal; overflow-wrap: anywhere">{table}</div>'
+    styles = [
+        {"selector": "th", "props": "white-space: nowrap; text-align: left"},
+        {"selector": "td", "props": "vertical-align: top; padding-right: 10px"},
+    ]
+    table = (
+        charts.styled(view)
+        .set_table_attributes('class="opsbook-table"')
+        .set_table_styles(styles)
+        .to_html()
+    )
+    # break-word wraps long causes without splitting short words across lines
+    return f'<div style="white-space: normal; overflow-wrap: break-word">{table}</div>'
 
 
 def _short(value: Any, limit: int | None = 80) -> Any:
