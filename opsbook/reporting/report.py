@@ -187,12 +187,25 @@ def _when(value: Any) -> str:
 
 
 def resolve_week(week: str | date | None) -> date:
-    """A Thursday, or the last completed week for None/"" (UsageError for anything else)."""
-    from opsbook.workflows.schedules import last_completed_week, parse_week
+    """A Thursday, or the latest week whose run is due for None/"" (UsageError otherwise)."""
+    from opsbook.workflows.schedules import parse_week
 
     if week is None or (isinstance(week, str) and not week.strip()):
-        return last_completed_week()
+        return latest_due_week()
     return parse_week(week)
+
+
+def latest_due_week(now: datetime | None = None) -> date:
+    """The newest week whose scheduled run has fired by `now` (a Thursday before 09:30 Tokyo
+    time is not yet due, so the week before it is)."""
+    from datetime import timedelta
+
+    from opsbook.operations.history import fire_time
+    from opsbook.workflows.schedules import last_completed_week
+
+    now = now or datetime.now(UTC)
+    day = last_completed_week(now)
+    return day if fire_time(day) <= now else day - timedelta(weeks=1)
 
 
 def require_run_due(day: date, now: datetime | None = None) -> date:
@@ -486,6 +499,7 @@ __all__ = [
     "WeekReport",
     "default_range",
     "emit_figures",
+    "latest_due_week",
     "load_week",
     "notebook_path",
     "read_figures",

@@ -38,12 +38,12 @@ def _texts(nb) -> str:
     return "\n".join(parts)
 
 
-def test_weekly_report_notebook_defaults_to_the_last_completed_week(demo, tmp_path):
+def test_weekly_report_notebook_defaults_to_the_latest_week_whose_run_is_due(demo, tmp_path):
     nb = _execute(demo, "weekly_report.ipynb", tmp_path, home=str(demo.home))
     figures = read_figures(nb)
-    from opsbook.workflows.schedules import last_completed_week
+    from opsbook.reporting.report import latest_due_week
 
-    assert figures["week"] == last_completed_week().isoformat()
+    assert figures["week"] == latest_due_week().isoformat()
     mimes = {m for c in nb.cells for o in c.get("outputs", []) for m in o.get("data", {})}
     assert {"image/png", "text/html", FIGURES_MIME} <= mimes
 

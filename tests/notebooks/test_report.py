@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import nbformat
 import pytest
@@ -65,8 +65,6 @@ def test_the_text_says_how_many_earlier_weeks_the_anomaly_check_used(backend, de
 
 
 def test_a_future_week_is_refused(backend):
-    from datetime import timedelta
-
     future = last_completed_week() + timedelta(weeks=1)
     with pytest.raises(UsageError, match=f"week {future} has not run yet"):
         report.load_week(backend, future.isoformat())
@@ -99,7 +97,25 @@ def test_bad_inputs_are_usage_errors(backend):
 
 
 def test_defaults():
-    assert report.resolve_week(None) == report.resolve_week("") == last_completed_week()
+    assert report.resolve_week(None) == report.resolve_week("") == report.latest_due_week()
+    assert report.latest_due_week() in (
+        last_completed_week(),
+        last_completed_week() - timedelta(weeks=1),
+    )
+
+
+@pytest.mark.parametrize(
+    ("now", "week"),
+    [
+        ("2026-11-25T23:59:00+00:00", "2026-11-19"),  # Thu 08:59 Tokyo: not due yet
+        ("2026-11-26T00:30:00+00:00", "2026-11-26"),  # Thu 09:30 Tokyo: the run fires
+        ("2026-11-30T12:00:00+00:00", "2026-11-26"),
+    ],
+)
+def test_latest_due_week(now, week):
+    from datetime import datetime
+
+    assert report.latest_due_week(datetime.fromisoformat(now)).isoformat() == week
     since, until = report.default_range(None, "2026-11-26")
     assert (since, until) == ("2026-10-01", "2026-11-26")
 
