@@ -124,7 +124,9 @@ def rerun_command(
 def report_command(
     ctx: typer.Context,
     week: str = typer.Option(
-        None, "--week", help="The week's Thursday (YYYY-MM-DD); default: the last completed week."
+        None,
+        "--week",
+        help="The week's Thursday (YYYY-MM-DD); default: the latest week whose run is due.",
     ),
     out: str = typer.Option("reports", "--out", help="Folder for the .ipynb, .html and .json."),
     lookback_weeks: int = typer.Option(
