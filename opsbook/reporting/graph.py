@@ -335,13 +335,16 @@ class GraphView:
     def __init__(self, definition: dict | str, history: list[dict] | None = None, title: str = ""):
         self.definition, self.history, self.title = definition, history, title
 
+    def _svg(self) -> str:
+        return str(render(self.definition, self.history, format="svg", title=self.title))
+
     def _repr_svg_(self) -> str | None:
-        return render(self.definition, self.history, title=self.title) if dot_available() else None
+        return self._svg() if dot_available() else None
 
     def _repr_html_(self) -> str:
         # Inline <svg> (not an <img>), so nbconvert's HTML keeps the graph searchable text.
         if dot_available():
-            return f'<div class="opsbook-graph">{svg_element(render(self.definition, self.history, title=self.title))}</div>'
+            return f'<div class="opsbook-graph">{svg_element(self._svg())}</div>'
         return f"<pre>{html.escape(render_text(self.definition, self.history))}</pre>"
 
     def _repr_pretty_(self, printer, cycle) -> None:
