@@ -40,10 +40,10 @@ sys.path.insert(0, str(REPO / "tests"))  # the `support` helpers shared with the
 from support.aws_calls import CallCounter  # noqa: E402
 from support.moto_server import set_execute, wait_ready  # noqa: E402
 
-from opsbook import history as H  # noqa: E402
-from opsbook.backends.aws import AwsBackend  # noqa: E402
+from opsbook.backends.aws.backend import AwsBackend  # noqa: E402
 from opsbook.config import load_config  # noqa: E402
-from opsbook.weeks import last_completed_week  # noqa: E402
+from opsbook.operations import history as H  # noqa: E402
+from opsbook.workflows.schedules import last_completed_week  # noqa: E402
 
 REGION = "ap-northeast-1"
 ROLE = "arn:aws:iam::123456789012:role/opsbook-bench"

@@ -21,11 +21,11 @@ IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 BACKENDS = ("local", "aws")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
 def _default_definitions() -> Path:
-    # Installed editable or run from the repo: definitions/ sits beside the package.
-    return REPO_ROOT / "definitions"
+    return PACKAGE_ROOT / "definitions" / "weekly_load"
 
 
 @dataclass(frozen=True)

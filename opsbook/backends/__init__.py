@@ -21,11 +21,11 @@ def connect(
     """Open a backend. Arguments override the config file, which overrides environment defaults."""
     cfg = config if isinstance(config, Config) else load_config(config, home=home, backend=backend)
     if cfg.backend == "local":
-        from opsbook.backends.local import LocalBackend
+        from opsbook.backends.local.backend import LocalBackend
 
         return LocalBackend(cfg, **options)
     if cfg.backend == "aws":
-        from opsbook.backends.aws import AwsBackend
+        from opsbook.backends.aws.backend import AwsBackend
 
         return AwsBackend(cfg, **options)
     raise ConfigError(f"unknown backend {cfg.backend!r}; use 'local' or 'aws'")

@@ -157,9 +157,9 @@ class Backend(Protocol):
         state_machine_arn, stop_date (once closed; some endpoints leave it out for TIMED_OUT),
         version_arn, redrive_count, redrive_date. input, output, error and cause may be None
         for an execution whose name gives its week (week-<DATE> or week-<DATE>-r<N>, see
-        opsbook.history.week_of): the AWS backend lists those without DescribeExecution.
+        opsbook.operations.history.week_of): the AWS backend lists those without DescribeExecution.
         Every other execution comes described, so its week is known. describe() is always
-        complete; opsbook.history.History.complete() describes listed ones (cached on disk).
+        complete; opsbook.operations.history.History.complete() describes listed ones (cached on disk).
         """
 
     def history(self, execution: str) -> list[dict[str, Any]]:

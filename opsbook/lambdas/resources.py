@@ -321,7 +321,7 @@ def week_params(event: Any) -> dict[str, Any]:
     from datetime import date
 
     from opsbook.errors import UsageError
-    from opsbook.weeks import week_dates
+    from opsbook.workflows.schedules import week_dates
 
     if not isinstance(event, Mapping):
         raise ValueError(f"event must be a JSON object, not {type(event).__name__}")

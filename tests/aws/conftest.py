@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aws_helpers import SMALL_LAYER  # noqa: E402
 
-from opsbook.backends.aws import AwsBackend  # noqa: E402
+from opsbook.backends.aws.backend import AwsBackend  # noqa: E402
 from opsbook.config import load_config  # noqa: E402
 
 # moto_url: the session's moto server (tests/conftest.py).

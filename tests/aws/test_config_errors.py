@@ -8,7 +8,7 @@ import pytest
 from aws_helpers import ACCOUNT, REGION
 
 from opsbook.backends import connect
-from opsbook.backends.aws import AwsBackend
+from opsbook.backends.aws.backend import AwsBackend
 from opsbook.config import load_config
 from opsbook.errors import ConfigError, UsageError
 

@@ -8,9 +8,9 @@ import shutil
 import pytest
 from aws_helpers import ACCOUNT, REGION
 
-from opsbook.backends.aws_deploy import substitute
-from opsbook.backends.iam import Names, audit_policy, render_policies
-from opsbook.config import REPO_ROOT
+from opsbook.backends.aws.deploy import substitute
+from opsbook.backends.aws.iam import Names, audit_policy, render_policies
+from opsbook.config import PACKAGE_ROOT
 from opsbook.errors import UsageError
 
 pytestmark = pytest.mark.aws
@@ -63,7 +63,10 @@ def test_deploy_creates_exactly_the_expected_resources(backend):
     # The uploaded templates are the repository's, byte for byte.
     s3 = backend.client("s3")
     body = s3.get_object(Bucket=BUCKET, Key="sql/check_records.sql")["Body"].read()
-    assert body == (REPO_ROOT / "definitions" / "sql" / "check_records.sql").read_bytes()
+    assert (
+        body
+        == (PACKAGE_ROOT / "definitions" / "weekly_load" / "sql" / "check_records.sql").read_bytes()
+    )
 
 
 def test_functions_get_the_zip_layer_role_and_environment(backend):
@@ -92,7 +95,9 @@ def test_functions_get_the_zip_layer_role_and_environment(backend):
 def test_deployed_definition_is_the_file_with_arns_substituted(backend):
     backend.deploy()
     names = backend.names
-    source = json.loads((REPO_ROOT / "definitions" / "weekly_load.asl.json").read_text())
+    source = json.loads(
+        (PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json").read_text()
+    )
     expected = substitute(source, names.placeholders, "weekly_load.asl.json")
     deployed = backend.definition()
     assert deployed == expected
@@ -193,7 +198,9 @@ def test_schedule_is_tokyo_time_and_targets_the_alias(backend):
     schedule = backend.client("scheduler").get_schedule(
         Name="opsbook-weekly-load", GroupName="default"
     )
-    source = json.loads((REPO_ROOT / "definitions" / "schedule.json").read_text())
+    source = json.loads(
+        (PACKAGE_ROOT / "definitions" / "weekly_load" / "schedule.json").read_text()
+    )
     assert schedule["ScheduleExpressionTimezone"] == "Asia/Tokyo"
     assert schedule["ScheduleExpression"] == source["ScheduleExpression"]
     assert schedule["State"] == "ENABLED"
@@ -232,7 +239,7 @@ def test_changed_definition_publishes_a_version_and_rollback_moves_the_alias(
     make_backend, tmp_path
 ):
     defs = tmp_path / "definitions"
-    shutil.copytree(REPO_ROOT / "definitions", defs)
+    shutil.copytree(PACKAGE_ROOT / "definitions" / "weekly_load", defs)
     backend = make_backend(definitions_dir=str(defs))
     backend.deploy()
     path = defs / "weekly_load.asl.json"
@@ -330,7 +337,7 @@ def test_names_follow_the_prefix(make_backend):
 def test_a_layer_over_the_direct_upload_limit_goes_through_s3(make_backend, build_dir):
     from aws_helpers import SMALL_LAYER
 
-    from opsbook import packaging
+    from opsbook.backends.aws import packaging
 
     backend = make_backend(direct_upload_limit=1_000)  # the small layer counts as "over 50 MB"
     backend.deploy()
@@ -347,7 +354,7 @@ def test_a_layer_over_the_direct_upload_limit_goes_through_s3(make_backend, buil
 
 
 def test_deployer_policy_names_only_the_deploy_resources():
-    from opsbook.backends.iam import deployer_policy
+    from opsbook.backends.aws.iam import deployer_policy
     from opsbook.config import Config
 
     doc = deployer_policy(Config(), ACCOUNT, REGION)
@@ -371,7 +378,7 @@ def test_deployer_policy_names_only_the_deploy_resources():
 def test_calls_a_new_role_fails_are_retried_until_iam_propagates(backend):
     from botocore.exceptions import ClientError
 
-    from opsbook.backends.aws_deploy import Deployer
+    from opsbook.backends.aws.deploy import Deployer
 
     deployer = Deployer(backend, iam_retry=(3, 0.0))
     deployer.fresh_roles = True

@@ -267,7 +267,7 @@ def _shape(execution: Execution, events: list[dict]) -> dict:
 
 @pytest.mark.parametrize("mode", ["load", "fail"])
 def test_same_api_as_the_local_backend(deployed, tmp_path, mode):
-    from opsbook.backends.local import LocalBackend
+    from opsbook.backends.local.backend import LocalBackend
 
     local = LocalBackend(replace_home(deployed.cfg, tmp_path / "local"))
     try:

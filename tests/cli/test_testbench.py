@@ -203,7 +203,7 @@ def test_replay_and_verify_on_the_local_demo(cli, demo_home, clean_env):
     assert json.loads(r.out)["match"] is True
     assert json.loads(r.out)["divergence"] is None
 
-    changed = json.loads((ROOT / "definitions" / "weekly_load.asl.json").read_text())
+    changed = json.loads((ROOT / "opsbook" / "definitions" / "weekly_load" / "weekly_load.asl.json").read_text())
     changed["States"]["CheckRecords"]["TimeoutSeconds"] = 30
     path = clean_env / "changed.json"
     path.write_text(json.dumps(changed))
@@ -247,7 +247,7 @@ def test_a_file_with_several_machines_picks_the_one_named_like_the_definition(cl
 
 
 EXAMPLE = ROOT / "docs" / "examples" / "weekly_load.mock.json"
-WEEKLY = ROOT / "definitions" / "weekly_load.asl.json"
+WEEKLY = ROOT / "opsbook" / "definitions" / "weekly_load" / "weekly_load.asl.json"
 
 
 @pytest.mark.parametrize(

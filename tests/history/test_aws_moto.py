@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from opsbook import history as H
-from opsbook.backfill import SKIP, START, plan_rerun, rerun
+from opsbook.operations import history as H
+from opsbook.operations.backfill import SKIP, START, plan_rerun, rerun
 
 pytestmark = pytest.mark.aws
 
@@ -58,7 +58,7 @@ def aws_year(moto_env):
 
 
 def test_weeks_statuses_cache_and_plan_on_moto(aws_year, call_counter):
-    from opsbook.backends.aws import AwsBackend
+    from opsbook.backends.aws.backend import AwsBackend
 
     CallCounter = call_counter  # noqa: N806
     env = aws_year
@@ -140,7 +140,7 @@ def test_cli_executions_on_moto_are_complete(aws_year, capsys):
 
 
 def test_rerun_on_moto_starts_failed_weeks_once(aws_year):
-    from opsbook.backends.aws import AwsBackend
+    from opsbook.backends.aws.backend import AwsBackend
 
     env = aws_year
     env["sfn"].stop_execution(

@@ -7,10 +7,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from opsbook.backends.local import LocalBackend
+from opsbook.backends.local.backend import LocalBackend
 from opsbook.cli import run
 from opsbook.config import load_config
-from opsbook.weeks import last_completed_week
+from opsbook.workflows.schedules import last_completed_week
 
 OLD = (last_completed_week() - timedelta(days=14)).isoformat()  # succeeds at once
 LATE = (last_completed_week() - timedelta(days=7)).isoformat()  # its data comes late

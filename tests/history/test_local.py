@@ -9,11 +9,11 @@ from datetime import date, timedelta
 import pytest
 from support.local_data import insert_events, wait_for_event
 
-from opsbook import history as H
-from opsbook.backends.local import LocalBackend
-from opsbook.backfill import REDRIVE, SKIP, START, plan_rerun, rerun
+from opsbook.backends.local.backend import LocalBackend
 from opsbook.config import load_config
-from opsbook.weeks import last_completed_week, week_input
+from opsbook.operations import history as H
+from opsbook.operations.backfill import REDRIVE, SKIP, START, plan_rerun, rerun
+from opsbook.workflows.schedules import last_completed_week, week_input
 
 LAST = last_completed_week()
 W = {k: (LAST - timedelta(days=7 * k)).isoformat() for k in range(-1, 6)}

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from opsbook.fidelity import replay_execution, verify
+from opsbook.operations.fidelity import replay_execution, verify
 
 pytestmark = pytest.mark.aws
 
@@ -25,7 +25,7 @@ def _run(env, name, payload):
 
 
 def test_replay_and_verify_fetch_from_aws(moto_env):
-    from opsbook.backends.aws import AwsBackend
+    from opsbook.backends.aws.backend import AwsBackend
 
     env = moto_env
     _run(env, "week-2026-10-01", {"week": "2026-10-01"})

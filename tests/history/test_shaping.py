@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pytest
 
-from opsbook import history as H
 from opsbook.engine import VirtualClock, execute, redrive
 from opsbook.errors import UsageError
+from opsbook.operations import history as H
 
 
 def at(day: str, hour: int = 0, minute: int = 30) -> datetime:
@@ -206,8 +206,8 @@ def test_week_of_a_scheduled_run_comes_from_its_fire_time():
 
 
 def test_redrive_is_useful_only_where_a_path_can_still_succeed():
-    from opsbook.backfill import can_succeed_from
     from opsbook.config import Config
+    from opsbook.operations.backfill import can_succeed_from
 
     definition = json.loads((Config().definitions_dir / "weekly_load.asl.json").read_text())
     assert can_succeed_from(definition, "WaitForData") and can_succeed_from(

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from pandas.testing import assert_frame_equal
 
-from opsbook import history as H
-from opsbook.backfill import REDRIVE, SKIP, START, next_name, plan_rerun, rerun
-from opsbook.cache import HistoryCache
 from opsbook.errors import UsageError
+from opsbook.operations import history as H
+from opsbook.operations.backfill import REDRIVE, SKIP, START, next_name, plan_rerun, rerun
+from opsbook.operations.cache import HistoryCache
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)  # a Friday
 
@@ -242,7 +242,7 @@ def test_executions_frame_filters_by_status_and_day(year):
 
 
 def test_execution_cache_matches_listing_fingerprint(cfg, year):
-    from opsbook.cache import ExecutionCache
+    from opsbook.operations.cache import ExecutionCache
 
     cache = ExecutionCache(cfg.home)
     ex = year.describe("week-2026-11-12")
@@ -320,7 +320,7 @@ def test_a_redrive_that_ran_but_could_not_be_waited_for_starts_nothing_more(year
 
 
 def test_summarize_counts_actions_and_outcomes(year):
-    from opsbook.backfill import summarize
+    from opsbook.operations.backfill import summarize
 
     plan = plan_rerun(year, "2026-10-01", "2026-12-03", today=NOW)
     dry = summarize(rerun(year, plan, dry_run=True, progress=False))

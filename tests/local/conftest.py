@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 from support.local_data import insert_events as insert_rows
 
-from opsbook.backends.local import LocalBackend
+from opsbook.backends.local.backend import LocalBackend
 from opsbook.config import load_config
 
 

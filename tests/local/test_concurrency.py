@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from opsbook.weeks import week_input
+from opsbook.workflows.schedules import week_input
 
 WEEK = "2026-11-26"
 PROCESSES = 20

@@ -6,10 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from opsbook.demo import demo_rows, generate_demo_data, plan_arrivals, release_arrivals
+from opsbook.definitions.weekly_load.demo import (
+    demo_rows,
+    generate_demo_data,
+    plan_arrivals,
+    release_arrivals,
+)
 from opsbook.errors import UsageError
 from opsbook.warehouse import DuckDBWarehouse, ensure_schema
-from opsbook.weeks import parse_week, week_input
+from opsbook.workflows.schedules import parse_week, week_input
 
 END = "2026-11-26"
 

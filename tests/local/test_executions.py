@@ -7,7 +7,7 @@ import json
 import pytest
 
 from opsbook.errors import ExecutionAlreadyExists, ExecutionNotFound, UsageError
-from opsbook.weeks import week_input
+from opsbook.workflows.schedules import week_input
 
 WEEK = "2026-11-26"  # covers 2026-11-19..2026-11-25; checks 2026-11-25
 

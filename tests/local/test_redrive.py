@@ -13,7 +13,7 @@ import pytest
 from support.local_data import wait_for_event
 
 from opsbook.errors import UsageError
-from opsbook.weeks import week_input
+from opsbook.workflows.schedules import week_input
 
 WEEK = "2026-11-26"
 LAST_DAY = "2026-11-25"

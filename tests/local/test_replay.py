@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from opsbook.errors import UsageError
-from opsbook.fidelity import fill_placeholders, load_definition, replay_execution, verify
-from opsbook.weeks import week_input
+from opsbook.operations.fidelity import fill_placeholders, load_definition, replay_execution, verify
+from opsbook.workflows.schedules import week_input
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD, LATE = "2026-11-26", "2026-11-19"
@@ -30,7 +30,7 @@ def weeks(deployed, insert_events, fire_time):
 
 
 def _definition(change=None):
-    data = load_definition(ROOT / "definitions" / "weekly_load.asl.json")
+    data = load_definition(ROOT / "opsbook" / "definitions" / "weekly_load" / "weekly_load.asl.json")
     if change:
         change(data["States"])
     return data

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from opsbook.backends.store import Store
+from opsbook.backends.local.store import Store
 from opsbook.errors import ExecutionAlreadyExists, UsageError
 
 T0 = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)

@@ -18,7 +18,7 @@ FIRST_WEEK = "2026-11-05"
 FAILED_WEEK = "2026-11-05"  # seed 7: its last day lands after the polling window
 POLLED_WEEK = "2026-11-12"  # seed 7: the run waits three times for its data
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = REPO / "notebooks"
+NOTEBOOKS = REPO / "opsbook" / "notebooks"
 
 
 @pytest.fixture(scope="session")

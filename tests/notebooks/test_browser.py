@@ -87,15 +87,19 @@ def artifacts():
     ARTIFACTS.mkdir(exist_ok=True)
 
 
-def test_console_range_grid_failed_week_and_dry_run_plan(voila, demo):
+def test_console_legend_failure_panel_and_rerun(voila, demo):
+    """The on-call path: legend and grid, the failed week's failure panel, a rerun from it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1300, "height": 1200})
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(voila, timeout=90_000)
             page.wait_for_selector(".opsbook-grid button", timeout=90_000)
+            legend = page.locator(".opsbook-legend")
+            assert legend.is_visible()
+            assert all(s in legend.inner_text() for s in ("SUCCEEDED", "FAILED", "MISSING"))
             since, until = page.locator("input[type=date]").all()
             until.fill(demo.end)
             since.fill("2026-11-01")
@@ -104,25 +108,61 @@ def test_console_range_grid_failed_week_and_dry_run_plan(voila, demo):
             )
             labels = page.locator(".opsbook-grid button").all_inner_texts()
             assert labels == ["11-05", "11-12", "11-19", "11-26"]
+            cells = page.locator(".opsbook-cell").all_inner_texts()
+            assert "18 polls" in cells[0] and "1 att" in cells[0] and "3 polls" in cells[1]
+            assert not page.locator(".opsbook-panel").is_visible()
+            page.screenshot(path=str(ARTIFACTS / "ops_console_grid.png"))
+
             failed = page.locator(f".opsbook-week-{demo.failed}")
             assert "opsbook-status-FAILED" in failed.get_attribute("class")
             failed.click()
-            page.wait_for_selector(f"text=Week {demo.failed}: FAILED", timeout=30_000)
-            page.locator(".opsbook-executions >> text=PollingGaveUp").wait_for(timeout=30_000)
-            assert page.locator(".widget-checkbox input").is_checked()  # dry run
+            panel = page.locator(".opsbook-failure")
+            panel.locator("b", has_text="PollingGaveUp").wait_for(timeout=30_000)
+            text = panel.inner_text()
+            assert "LoadFailed" in text and "no rows for 2026-11-04" in text
+            assert "UTC" in text and "JST" in text and '"check_date": "2026-11-04"' in text
+            # The events tab (hidden behind Executions) lists the poll loop as one row.
+            page.locator(".opsbook-events >> text=WaitForData").wait_for(
+                state="attached", timeout=30_000
+            )
+            assert page.locator(".opsbook-events >> text=WaitForData").count() == 1
+            page.locator(".opsbook-panel").screenshot(
+                path=str(ARTIFACTS / "ops_console_failure.png")
+            )
+
+            page.locator(".widget-tab >> text=Graph").first.click()
+            graph = page.locator(".opsbook-graph-view svg")
+            graph.wait_for(timeout=30_000)
+            assert graph.bounding_box()["width"] >= 600
+            page.locator(".widget-tab").first.screenshot(
+                path=str(ARTIFACTS / "ops_console_graph.png")
+            )
+
+            page.locator(".widget-checkbox input").uncheck()  # a real rerun, not a dry run
             page.locator(".opsbook-rerun").click()
             plan = page.locator(".opsbook-plan")
             plan.locator("text=week-2026-11-05-r1").wait_for(timeout=30_000)
             assert "START" in plan.inner_text()
             confirm = page.locator(".opsbook-confirm")
-            assert confirm.is_visible() and "Confirm dry run" in confirm.inner_text()
-            page.screenshot(path=str(ARTIFACTS / "ops_console.png"), full_page=True)
+            assert confirm.is_visible() and "Confirm rerun of 1 week(s)" in confirm.inner_text()
+            page.locator(".opsbook-panel").screenshot(path=str(ARTIFACTS / "ops_console_plan.png"))
             confirm.click()
-            page.locator(".opsbook-results >> text=Dry run").wait_for(timeout=30_000)
+            page.locator(".opsbook-results >> text=SUCCEEDED").wait_for(timeout=60_000)
+            page.wait_for_function(
+                f"document.querySelector('.opsbook-week-{demo.failed}')"
+                ".classList.contains('opsbook-status-SUCCEEDED')",
+                timeout=30_000,
+            )
             assert not confirm.is_visible()
+            page.locator(".opsbook-clear").click()
+            page.wait_for_function(
+                "!document.querySelector('.opsbook-panel').checkVisibility()", timeout=30_000
+            )
+            page.screenshot(path=str(ARTIFACTS / "ops_console_after_rerun.png"), full_page=True)
         finally:
             browser.close()
-    assert (ARTIFACTS / "ops_console.png").stat().st_size > 10_000
+    for name in ("grid", "failure", "graph", "plan", "after_rerun"):
+        assert (ARTIFACTS / f"ops_console_{name}.png").stat().st_size > 10_000
 
 
 def test_report_html_shows_graph_and_charts_in_chromium(report_run):
@@ -134,15 +174,20 @@ def test_report_html_shows_graph_and_charts_in_chromium(report_run):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 1000})
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
             page.goto(html.as_uri())
+            page.wait_for_load_state("networkidle")
+            assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+            assert page.title() == "opsbook-weekly-load · week 2026-11-05 · FAILED"
             graph = page.locator(".opsbook-graph svg")
             assert graph.count() == 1 and graph.bounding_box()["width"] > 600
             assert "LoadFailed" in graph.text_content()
             images = page.locator("img[src^='data:image/png']")
-            assert images.count() >= 3
+            assert images.count() >= 4
             widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
             assert all(w > 300 for w in widths)  # decoded, not broken images
-            assert page.get_by_text("Week 2026-11-05: FAILED").count() == 1
+            assert page.get_by_text("Is this week OK?").count() == 1
             page.screenshot(path=str(ARTIFACTS / "weekly_report.png"), full_page=True)
         finally:
             browser.close()

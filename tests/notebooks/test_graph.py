@@ -1,4 +1,4 @@
-"""opsbook.graph on the real definition with real histories from the local backend."""
+"""opsbook.reporting.graph on the real definition with real histories from the local backend."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from opsbook import graph
 from opsbook.backends import connect
+from opsbook.reporting import graph
 
 REPO = Path(__file__).resolve().parents[2]
-DEFINITION = json.loads((REPO / "definitions" / "weekly_load.asl.json").read_text())
+DEFINITION = json.loads(
+    (REPO / "opsbook" / "definitions" / "weekly_load" / "weekly_load.asl.json").read_text()
+)
 FAILED, POLLED = "2026-11-05", "2026-11-12"  # see conftest: seed 7, four weeks
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz 'dot' not installed")
 

@@ -9,7 +9,7 @@ import papermill as pm
 import pytest
 
 from opsbook.cli import run
-from opsbook.report import FIGURES_MIME, read_figures
+from opsbook.reporting.report import FIGURES_MIME, read_figures
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +38,12 @@ def _texts(nb) -> str:
     return "\n".join(parts)
 
 
-def test_weekly_report_notebook_defaults_to_the_last_completed_week(demo, tmp_path):
+def test_weekly_report_notebook_defaults_to_the_latest_week_whose_run_is_due(demo, tmp_path):
     nb = _execute(demo, "weekly_report.ipynb", tmp_path, home=str(demo.home))
     figures = read_figures(nb)
-    from opsbook.weeks import last_completed_week
+    from opsbook.reporting.report import latest_due_week
 
-    assert figures["week"] == last_completed_week().isoformat()
+    assert figures["week"] == latest_due_week().isoformat()
     mimes = {m for c in nb.cells for o in c.get("outputs", []) for m in o.get("data", {})}
     assert {"image/png", "text/html", FIGURES_MIME} <= mimes
 
@@ -76,9 +76,13 @@ def test_opsbook_report_writes_notebook_html_and_figures(report_run, demo):
     assert report_run.code == 0, report_run.err
     assert f"html: {stem}.html" in out and "FAILED, 18 polls" in out
     html = stem.with_suffix(".html").read_text()
-    assert html.count("data:image/png;base64,") >= 3  # Gantt, arrival, week over week
+    assert html.count("data:image/png;base64,") >= 4  # arrival, its timing, Gantt, week over week
     assert "<svg" in html and "LoadFailed" in html  # the graph, inline
     assert "ops = connect(" not in html  # no input cells
+    assert "<title>opsbook-weekly-load · week 2026-11-05 · FAILED</title>" in html
+    assert "Is this week OK?" in html and "rows arrived after the run ended" in html
+    for remote in ("cdnjs", "jsdelivr", "unpkg", "require.js", "MathJax.js", 'src="http'):
+        assert remote not in html  # nothing is fetched from the internet
     figures = json.loads(stem.with_suffix(".json").read_text())
     assert figures["status"] == "FAILED" and figures["polls"] == 18
     assert figures["execution"] == "week-2026-11-05" and figures["error"] == "PollingGaveUp"
@@ -86,6 +90,8 @@ def test_opsbook_report_writes_notebook_html_and_figures(report_run, demo):
         f"2026-11-0{d}" for d in range(1, 5)
     ]
     assert figures["notifications"] == 19 and figures["anomalies"] == []
+    assert figures["rows_per_day_at_run"]["2026-11-04"] == 0 < figures["rows_per_day"]["2026-11-04"]
+    assert figures["baseline_weeks_used"] == 0
     executed = nbformat.read(str(stem.with_suffix(".ipynb")), as_version=4)
     assert executed.metadata["papermill"]["parameters"]["week"] == demo.failed
     assert read_figures(executed) == figures
@@ -96,6 +102,23 @@ def test_opsbook_report_bad_week_exits_2(demo, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "not a Thursday" in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_opsbook_report_future_week_exits_2_with_one_line(demo, tmp_path, capsys):
+    from datetime import timedelta
+
+    from opsbook.workflows.schedules import last_completed_week
+
+    future = (last_completed_week() + timedelta(weeks=2)).isoformat()
+    code = run(["--home", str(demo.home), "report", "--week", future, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"week {future} has not run yet" in err
+    assert len(err.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_opsbook_report_shows_progress(report_run):
+    assert "running the notebook with papermill" in report_run.err
+    assert "Executing:" in report_run.err and "cell/s]" in report_run.err  # papermill's bar
 
 
 def test_opsbook_report_failing_notebook_exits_1_with_the_error(tmp_path, capsys, no_opsbook_env):

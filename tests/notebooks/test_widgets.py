@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from opsbook.backends import connect
-from opsbook.widgets import OpsConsole
+from opsbook.reporting.widgets import OpsConsole, default_console_range, failures_outside
 
 
 @pytest.fixture
@@ -18,11 +18,16 @@ def console(home_copy, demo):
 
 
 def _button(console: OpsConsole, week: str):
-    return next(b for b in console.grid.children if b.tooltip.startswith(week))
+    return next(b for b in console.week_buttons() if b.tooltip.startswith(week))
 
 
-def test_grid_colours_weeks_by_status(console, demo):
-    tips = [b.tooltip for b in console.grid.children]
+def _caption(console: OpsConsole, week: str) -> str:
+    cell = next(c for c in console.grid.children if c.children[0].tooltip.startswith(week))
+    return cell.children[1].value
+
+
+def test_grid_colours_weeks_by_status_with_a_legend_attempts_and_polls(console, demo):
+    tips = [b.tooltip.split(",")[0] for b in console.week_buttons()]
     assert len(tips) == 9
     assert tips[:5] == [
         f"{w}: MISSING"
@@ -32,36 +37,134 @@ def test_grid_colours_weeks_by_status(console, demo):
     assert failed.style.button_color == "#c62828" and "opsbook-status-FAILED" in failed._dom_classes
     assert _button(console, demo.end).style.button_color == "#2e7d32"
     assert "9 weeks" in console.message.value and "1 FAILED" in console.message.value
-
-
-def test_changing_the_range_redraws_the_grid(console, demo):
-    console.since.value = date(2026, 11, 1)
-    assert [b.tooltip[:10] for b in console.grid.children] == [
-        "2026-11-05", "2026-11-12", "2026-11-19", "2026-11-26"
-    ]  # fmt: skip
-    console.until.value = date(2026, 10, 1)  # before since: a message, not an exception
-    assert "before" in console.message.value and "#c62828" in console.message.value
-
-
-def test_selecting_a_week_shows_executions_events_timeline_graph(console, demo):
-    _button(console, demo.failed).click()
-    assert console.selected == demo.failed
-    assert "FAILED" in console.week_title.value
-    assert (
-        "week-2026-11-05" in console.executions.value
-        and "PollingGaveUp" in console.executions.value
+    for status, colour in (("SUCCEEDED", "#2e7d32"), ("FAILED", "#c62828"), ("MISSING", "#f9a825")):
+        assert f"background:{colour}" in console.legend.value and status in console.legend.value
+    assert "1 att" in _caption(console, demo.failed) and "18 polls" in _caption(
+        console, demo.failed
     )
-    assert "WaitStateEntered" in console.events.value and "ExecutionFailed" in console.events.value
+    assert "3 polls" in _caption(console, demo.polled)
+    assert "0 att" in _caption(console, "2026-10-01") and "- polls" in _caption(
+        console, "2026-10-01"
+    )
+    assert console.outside.value == ""  # no failure outside the range
+
+
+def test_failures_outside_the_range_are_announced(home_copy, demo):
+    backend = connect("local", home=home_copy)
+    try:
+        console = OpsConsole(backend, since="2026-11-12", until=demo.end)
+        assert "Outside this range" in console.outside.value
+        assert f"{demo.failed} FAILED" in console.outside.value
+        assert failures_outside(backend.list_executions(), demo.first, demo.end) == []
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        ("2026-11-30", ("2026-09-10", "2026-11-26")),  # 12 weeks already hold the failure
+        ("2027-03-01", ("2026-11-05", "2027-02-25")),  # stretched back to the failed week
+        ("2027-09-01", ("2027-06-10", "2027-08-26")),  # beyond 26 weeks: announced, not shown
+    ],
+)
+def test_the_default_range_does_not_hide_a_recent_failure(demo_home, today, expected):
+    backend = connect("local", home=demo_home)
+    try:
+        assert default_console_range(backend.list_executions(), today) == expected
+    finally:
+        backend.close()
+
+
+def test_selecting_a_failed_week_opens_the_failure_first(console, demo):
+    assert console.panel.layout.display == "none"
+    _button(console, demo.failed).click()
+    assert console.selected == demo.failed and console.panel.layout.display == ""
+    assert "FAILED" in console.week_title.value
+    failure = console.failure.value
+    assert "Failed state" in failure and "LoadFailed" in failure and "PollingGaveUp" in failure
+    cause = "polling gave up after 18 polls (600 s apart): no rows for 2026-11-04, the last day"
+    assert cause in failure  # the full cause, not cut
+    assert "2026-11-05 03:30 UTC · 2026-11-05 12:30 JST" in failure
+    assert "&quot;check_date&quot;: &quot;2026-11-04&quot;" in failure  # the state's input
+    assert "week-2026-11-05" in console.executions.value
+    assert cause in console.executions.value  # the executions tab keeps the cause too
     assert console.timeline.value[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in console.graph.value and "LoadFailed" in console.graph.value
     assert console.rerun_button.description == f"Rerun {demo.failed}…"
 
 
+def test_events_filter_states_errors_all(console, demo):
+    _button(console, demo.failed).click()
+    assert console.event_filter.value == "states"
+    states = console.events.value
+    assert states.count("<tr>") == 12  # header + 11 states, the poll loop collapsed
+    assert "WaitForData" in states and ">18<" in states and "3h00m" in states
+    console.event_filter.value = "errors"
+    errors = console.events.value
+    assert "ExecutionFailed" in errors and "WaitStateEntered" not in errors
+    console.event_filter.value = "all"
+    assert console.events.value.count("<tr>") == 348  # header + every event
+
+
+def test_picking_a_state_shows_its_input_and_output(console, demo):
+    _button(console, demo.failed).click()
+    assert console.state_picker.value == "LoadFailed"  # the failed state first
+    assert "no output" not in console.state_io.value and "(none)" in console.state_io.value
+    console.state_picker.value = "CheckRecords"
+    io = console.state_io.value
+    assert "entered 19×" in io
+    assert "&quot;return_value&quot;: 0" in io  # its output: the last check found no rows
+
+
+def test_clear_selection_closes_the_panel(console, demo):
+    _button(console, demo.failed).click()
+    console.rerun_button.click()
+    console.clear_button.click()
+    assert console.selected is None and console.panel.layout.display == "none"
+    assert console.plan is None and console.plan_view.value == ""
+    assert "cleared" in console.message.value
+
+
+def test_show_history_lists_every_event_and_the_command(console, demo):
+    console.history_button.click()
+    assert "click a week first" in console.message.value
+    _button(console, demo.failed).click()
+    console.history_button.click()
+    assert console.event_filter.value == "all" and console.tabs.selected_index == 1
+    assert f"opsbook history {demo.failed}" in console.message.value
+
+
+@pytest.mark.slow
+def test_open_report_runs_it_and_shows_it(console, demo, tmp_path):
+    console.report_dir = tmp_path
+    _button(console, demo.failed).click()
+    console.report_button.click()
+    assert "report written" in console.message.value, console.message.value
+    assert (tmp_path / f"weekly_report-{demo.failed}.html").is_file()
+    assert "<iframe srcdoc=" in console.report_view.value and console.tabs.selected_index == 4
+
+
 def test_selecting_a_missing_week_shows_the_plain_graph(console):
     _button(console, "2026-10-01").click()
     assert "no executions" in console.executions.value
+    assert "no execution yet" in console.failure.value
     assert console.timeline.value == b""
     assert "PrepareWeek" in console.graph.value
+
+
+def test_a_succeeded_week_has_no_failure(console, demo):
+    _button(console, demo.end).click()
+    assert "SUCCEEDED" in console.failure.value and "no failure" in console.failure.value
+
+
+def test_changing_the_range_redraws_the_grid(console, demo):
+    console.since.value = date(2026, 11, 1)
+    assert [b.tooltip[:10] for b in console.week_buttons()] == [
+        "2026-11-05", "2026-11-12", "2026-11-19", "2026-11-26"
+    ]  # fmt: skip
+    console.until.value = date(2026, 10, 1)  # before since: a message, not an exception
+    assert "before" in console.message.value and "#c62828" in console.message.value
 
 
 def test_rerun_asks_for_confirmation_and_dry_run_changes_nothing(console, demo):
@@ -97,8 +200,10 @@ def test_confirmed_rerun_starts_the_week_and_recolours_the_grid(console, demo):
     console.rerun_button.click()
     console.confirm_button.click()
     assert "SUCCEEDED" in console.results.value
-    assert _button(console, demo.failed).tooltip == f"{demo.failed}: SUCCEEDED"
+    assert _button(console, demo.failed).tooltip.startswith(f"{demo.failed}: SUCCEEDED")
     assert "2 executions" in console.week_title.value  # the selection was redrawn too
+    assert "2 att" in _caption(console, demo.failed)
+    assert "no failure" in console.failure.value
 
 
 def test_nothing_to_rerun_hides_confirm(console, demo):

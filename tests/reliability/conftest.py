@@ -17,7 +17,7 @@ from support.local_data import insert_events as insert_rows
 from support.loopback import Loopback, webhook_factory  # noqa: F401 - Loopback re-exported
 from support.moto_server import MOTO_REGION, point_environment_at, reset, set_execute
 
-from opsbook.backends.local import LocalBackend
+from opsbook.backends.local.backend import LocalBackend
 from opsbook.config import load_config
 
 WEEK = "2026-11-26"
@@ -77,7 +77,7 @@ def add_week(backend: LocalBackend, week: str = WEEK, *, last_day: bool = True) 
     """Three rows on each day of the week (the last day optional)."""
     from datetime import timedelta
 
-    from opsbook.weeks import week_dates
+    from opsbook.workflows.schedules import week_dates
 
     start = week_dates(week).week_start
     days = [start + timedelta(days=i) for i in range(7)]
@@ -153,7 +153,7 @@ def aws_env(moto_url, monkeypatch, tmp_path):
 @pytest.fixture
 def aws_deployed(aws_env, tmp_path, tmp_path_factory):
     """An AwsBackend on moto with the pass-only definition deployed (small layer)."""
-    from opsbook.backends.aws import AwsBackend
+    from opsbook.backends.aws.backend import AwsBackend
 
     defs = pass_only_definitions(tmp_path)
     build = tmp_path_factory.mktemp("build")

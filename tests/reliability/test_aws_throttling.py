@@ -1,5 +1,5 @@
 """AWS throttles or resets connections: botocore's adaptive retries absorb it, and the Backend
-API, the CLI and the notebook code path (opsbook.history) carry on with the right answers.
+API, the CLI and the notebook code path (opsbook.operations.history) carry on with the right answers.
 
 A loopback proxy sits between opsbook and moto (AWS_ENDPOINT_URL points at it). For the first
 N Step Functions requests of each operation it answers ThrottlingException (HTTP 400, the JSON
@@ -24,9 +24,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import Loopback, run_cli, scrubbed_env  # noqa: E402
 
-from opsbook import history as hist  # noqa: E402
-from opsbook.backends.aws import AwsBackend  # noqa: E402
+from opsbook.backends.aws.backend import AwsBackend  # noqa: E402
 from opsbook.config import load_config  # noqa: E402
+from opsbook.operations import history as hist  # noqa: E402
 
 # Adaptive mode slows the client after each throttle (that is the point), so one throttle per
 # operation keeps the test quick; resets are retried at full speed.
@@ -162,7 +162,7 @@ def test_list_describe_history_survive_throttling_and_resets(started, monkeypatc
 
 
 def test_notebook_views_survive_throttling(started, monkeypatch):
-    """opsbook.history (what the notebooks call) through a throttling endpoint."""
+    """opsbook.operations.history (what the notebooks call) through a throttling endpoint."""
     proxy = FaultProxy(os.environ["AWS_ENDPOINT_URL"], faults=1, mode="throttle")
     try:
         backend = _through(proxy, started, monkeypatch)

@@ -153,11 +153,11 @@ def _fixtures(tmp: Path) -> None:
     (tmp / "notdemo").mkdir()
     (tmp / "notdemo" / "precious.txt").write_text("keep me")
     defs = tmp / "baddefs"
-    from opsbook.config import REPO_ROOT
+    from opsbook.config import PACKAGE_ROOT
 
     defs.mkdir()
     (defs / "weekly_load.asl.json").write_text(
-        (REPO_ROOT / "definitions" / "weekly_load.asl.json").read_text()
+        (PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json").read_text()
     )
     (defs / "schedule.json").write_text(json.dumps(BAD_SCHEDULE))
 

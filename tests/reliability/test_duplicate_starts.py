@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import WEEK, add_week, scrubbed_env  # noqa: E402
 
-from opsbook.backends.aws import AwsBackend  # noqa: E402
+from opsbook.backends.aws.backend import AwsBackend  # noqa: E402
 from opsbook.errors import ExecutionAlreadyExists  # noqa: E402
 
 THREADS = 20

@@ -14,9 +14,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import WEEK, add_week, scrubbed_env  # noqa: E402
 
-from opsbook import history as hist  # noqa: E402
-from opsbook.backends.local import LocalBackend  # noqa: E402
+from opsbook.backends.local.backend import LocalBackend  # noqa: E402
 from opsbook.config import load_config  # noqa: E402
+from opsbook.operations import history as hist  # noqa: E402
 
 
 def mode(path: Path) -> int:

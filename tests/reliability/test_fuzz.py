@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from opsbook.config import Config, load_config
 from opsbook.engine import DefinitionError, VirtualClock, execute
 from opsbook.errors import ConfigError, UsageError
-from opsbook.weeks import parse_week, week_input
+from opsbook.workflows.schedules import parse_week, week_input
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("OPSBOOK_FUZZ_EXAMPLES", "120")),
@@ -211,11 +211,13 @@ def test_execute_refuses_input_that_is_not_json_with_type_error_only(value):
 @given(json_values, st.lists(json_values, min_size=1, max_size=4))
 def test_the_weekly_definition_with_random_input_and_task_results_closes(value, results):
     """Random execution input and random Lambda answers: the run closes with an AWS status."""
-    from opsbook.backends.local import render_definition
-    from opsbook.config import REPO_ROOT
+    from opsbook.backends.local.backend import render_definition
+    from opsbook.config import PACKAGE_ROOT
     from opsbook.lambdas import FUNCTIONS
 
-    text = render_definition((REPO_ROOT / "definitions" / "weekly_load.asl.json").read_text())
+    text = render_definition(
+        (PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json").read_text()
+    )
     answers = iter(results * 50)
 
     def task(payload):

@@ -1,7 +1,7 @@
 """Every IAM policy deploy renders: no wildcard action, exact-ARN resources (only the Lambda
 log-group stream patterns excepted), Allow only, scoped to this deploy's own names.
 
-The auditor here is independent of opsbook.backends.iam.audit_policy, so weakening that
+The auditor here is independent of opsbook.backends.aws.iam.audit_policy, so weakening that
 function cannot hide a broad policy. It runs over the pure render function for a matrix of
 configs (partitions, prefixes, SSM vs Secrets Manager secrets, custom bucket and prefix) and
 over the policies actually created on moto (tests/aws/test_deploy.py also compares them)."""
@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from opsbook.backends.iam import FUNCTIONS, Names, render_policies, trust_policies
+from opsbook.backends.aws.iam import FUNCTIONS, Names, render_policies, trust_policies
 from opsbook.config import load_config
 
 ACCOUNT = "123456789012"

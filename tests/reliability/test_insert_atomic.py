@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import WEEK, add_week, insert_events, summary  # noqa: E402
 
-from opsbook.weeks import week_input  # noqa: E402
+from opsbook.workflows.schedules import week_input  # noqa: E402
 
 FAILS_MIDWAY = (
     "DELETE FROM {{target}} WHERE week = @week;\n"

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import WEEK, add_week, one_line_error, run_cli, scrubbed_env  # noqa: E402
 
 from opsbook.warehouse import WarehouseLocked  # noqa: E402
-from opsbook.weeks import week_input  # noqa: E402
+from opsbook.workflows.schedules import week_input  # noqa: E402
 
 
 def hashes(root: Path) -> dict[str, str]:

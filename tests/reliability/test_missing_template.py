@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import WEEK, add_week, summary  # noqa: E402
 
-from opsbook.weeks import week_input  # noqa: E402
+from opsbook.workflows.schedules import week_input  # noqa: E402
 
 
 @pytest.mark.parametrize(

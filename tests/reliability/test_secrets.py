@@ -16,8 +16,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import TOKEN, WEEK, add_week, run_cli, scrubbed_env  # noqa: E402
 
-from opsbook import history as hist  # noqa: E402
-from opsbook.weeks import week_input  # noqa: E402
+from opsbook.operations import history as hist  # noqa: E402
+from opsbook.workflows.schedules import week_input  # noqa: E402
 
 NEEDLES = (TOKEN, TOKEN.split("/")[-1], "services/T000")
 
@@ -93,7 +93,7 @@ def _unredacted(frame: pd.DataFrame) -> bool:
 
 def test_history_views_redact_the_secret_patterns(deployed):
     """Someone put a webhook URL and a Slack token into an execution's input: the notebook views
-    (opsbook.history) show *** in their place."""
+    (opsbook.operations.history) show *** in their place."""
     payload = {**week_input(WEEK, max_polls=1), "note": f"see {SECRET_URL}", "token": SECRET_TOKEN}
     run = deployed.start(payload, name="leaky")
     assert run.status == "FAILED"

@@ -19,7 +19,7 @@ from conftest import TOKEN, WEEK, add_week, summary  # noqa: E402
 from opsbook.lambdas import notify  # noqa: E402
 from opsbook.lambdas.notify import NotifyError  # noqa: E402
 from opsbook.lambdas.resources import Resources  # noqa: E402
-from opsbook.weeks import week_input  # noqa: E402
+from opsbook.workflows.schedules import week_input  # noqa: E402
 
 MESSAGE = {"username": "opsbook", "icon_emoji": ":x:", "text": "hello"}
 

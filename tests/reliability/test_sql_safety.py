@@ -63,15 +63,16 @@ class RecordingWarehouse(DuckDBWarehouse):
 
 @pytest.fixture
 def home(tmp_path):
-    from opsbook.config import REPO_ROOT
+    from opsbook.config import PACKAGE_ROOT
 
     (tmp_path / "objects" / "sql").mkdir(parents=True)
-    for path in (REPO_ROOT / "definitions" / "sql").glob("*.sql"):
+    for path in (PACKAGE_ROOT / "definitions" / "weekly_load" / "sql").glob("*.sql"):
         (tmp_path / "objects" / "sql" / path.name).write_text(path.read_text())
     wh = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
     ensure_schema(wh)
     wh.execute(
-        f"INSERT INTO {EVENTS} VALUES (DATE '2026-11-25', TIMESTAMP '2026-11-25 01:00:00', 'u', 'view', 1)"
+        f"INSERT INTO {EVENTS} (event_date, event_ts, user_id, event_type, amount)"
+        " VALUES (DATE '2026-11-25', TIMESTAMP '2026-11-25 01:00:00', 'u', 'view', 1)"
     )
     wh.close()
     return tmp_path

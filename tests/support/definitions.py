@@ -47,10 +47,10 @@ PASS_DEFINITION = {
 
 def pass_only_definitions(tmp_path: Path) -> Path:
     """A copy of definitions/ under tmp_path whose weekly load is PASS_DEFINITION."""
-    from opsbook.config import REPO_ROOT
+    from opsbook.config import PACKAGE_ROOT
 
     defs = tmp_path / "definitions"
     if not defs.exists():
-        shutil.copytree(REPO_ROOT / "definitions", defs)
+        shutil.copytree(PACKAGE_ROOT / "definitions" / "weekly_load", defs)
         (defs / "weekly_load.asl.json").write_text(json.dumps(PASS_DEFINITION))
     return defs

@@ -13,7 +13,6 @@ import pytest
 from wh_helpers import EVENTS, add_events
 
 from opsbook.errors import ConfigError, UsageError
-from opsbook.sqlfix import split_statements, transpile
 from opsbook.warehouse import (
     BigQueryWarehouse,
     DuckDBWarehouse,
@@ -24,6 +23,7 @@ from opsbook.warehouse import (
     open_warehouse,
     render_template,
 )
+from opsbook.warehouse.rules import split_statements, transpile
 
 HOLD = textwrap.dedent(
     """
@@ -71,6 +71,7 @@ def test_schema_has_the_documented_columns(wh, duck_path):
         ("events", "user_id"): "VARCHAR",
         ("events", "event_type"): "VARCHAR",
         ("events", "amount"): "DECIMAL(38,9)",
+        ("events", "arrival_ts"): "TIMESTAMP WITH TIME ZONE",
         ("weekly_summary", "week"): "DATE",
         ("weekly_summary", "event_date"): "DATE",
         ("weekly_summary", "event_type"): "VARCHAR",

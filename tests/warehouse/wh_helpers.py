@@ -8,7 +8,7 @@ from pathlib import Path
 
 from opsbook.warehouse import render_template, split_statements
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "definitions" / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "opsbook" / "definitions" / "weekly_load" / "sql"
 NAMES = dict(project="opsbook-local", dataset="analytics", source="events", target="weekly_summary")
 EVENTS = "`opsbook-local.analytics.events`"
 SUMMARY = "`opsbook-local.analytics.weekly_summary`"
@@ -42,7 +42,8 @@ def add_events(wh, rows) -> int:
     with wh.session():  # one open of the file for all the rows
         for day, user, kind, amount in rows:
             n += wh.execute(
-                f"INSERT INTO {EVENTS} VALUES (@d, @ts, @u, @k, @a)",
+                f"INSERT INTO {EVENTS} (event_date, event_ts, user_id, event_type, amount)"
+                " VALUES (@d, @ts, @u, @k, @a)",
                 {
                     "d": day,
                     "ts": dt.datetime.combine(day, dt.time(3), tzinfo=dt.UTC),

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from support.loopback import webhook_factory
 
-from opsbook.config import REPO_ROOT
+from opsbook.config import PACKAGE_ROOT
 from opsbook.lambdas import Resources
 from opsbook.warehouse import DuckDBWarehouse, ensure_schema
 
-DEFINITION = REPO_ROOT / "definitions" / "weekly_load.asl.json"
-SCHEDULE = REPO_ROOT / "definitions" / "schedule.json"
-SQL_DIR = REPO_ROOT / "definitions" / "sql"
+DEFINITION = PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json"
+SCHEDULE = PACKAGE_ROOT / "definitions" / "weekly_load" / "schedule.json"
+SQL_DIR = PACKAGE_ROOT / "definitions" / "weekly_load" / "sql"
 SOURCE = "`opsbook-local.analytics.events`"
 TARGET = "`opsbook-local.analytics.weekly_summary`"
 
@@ -48,7 +48,8 @@ class Home:
         with wh.session():  # one connection for the whole batch
             for day in days:
                 wh.execute(
-                    f"INSERT INTO {SOURCE} SELECT @d, TIMESTAMP '2026-01-01 00:00:00',"
+                    f"INSERT INTO {SOURCE} (event_date, event_ts, user_id, event_type, amount)"
+                    " SELECT @d, TIMESTAMP '2026-01-01 00:00:00',"
                     " 'user' || CAST(i AS STRING), @t, 1.25 FROM UNNEST(GENERATE_ARRAY(1, @n)) AS i",
                     {"d": day, "t": event_type, "n": n},
                 )

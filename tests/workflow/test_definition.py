@@ -1,5 +1,5 @@
 """definitions/weekly_load.asl.json: valid, shaped as the issue asks, and its week derivation
-agrees with opsbook.weeks."""
+agrees with opsbook.workflows.schedules."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from opsbook.config import REPO_ROOT
+from opsbook.config import PACKAGE_ROOT
 from opsbook.engine import VirtualClock, execute, validate
 from opsbook.lambdas import FUNCTIONS, placeholders, substitute
-from opsbook.weeks import week_dates, week_for_fire_time
+from opsbook.workflows.schedules import week_dates, week_for_fire_time
 
-DEFINITION_PATH = REPO_ROOT / "definitions" / "weekly_load.asl.json"
+DEFINITION_PATH = PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json"
 TRANSIENT = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",

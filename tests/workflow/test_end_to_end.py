@@ -8,12 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from opsbook.config import REPO_ROOT
+from opsbook.config import PACKAGE_ROOT
 from opsbook.engine import StatesError, VirtualClock, execute
 from opsbook.lambdas import local_tasks
-from opsbook.weeks import week_input
+from opsbook.workflows.schedules import week_input
 
-DEFINITION = json.loads((REPO_ROOT / "definitions" / "weekly_load.asl.json").read_text())
+DEFINITION = json.loads(
+    (PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json").read_text()
+)
 WEEK = date(2026, 11, 26)
 FIRE = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)  # Thursday 09:30 in Tokyo
 

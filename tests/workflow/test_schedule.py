@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opsbook.config import REPO_ROOT
+from opsbook.config import PACKAGE_ROOT
 from opsbook.errors import UsageError
-from opsbook.weeks import (
+from opsbook.workflows.schedules import (
     fire_times_between,
     load_schedule,
     next_fire_times,
@@ -22,7 +22,7 @@ from opsbook.weeks import (
 )
 
 TOKYO = ZoneInfo("Asia/Tokyo")
-SCHEDULE = REPO_ROOT / "definitions" / "schedule.json"
+SCHEDULE = PACKAGE_ROOT / "definitions" / "weekly_load" / "schedule.json"
 
 
 def utc(text: str) -> datetime:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opsbook.errors import UsageError
-from opsbook.weeks import (
+from opsbook.workflows.schedules import (
     WeekDates,
     last_completed_week,
     parse_week,

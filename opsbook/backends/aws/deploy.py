@@ -1,0 +1,254 @@
+"""`deploy` and `teardown` on AWS: compare what exists with what should, change only the rest.
+
+Every step reads the current resource, decides create / update / unchanged, and applies only when
+not planning. Resources carry the tag opsbook:managed-by=opsbook; teardown deletes only what
+has the deploy names and that tag, so it never touches anything else.
+
+Order (each step needs the ones before it): bucket, SQL templates, secrets, IAM roles, layer,
+functions, state machine + version, alias, schedule.
+
+This module runs the steps in order and holds the S3 ones; the others are mixins of Deployer,
+one module per resource family: aws_deploy_access (secrets, IAM roles), aws_deploy_lambda
+(layer, functions), aws_deploy_states (state machine, versions, alias, schedule). Shared
+helpers are in aws_deploy_common.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from opsbook.backends.aws import packaging
+from opsbook.backends.aws.backend import aws_errors, error_code
+from opsbook.backends.aws.iam import MANAGED_TAG, Names, sql_templates
+from opsbook.backends.base import Change, DeployResult
+from opsbook.errors import ConfigError
+
+if TYPE_CHECKING:
+    from opsbook.backends.aws.backend import AwsBackend
+from opsbook.backends.aws.access import AccessSteps
+from opsbook.backends.aws.common import (
+    FUNCTION_SETTINGS,
+    IAM_RETRY,
+    NOT_FOUND,
+    PLACEHOLDER,
+    RUNTIME,
+    _missing,
+    _read_json,
+    substitute,
+)
+from opsbook.backends.aws.functions import LambdaSteps
+from opsbook.backends.aws.states import StatesSteps
+
+__all__ = [
+    "FUNCTION_SETTINGS", "IAM_RETRY", "NOT_FOUND", "PLACEHOLDER", "RUNTIME", "Deployer",
+    "substitute",
+]  # fmt: skip
+
+
+class Deployer(AccessSteps, LambdaSteps, StatesSteps):
+    """One deploy or teardown run against the backend's clients."""
+
+    def __init__(
+        self,
+        backend: AwsBackend,
+        *,
+        layer_requirements: tuple[str, ...] | None = None,
+        direct_upload_limit: int = packaging.DIRECT_UPLOAD_LIMIT,
+        package_root: Path = packaging.PACKAGE_ROOT,
+        build_dir: Path | None = None,
+        iam_retry: tuple[int, float] = IAM_RETRY,
+    ):
+        self.backend = backend
+        self.cfg = backend.cfg
+        if layer_requirements is None:
+            # OPSBOOK_LAYER_REQUIREMENTS="a,b,c" replaces what the layer is built from.
+            env = os.environ.get("OPSBOOK_LAYER_REQUIREMENTS", "")
+            layer_requirements = tuple(r.strip() for r in env.split(",") if r.strip())
+        self.layer_requirements = tuple(layer_requirements) or packaging.LAYER_REQUIREMENTS
+        self.direct_upload_limit = direct_upload_limit
+        self.package_root = Path(package_root)
+        self.build_dir = Path(build_dir) if build_dir else Path(self.cfg.home) / "build"
+        self.iam_retry = iam_retry
+        self.changes: list[Change] = []
+        self.plan = False
+        self.fresh_roles = False
+
+    @property
+    def names(self) -> Names:
+        return self.backend.names
+
+    def c(self, service: str) -> Any:
+        return self.backend.client(service)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {MANAGED_TAG[0]: MANAGED_TAG[1], "opsbook:prefix": self.names.prefix}
+
+    def note(self, action: str, kind: str, name: str, detail: str = "") -> bool:
+        """Record a change; True when it should be applied now."""
+        self.changes.append(Change(action, kind, name, detail))
+        return action != "unchanged" and not self.plan
+
+    # ================================================================ deploy
+
+    def deploy(self, *, plan: bool = False, rollback: bool = False) -> DeployResult:
+        self.plan = plan
+        if rollback:
+            with aws_errors("rolling back the live alias"):
+                version = self.rollback()
+            return DeployResult(
+                self.changes, applied=not plan, version_arn=version, alias_arn=self.names.alias_arn
+            )
+        packaging.check_platform()
+        definition = self.render_definition()
+        schedule = self.render_schedule()
+        function_zip = packaging.build_function_zip(self.package_root)
+        layer = packaging.build_layer(self.layer_requirements, cache_dir=self.build_dir)
+        packaging.check_sizes(function_zip, [layer])
+        with aws_errors("deploying"):
+            self.ensure_bucket()
+            self.ensure_templates()
+            secret_arns = self.ensure_secrets()
+            self.ensure_roles(secret_arns)
+            layer_arn = self.ensure_layer(layer)
+            self.ensure_functions(function_zip, layer_arn)
+            version = self.ensure_state_machine(definition)
+            self.ensure_alias(version)
+            self.ensure_schedule(schedule)
+        return DeployResult(
+            self.changes, applied=not plan, version_arn=version, alias_arn=self.names.alias_arn
+        )
+
+    # --- definitions -------------------------------------------------------------------------
+
+    def render_definition(self) -> dict[str, Any]:
+        path = Path(self.cfg.definitions_dir) / "weekly_load.asl.json"
+        return substitute(_read_json(path), self.names.placeholders, path.name)
+
+    def render_schedule(self) -> dict[str, Any]:
+        path = Path(self.cfg.definitions_dir) / "schedule.json"
+        spec = substitute(_read_json(path), self.names.placeholders, path.name)
+        spec["Name"] = self.names.schedule  # named after the prefix, so teardown finds it
+        spec.setdefault("GroupName", "default")
+        return spec
+
+    # --- S3 ----------------------------------------------------------------------------------
+
+    def _bucket_state(self) -> str:
+        """'missing', 'ours' (tagged by deploy) or 'foreign'."""
+        s3 = self.c("s3")
+        try:
+            s3.head_bucket(Bucket=self.names.bucket)
+        except ClientError as exc:
+            if _missing(exc):
+                return "missing"
+            if error_code(exc) in ("403", "AccessDenied"):
+                raise ConfigError(
+                    f"S3 bucket {self.names.bucket} belongs to another account; set sql_bucket in the config"
+                ) from None
+            raise
+        try:
+            tags = s3.get_bucket_tagging(Bucket=self.names.bucket)["TagSet"]
+        except ClientError:
+            tags = []
+        return "ours" if {"Key": MANAGED_TAG[0], "Value": MANAGED_TAG[1]} in tags else "foreign"
+
+    def ensure_bucket(self) -> None:
+        bucket = self.names.bucket
+        if self._bucket_state() != "missing":
+            self.note("unchanged", "bucket", bucket)
+            return
+        if not self.note("create", "bucket", bucket):
+            return
+        s3 = self.c("s3")
+        kwargs: dict[str, Any] = {"Bucket": bucket}
+        if self.names.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.names.region}
+        s3.create_bucket(**kwargs)
+        s3.put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+        s3.put_bucket_tagging(
+            Bucket=bucket,
+            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in self.tags.items()]},
+        )
+
+    def template_keys(self) -> dict[str, Path]:
+        sql_dir = Path(self.cfg.definitions_dir) / "sql"
+        return {
+            f"{self.names.sql_prefix}{name}": sql_dir / name for name in sql_templates(self.cfg)
+        }
+
+    def ensure_templates(self) -> None:
+        s3 = self.c("s3")
+        for key, path in self.template_keys().items():
+            body = path.read_bytes()
+            md5 = hashlib.md5(body).hexdigest()
+            try:
+                etag = s3.head_object(Bucket=self.names.bucket, Key=key)["ETag"].strip('"')
+                action = "unchanged" if etag == md5 else "update"
+            except ClientError as exc:
+                if not _missing(exc):
+                    raise
+                action = "create"
+            if self.note(action, "object", f"s3://{self.names.bucket}/{key}"):
+                s3.put_object(
+                    Bucket=self.names.bucket,
+                    Key=key,
+                    Body=body,
+                    ContentType="text/plain; charset=utf-8",
+                )
+
+    # ================================================================ teardown
+
+    def teardown(self, *, plan: bool = False) -> DeployResult:
+        self.plan = plan
+        with aws_errors("tearing down"):
+            self.remove_schedule()
+            self.remove_state_machine()
+            self.remove_functions()
+            self.remove_layer()
+            self.remove_roles()
+            self.remove_secrets()
+            self.remove_objects()
+        return DeployResult(self.changes, applied=not plan)
+
+    def remove_objects(self) -> None:
+        s3 = self.c("s3")
+        bucket = self.names.bucket
+        state = self._bucket_state()
+        if state == "missing":
+            return
+        keys = list(self.template_keys())
+        artifacts = f"{self.names.prefix}-artifacts/"
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=artifacts):
+            keys.extend(o["Key"] for o in page.get("Contents", []))
+        for key in keys:
+            try:
+                s3.head_object(Bucket=bucket, Key=key)
+            except ClientError as exc:
+                if _missing(exc):
+                    continue
+                raise
+            if self.note("delete", "object", f"s3://{bucket}/{key}"):
+                s3.delete_object(Bucket=bucket, Key=key)
+        if state != "ours":
+            return
+        if not self.plan:
+            left = s3.list_objects_v2(Bucket=bucket, MaxKeys=1).get("KeyCount", 0)
+            if left:
+                self.note("unchanged", "bucket", bucket, "holds other objects; left alone")
+                return
+        if self.note("delete", "bucket", bucket):
+            s3.delete_bucket(Bucket=bucket)

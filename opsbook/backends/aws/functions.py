@@ -1,0 +1,165 @@
+"""Deploy steps for Lambda: the dependency layer and the three functions (a Deployer mixin)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from opsbook.backends.aws import packaging
+from opsbook.backends.aws.common import FUNCTION_SETTINGS, RUNTIME, _missing
+
+
+class LambdaSteps:
+    """Layer and functions: ensure on deploy, remove on teardown."""
+
+    # --- Lambda --------------------------------------------------------------------------------
+
+    def _layer_versions(self, layer: str) -> list[dict[str, Any]]:
+        lam = self.c("lambda")
+        out: list[dict[str, Any]] = []
+        try:
+            for page in lam.get_paginator("list_layer_versions").paginate(LayerName=layer):
+                out.extend(page["LayerVersions"])
+        except ClientError as exc:
+            if not _missing(exc):
+                raise
+        return sorted(out, key=lambda v: v["Version"], reverse=True)
+
+    def ensure_layer(self, artifact: packaging.Artifact) -> str:
+        lam = self.c("lambda")
+        layer = self.names.layer
+        versions = self._layer_versions(layer)
+        detail = (
+            f"{artifact.size / 1e6:.1f} MB zipped, {artifact.unzipped_size / 1e6:.1f} MB unzipped"
+        )
+        if versions:
+            latest = lam.get_layer_version(LayerName=layer, VersionNumber=versions[0]["Version"])
+            if latest["Content"].get("CodeSha256") == artifact.sha256:
+                self.note("unchanged", "layer", f"{layer}:{versions[0]['Version']}", detail)
+                return latest["LayerVersionArn"]
+        action = "update" if versions else "create"
+        if not self.note(action, "layer", layer, detail):
+            return versions[0]["LayerVersionArn"] if versions else f"{layer}:planned"
+        content: dict[str, Any]
+        key = None
+        if artifact.size > self.direct_upload_limit:
+            # Over the 50 MB direct-upload limit: stage the zip in the deploy bucket.
+            key = f"{self.names.prefix}-artifacts/layer-{hashlib.sha256(artifact.data).hexdigest()[:16]}.zip"
+            self.c("s3").put_object(Bucket=self.names.bucket, Key=key, Body=artifact.data)
+            content = {"S3Bucket": self.names.bucket, "S3Key": key}
+        else:
+            content = {"ZipFile": artifact.data}
+        published = lam.publish_layer_version(
+            LayerName=layer,
+            Description=f"opsbook dependencies: {', '.join(artifact.distributions)}"[:256],
+            Content=content,
+            CompatibleRuntimes=[RUNTIME],
+            CompatibleArchitectures=[packaging.lambda_architecture()],
+        )
+        if key:
+            self.c("s3").delete_object(Bucket=self.names.bucket, Key=key)  # Lambda keeps a copy
+        return published["LayerVersionArn"]
+
+    def function_environment(self) -> dict[str, str]:
+        """What opsbook.lambdas.resources.Resources.from_env() reads on AWS."""
+        cfg, names = self.cfg, self.names
+        env = {
+            "WAREHOUSE": "bigquery",
+            "BQ_PROJECT": cfg.bq_project,
+            "BQ_DATASET": cfg.dataset,
+            "BQ_SOURCE_TABLE": cfg.source_table,
+            "BQ_TARGET_TABLE": cfg.target_table,
+            "BQ_LOCATION": cfg.bq_location,
+            "SQL_BUCKET": names.bucket,
+            "SQL_PREFIX": names.sql_prefix,
+            "SLACK_SECRET_NAME": names.slack_secret,
+        }
+        if names.bq_secret:
+            env["BQ_CREDENTIALS_SECRET"] = names.bq_secret
+        return env
+
+    def function_config(self, module: str, layer_arn: str) -> dict[str, Any]:
+        timeout, memory = FUNCTION_SETTINGS[module]
+        return {
+            "Role": self.names.role_arn(self.names.lambda_role),
+            "Handler": f"opsbook.lambdas.{module}.handler",
+            "Runtime": RUNTIME,
+            "Timeout": timeout,
+            "MemorySize": memory,
+            "Layers": [layer_arn],
+            "Environment": {"Variables": self.function_environment()},
+        }
+
+    @staticmethod
+    def _config_diff(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
+        now = dict(current)
+        now["Layers"] = [layer["Arn"] for layer in current.get("Layers", [])]
+        now["Environment"] = {"Variables": current.get("Environment", {}).get("Variables", {})}
+        return [key for key, value in desired.items() if now.get(key) != value]
+
+    def ensure_functions(self, artifact: packaging.Artifact, layer_arn: str) -> None:
+        lam = self.c("lambda")
+        for module, name in self.names.functions.items():
+            desired = self.function_config(module, layer_arn)
+            try:
+                current = lam.get_function(FunctionName=name)["Configuration"]
+            except ClientError as exc:
+                if not _missing(exc):
+                    raise
+                if self.note("create", "lambda", name, f"{artifact.size / 1e3:.0f} kB zip"):
+                    self._after_iam(
+                        lambda name=name, desired=desired: lam.create_function(
+                            FunctionName=name,
+                            Code={"ZipFile": artifact.data},
+                            Architectures=[packaging.lambda_architecture()],
+                            Description="opsbook weekly load",
+                            Tags=self.tags,
+                            Publish=False,
+                            **desired,
+                        )
+                    )
+                    lam.get_waiter("function_active_v2").wait(
+                        FunctionName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150}
+                    )
+                continue
+            stale = self._config_diff(current, desired)
+            code_stale = current.get("CodeSha256") != artifact.sha256
+            detail = ", ".join((["code"] if code_stale else []) + stale)
+            if not self.note("update" if detail else "unchanged", "lambda", name, detail):
+                continue
+            waiter = lam.get_waiter("function_updated_v2")
+            if code_stale:
+                lam.update_function_code(FunctionName=name, ZipFile=artifact.data)
+                waiter.wait(FunctionName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+            if stale:
+                self._after_iam(
+                    lambda name=name, desired=desired: lam.update_function_configuration(
+                        FunctionName=name, **desired
+                    )
+                )
+                waiter.wait(FunctionName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+
+    def remove_functions(self) -> None:
+        lam = self.c("lambda")
+        for name in self.names.functions.values():
+            try:
+                found = lam.get_function(FunctionName=name)
+            except ClientError as exc:
+                if _missing(exc):
+                    continue
+                raise
+            if not self._tagged(found.get("Tags", {})):
+                self.note("unchanged", "lambda", name, "not created by opsbook; left alone")
+                continue
+            if self.note("delete", "lambda", name):
+                lam.delete_function(FunctionName=name)
+
+    def remove_layer(self) -> None:
+        lam = self.c("lambda")
+        for version in self._layer_versions(self.names.layer):
+            if self.note("delete", "layer", f"{self.names.layer}:{version['Version']}"):
+                lam.delete_layer_version(
+                    LayerName=self.names.layer, VersionNumber=version["Version"]
+                )

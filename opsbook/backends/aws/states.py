@@ -1,0 +1,259 @@
+"""Deploy steps for Step Functions and EventBridge Scheduler: the state machine, its versions,
+the `live` alias, rollback and the schedule (a Deployer mixin)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from opsbook.backends.aws.backend import error_code
+from opsbook.backends.aws.common import _missing, _plain, _short
+from opsbook.backends.aws.iam import MANAGED_TAG
+from opsbook.errors import UsageError
+
+
+class StatesSteps:
+    """State machine, versions, alias and schedule: ensure on deploy, remove on teardown."""
+
+    # --- Step Functions -------------------------------------------------------------------------
+
+    def _list_versions(self, sfn: Any) -> list[str]:
+        found, token = [], None
+        for _ in range(100):  # botocore has no paginator for this call; 100 x 1000 >= the limit
+            page = sfn.list_state_machine_versions(
+                stateMachineArn=self.names.state_machine_arn,
+                maxResults=1000,
+                **({"nextToken": token} if token else {}),
+            )
+            found.extend(v["stateMachineVersionArn"] for v in page["stateMachineVersions"])
+            token = page.get("nextToken")
+            if not token:
+                break
+        return sorted(found, key=lambda a: int(a.rsplit(":", 1)[1]))
+
+    def versions(self) -> list[str]:
+        """Published version ARNs of the state machine, oldest first."""
+        sfn = self.c("stepfunctions")
+        try:
+            # Tried once: an endpoint that lacks the call answers 5xx, not worth ten retries.
+            return self._list_versions(self.backend.client("stepfunctions", retries=False))
+        except ClientError as exc:
+            code = error_code(exc)
+            if _missing(exc):
+                return []
+            if code in ("ThrottlingException", "TooManyRequestsException"):
+                return self._list_versions(sfn)
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500) < 500:
+                raise
+        # Endpoints without ListStateMachineVersions (moto): probe version ARNs in order.
+        sm_arn = self.names.state_machine_arn
+        found = []
+        for number in range(1, 1001):  # Step Functions keeps at most 1000 versions
+            try:
+                sfn.describe_state_machine(stateMachineArn=f"{sm_arn}:{number}")
+            except ClientError:
+                if found or number >= 5:
+                    break
+                continue
+            found.append(f"{sm_arn}:{number}")
+        return found
+
+    def ensure_state_machine(self, definition: dict[str, Any]) -> str | None:
+        sfn = self.c("stepfunctions")
+        names = self.names
+        text = json.dumps(definition, indent=2)
+        role = names.role_arn(names.states_role)
+        # What create and update both send: each publishes the deployed text as a new version.
+        published = {
+            "definition": text,
+            "roleArn": role,
+            "publish": True,
+            "versionDescription": "opsbook deploy",
+        }
+        try:
+            current = sfn.describe_state_machine(stateMachineArn=names.state_machine_arn)
+        except ClientError as exc:
+            if not _missing(exc):
+                raise
+            if not self.note(
+                "create", "state_machine", names.state_machine, "and publish version 1"
+            ):
+                return None
+            made = self._after_iam(
+                lambda: sfn.create_state_machine(
+                    name=names.state_machine,
+                    type="STANDARD",
+                    tags=[{"key": k, "value": v} for k, v in self.tags.items()],
+                    **published,
+                )
+            )
+            return self._published(made)
+        stale = []
+        if json.loads(current["definition"]) != definition:
+            stale.append("definition")
+        if current["roleArn"] != role:
+            stale.append("role")
+        versions = self.versions()
+        if not stale and versions:
+            self.note("unchanged", "state_machine", names.state_machine)
+            self.note("unchanged", "version", _short(versions[-1]))
+            return versions[-1]
+        self.note(
+            "update" if stale else "unchanged",
+            "state_machine",
+            names.state_machine,
+            ", ".join(stale),
+        )
+        if self.plan:
+            self.note("create", "version", f"{names.state_machine}:{len(versions) + 1}")
+            return None
+        updated = self._after_iam(
+            lambda: sfn.update_state_machine(stateMachineArn=names.state_machine_arn, **published)
+        )
+        return self._published(updated)
+
+    def _published(self, response: dict[str, Any]) -> str:
+        """The version a create/update published, noted in the plan."""
+        self.note("create", "version", _short(response["stateMachineVersionArn"]))
+        return response["stateMachineVersionArn"]
+
+    def ensure_alias(self, version: str | None) -> None:
+        sfn = self.c("stepfunctions")
+        names = self.names
+        current = self.backend._alias_target(names.alias_arn)
+        if current is None:
+            if self.note(
+                "create",
+                "alias",
+                _short(names.alias_arn),
+                f"-> {_short(version) if version else 'the new version'}",
+            ):
+                sfn.create_state_machine_alias(
+                    name=names.alias,
+                    description="what the schedule and opsbook start",
+                    routingConfiguration=[{"stateMachineVersionArn": version, "weight": 100}],
+                )
+            return
+        if current == version:
+            self.note("unchanged", "alias", _short(names.alias_arn), f"-> {_short(current)}")
+            return
+        if version is None:  # plan: the version deploy would publish has no ARN yet
+            self.note(
+                "update", "alias", _short(names.alias_arn), f"{_short(current)} -> the new version"
+            )
+            return
+        if self.note(
+            "update", "alias", _short(names.alias_arn), f"{_short(current)} -> {_short(version)}"
+        ):
+            sfn.update_state_machine_alias(
+                stateMachineAliasArn=names.alias_arn,
+                routingConfiguration=[{"stateMachineVersionArn": version, "weight": 100}],
+            )
+
+    def rollback(self) -> str:
+        names = self.names
+        current = self.backend._alias_target(names.alias_arn)
+        if current is None:
+            raise UsageError(
+                f"nothing to roll back: {names.alias_arn} does not exist; deploy first"
+            )
+        number = int(current.rsplit(":", 1)[1])
+        older = [v for v in self.versions() if int(v.rsplit(":", 1)[1]) < number]
+        if not older:
+            raise UsageError(f"nothing to roll back to: {current} is the oldest version")
+        target = older[-1]
+        if self.note(
+            "update",
+            "alias",
+            _short(names.alias_arn),
+            f"rollback {_short(current)} -> {_short(target)}",
+        ):
+            self.c("stepfunctions").update_state_machine_alias(
+                stateMachineAliasArn=names.alias_arn,
+                routingConfiguration=[{"stateMachineVersionArn": target, "weight": 100}],
+            )
+        return target
+
+    # --- EventBridge Scheduler ------------------------------------------------------------------
+
+    SCHEDULE_KEYS = (
+        "ScheduleExpression",
+        "ScheduleExpressionTimezone",
+        "FlexibleTimeWindow",
+        "State",
+        "Description",
+        "Target",
+        "ActionAfterCompletion",
+        "StartDate",
+        "EndDate",
+    )
+
+    def ensure_schedule(self, spec: dict[str, Any]) -> None:
+        scheduler = self.c("scheduler")
+        name, group = spec["Name"], spec["GroupName"]
+        try:
+            current = scheduler.get_schedule(Name=name, GroupName=group)
+        except ClientError as exc:
+            if not _missing(exc):
+                raise
+            detail = (
+                f"{spec.get('ScheduleExpression')} {spec.get('ScheduleExpressionTimezone', 'UTC')}"
+            )
+            if self.note("create", "schedule", f"{group}/{name}", detail):
+                self._after_iam(lambda: scheduler.create_schedule(**spec))
+            return
+        stale = [
+            key
+            for key in self.SCHEDULE_KEYS
+            if key in spec and _plain(current.get(key)) != _plain(spec[key])
+        ]
+        if self.note(
+            "update" if stale else "unchanged", "schedule", f"{group}/{name}", ", ".join(stale)
+        ):
+            self._after_iam(lambda: scheduler.update_schedule(**spec))
+
+    def remove_schedule(self) -> None:
+        scheduler = self.c("scheduler")
+        spec = self.render_schedule()
+        name, group = spec["Name"], spec["GroupName"]
+        try:
+            current = scheduler.get_schedule(Name=name, GroupName=group)
+        except ClientError as exc:
+            if _missing(exc):
+                return
+            raise
+        # Schedules carry no tags; ours is the one that targets our alias.
+        if current.get("Target", {}).get("Arn") != self.names.alias_arn:
+            self.note(
+                "unchanged", "schedule", f"{group}/{name}", "targets something else; left alone"
+            )
+            return
+        if self.note("delete", "schedule", f"{group}/{name}"):
+            scheduler.delete_schedule(Name=name, GroupName=group)
+
+    def remove_state_machine(self) -> None:
+        sfn = self.c("stepfunctions")
+        arn = self.names.state_machine_arn
+        try:
+            sfn.describe_state_machine(stateMachineArn=arn)
+            tags = sfn.list_tags_for_resource(resourceArn=arn)["tags"]
+        except ClientError as exc:
+            if _missing(exc):
+                return
+            raise
+        if not any(t["key"] == MANAGED_TAG[0] and t["value"] == MANAGED_TAG[1] for t in tags):
+            self.note(
+                "unchanged",
+                "state_machine",
+                self.names.state_machine,
+                "not created by opsbook; left alone",
+            )
+            return
+        if self.backend._alias_target(self.names.alias_arn) is not None:
+            if self.note("delete", "alias", _short(self.names.alias_arn)):
+                sfn.delete_state_machine_alias(stateMachineAliasArn=self.names.alias_arn)
+        # Deleting the state machine deletes its versions too.
+        if self.note("delete", "state_machine", self.names.state_machine, "with its versions"):
+            sfn.delete_state_machine(stateMachineArn=arn)

@@ -1,0 +1,379 @@
+"""The local backend: the ASL engine in process, a SQLite store, DuckDB as the warehouse.
+
+Everything lives under `cfg.home`:
+  store.sqlite       state machines, versions, the `live` alias, executions, events
+  warehouse.duckdb   the BigQuery stand-in (opened read-write only while a task needs it)
+  objects/           the S3 stand-in; deploy copies definitions/sql/*.sql to objects/<sql_prefix>
+  outbox/slack.jsonl Slack messages when SLACK_WEBHOOK_URL is not set
+  cache/             history cache (opsbook.operations.history)
+
+ARNs look like AWS's, in region "local" and account 000000000000, so code written against one
+backend reads the other's output unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from opsbook.backends.base import REDRIVE_WINDOW, SUCCEEDED, Execution, check_execution_name
+from opsbook.backends.local.deploy import LocalDeploy
+from opsbook.backends.local.names import (
+    ACCOUNT,
+    ARN_PREFIX,
+    REGION,
+    canonical,
+    execution_arn,
+    function_arn,
+    render_definition,
+    state_machine_arn,
+)
+from opsbook.backends.local.runs import (
+    _RUNNING_HERE,
+    INTERRUPTED_ERROR,
+    LocalRuns,
+    _config_from_json,
+    process_identity,
+)
+from opsbook.backends.local.store import Store, utcnow
+from opsbook.config import Config
+from opsbook.errors import ExecutionNotFound, OperationFailed, UsageError
+
+__all__ = [
+    "ACCOUNT", "ARN_PREFIX", "CLOCKS", "INTERRUPTED_ERROR", "REDRIVE_WINDOW", "REGION",
+    "LocalBackend", "build_backend_from_request", "canonical", "execution_arn", "function_arn",
+    "process_identity", "render_definition", "state_machine_arn",
+]  # fmt: skip
+
+CLOCKS = ("virtual", "real")
+
+
+class LocalBackend(LocalDeploy, LocalRuns):
+    """The Backend API on this machine. See the module docstring for the file layout."""
+
+    name = "local"
+
+    def __init__(self, cfg: Config, *, clock: str = "virtual", **_ignored: Any):
+        if clock not in CLOCKS:
+            raise UsageError(f"clock must be one of {', '.join(CLOCKS)}, not {clock!r}")
+        self.cfg = cfg
+        self.clock = clock
+        self.home = Path(cfg.home)
+        self.lock_timeout = 60.0  # how long to wait for a DuckDB file another process holds
+        self._store: Store | None = None
+
+    # ------------------------------------------------------------------ paths and handles
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._ensure_home()
+            self._store = Store(self.home / "store.sqlite")
+        return self._store
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.home / "objects"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.home / "outbox" / "slack.jsonl"
+
+    @property
+    def definition_path(self) -> Path:
+        return Path(self.cfg.definitions_dir) / "weekly_load.asl.json"
+
+    @property
+    def sm_name(self) -> str:
+        return self.cfg.state_machine_name
+
+    @property
+    def sm_arn(self) -> str:
+        return state_machine_arn(self.sm_name)
+
+    @property
+    def alias_arn(self) -> str:
+        return f"{self.sm_arn}:{self.cfg.alias_name}"
+
+    def _ensure_home(self) -> None:
+        if self.home.exists() and not self.home.is_dir():
+            raise UsageError(f"OPSBOOK_HOME {self.home} is a file, not a folder")
+        for sub in ("", "objects", "outbox", "cache"):
+            path = self.home / sub
+            path.mkdir(parents=True, exist_ok=True)
+            try:
+                os.chmod(path, 0o700)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> LocalBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ warehouse
+    def open_warehouse(self, *, timeout: float | None = None):
+        """A DuckDBWarehouse on warehouse.duckdb. It opens the file per call (or per
+        `session()`), waiting up to `timeout` s while another process holds it."""
+        from opsbook.warehouse import DuckDBWarehouse
+
+        self._ensure_home()
+        wait = self.lock_timeout if timeout is None else timeout
+        return DuckDBWarehouse(self.warehouse_path, project=self.cfg.bq_project, lock_timeout=wait)
+
+    def warehouse(self):
+        """The warehouse for reports: warehouse.duckdb opened read-only per call."""
+        from opsbook.warehouse import DuckDBWarehouse
+
+        return DuckDBWarehouse(
+            self.warehouse_path, read_only=True, project=self.cfg.bq_project, lock_timeout=60.0
+        )
+
+    def init(
+        self, *, demo_data: bool = False, weeks: int = 12, seed: int = 7, end_week=None
+    ) -> dict:
+        """Create the home, the store and the warehouse schema; optionally synthetic late data."""
+
+        self.store  # noqa: B018 - creates home and store
+        summary: dict[str, Any] = {"home": str(self.home), "demo_rows": 0}
+        wh = self.open_warehouse()
+        try:
+            self._ensure_schema()
+            if demo_data:
+                from opsbook.definitions.weekly_load.demo import generate_demo_data
+
+                info = generate_demo_data(
+                    wh,
+                    dataset=self.cfg.dataset,
+                    source=self.cfg.source_table,
+                    weeks=weeks,
+                    seed=seed,
+                    end_week=end_week,
+                    poll_seconds=self.cfg.poll_seconds,
+                    max_polls=self.cfg.max_polls,
+                )
+                summary.update(info)
+        finally:
+            wh.close()
+        return summary
+
+    def start(
+        self,
+        input: dict[str, Any],
+        *,
+        name: str,
+        wait: bool = True,
+        scheduled_time: datetime | None = None,
+    ) -> Execution:
+        check_execution_name(name)
+        try:
+            json.dumps(input)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"execution input is not JSON: {exc}") from None
+        if scheduled_time is not None:
+            # The clock (and so every history timestamp) runs in UTC, as Step Functions' does,
+            # whatever zone the schedule's fire time was given in.
+            if scheduled_time.tzinfo is None:
+                scheduled_time = scheduled_time.replace(tzinfo=UTC)
+            scheduled_time = scheduled_time.astimezone(UTC)
+        if not wait:
+            return self._start_detached(input, name, scheduled_time)
+        return self._start(input, name, scheduled_time, owner_pid=os.getpid())
+
+    def _start(
+        self,
+        input: dict[str, Any],
+        name: str,
+        scheduled_time: datetime | None,
+        *,
+        owner_pid: int,
+        on_created: Callable[[Execution, bool], None] | None = None,
+    ) -> Execution:
+        version_arn, text = self._deployed()
+        self._ensure_schema()
+        clock = self._clock(scheduled_time)
+        arn = execution_arn(self.sm_name, name)
+        execution, created = self.store.create_execution(
+            state_machine=self.sm_name,
+            state_machine_arn=self.sm_arn,
+            arn=arn,
+            name=name,
+            input=input,
+            start_date=clock.now(),
+            version_arn=version_arn,
+            owner_pid=owner_pid,
+        )
+        if on_created is not None:
+            on_created(execution, created)
+        if not created:
+            # A duplicate start of a RUNNING execution: AWS returns the original.
+            return self.wait(execution.arn)
+        return self._run(execution, text, clock, redrive=False)
+
+    def _has_store(self) -> bool:
+        # Reads on a home that was never used answer "nothing" instead of creating files.
+        return self._store is not None or (self.home / "store.sqlite").exists()
+
+    def describe(self, execution: str) -> Execution:
+        arn = self._resolve(execution)
+        if not self._has_store():
+            raise ExecutionNotFound(f"no execution {execution!r} in {self.home}")
+        self._reap(arn)
+        found = self.store.get_execution(arn)
+        if found is None:
+            raise ExecutionNotFound(f"no execution {execution!r} in {self.home}")
+        return found
+
+    def _resolve(self, execution: str) -> str:
+        if not isinstance(execution, str) or not execution:
+            raise UsageError("give an execution name or ARN")
+        if execution.startswith("arn:"):
+            return execution
+        return execution_arn(self.sm_name, execution)
+
+    def list_executions(
+        self,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Execution]:
+        if not self._has_store():
+            return []
+        self._reap()
+        return self.store.list_executions(self.sm_name, status=status, since=since, until=until)
+
+    def history(self, execution: str) -> list[dict[str, Any]]:
+        arn = self.describe(execution).arn
+        return self.store.events(arn)
+
+    def wait(self, execution: str, *, timeout: float | None = None) -> Execution:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            current = self.describe(execution)
+            if current.closed:
+                return current
+            if deadline is not None and time.monotonic() >= deadline:
+                raise OperationFailed(
+                    f"execution {current.name} is still RUNNING after {timeout:g} s"
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+
+    def stop(
+        self, execution: str, *, error: str | None = None, cause: str | None = None
+    ) -> Execution:
+        current = self.describe(execution)
+        if current.closed:
+            raise UsageError(f"execution {current.name} is already {current.status}")
+        self.store.request_stop(current.arn, error, cause)
+        pid, _ = self.store.owner(current.arn)
+        running_elsewhere = (
+            pid != os.getpid() and pid is not None and self._owner_alive(current.arn, pid)
+        )
+        if current.arn in _RUNNING_HERE or running_elsewhere:
+            # The engine running it sees the request between states and ends it ABORTED.
+            return self.wait(current.arn, timeout=60)
+        self._abort_now(current.arn, error, cause)
+        return self.describe(current.arn)
+
+    def redrive(self, execution: str, *, wait: bool = True) -> Execution:
+        current = self.describe(execution)
+        if current.status == SUCCEEDED:
+            raise UsageError(
+                f"execution {current.name} SUCCEEDED; only a failed one can be redriven"
+            )
+        if not current.closed:
+            raise UsageError(f"execution {current.name} is {current.status}; it has not closed yet")
+        now = utcnow()
+        if current.stop_date and now - current.stop_date > REDRIVE_WINDOW:
+            raise UsageError(
+                f"execution {current.name} closed {current.stop_date:%Y-%m-%d %H:%M} UTC, more than"
+                " 14 days ago; it can no longer be redriven (start a new execution)"
+            )
+        if not wait:
+            return self._detached({"op": "redrive", "arn": current.arn})
+        return self._redrive(current.arn)
+
+    def _redrive(
+        self, arn: str, *, on_claimed: Callable[[Execution, bool], None] | None = None
+    ) -> Execution:
+        current = self.store.get_execution(arn)
+        if current is None:
+            raise ExecutionNotFound(f"no execution {arn!r} in {self.home}")
+        now = utcnow()
+        version = self.store.version_by_arn(current.version_arn) if current.version_arn else None
+        text = version["definition"] if version else json.dumps(self.definition())
+        # Virtual runs may have closed "in the future" (a manual start at now that polled for
+        # hours); resume after that so the history never goes back in time.
+        clock = self._clock(max(now, current.stop_date or now))
+        claimed = self.store.claim_redrive(arn, owner_pid=os.getpid(), redrive_date=now)
+        if on_claimed is not None:
+            on_claimed(claimed, True)
+        return self._run(claimed, text, clock, redrive=True)
+
+
+def build_backend_from_request(request: dict[str, Any]) -> LocalBackend:
+    return LocalBackend(_config_from_json(request["config"]), clock=request.get("clock", "virtual"))
+
+
+def _detached_main() -> int:
+    """Child of --no-wait: create (or claim for a redrive) the execution, report it on stdout,
+    then run it to the end."""
+    request = json.loads(sys.stdin.read())
+    backend = build_backend_from_request(request)
+    scheduled = request.get("scheduled_time")
+    scheduled_time = datetime.fromisoformat(scheduled) if scheduled else None
+
+    def report(execution: Execution, created: bool) -> None:
+        print(json.dumps({"arn": execution.arn, "created": created}), flush=True)
+        sys.stdout.close()
+
+    try:
+        if request.get("op") == "redrive":
+            backend._redrive(request["arn"], on_claimed=report)
+        else:
+            backend._start(
+                request["input"],
+                request["name"],
+                scheduled_time,
+                owner_pid=os.getpid(),
+                on_created=report,
+            )
+    except Exception as exc:  # report errors raised before the execution was recorded
+        if not sys.stdout.closed:
+            existing = getattr(exc, "existing", None)
+            print(
+                json.dumps(
+                    {
+                        "error": type(exc).__name__,
+                        "message": str(exc),
+                        "arn": existing.arn if existing is not None else None,
+                    }
+                ),
+                flush=True,
+            )
+        return 1
+    finally:
+        backend.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_detached_main())

@@ -1,0 +1,383 @@
+"""The local backend's in-process run machinery (a mixin of LocalBackend): clocks, the engine's
+task registry, running and recording an execution, detached --no-wait children, and reaping
+executions whose process died."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from opsbook.backends.base import ABORTED, FAILED, RUNNING, SUCCEEDED, Execution
+from opsbook.backends.local.names import function_arn
+from opsbook.backends.local.store import utcnow
+from opsbook.config import Config
+from opsbook.errors import OperationFailed
+
+INTERRUPTED_ERROR = "Opsbook.Interrupted"
+# Executions this process is running (any thread): stop() asks them instead of closing them.
+_RUNNING_HERE: set[str] = set()
+_RELEASE_LOCK = threading.Lock()
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process_identity(pid: int) -> str | None:
+    """'<start time>@<host>' of a live process (Linux /proc), or None when unknown. With the
+    pid it tells the process apart from a later one that reuses the pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # after the command name, field 3 onwards
+    if len(fields) < 20:
+        return None
+    return f"{fields[19]}@{socket.gethostname()}"  # field 22: start time since boot
+
+
+def _owner_key(arn: str) -> str:
+    return f"owner:{arn}"
+
+
+class LocalRuns:
+    """Runs executions in this process (or a detached child); LocalBackend supplies the store,
+    paths, config and clock choice."""
+
+    # ------------------------------------------------------------------ executions
+    def _clock(self, start: datetime | None):
+        from opsbook.engine import RealClock, VirtualClock
+
+        if self.clock == "real":
+            return RealClock()
+        return VirtualClock((start or utcnow()).astimezone(UTC))
+
+    def resources(self, **overrides: Any):
+        """What the in-process Lambda handlers touch: this home's warehouse, objects, outbox."""
+        from opsbook.lambdas.resources import Resources
+
+        return Resources.local(self.home, config=self.cfg, **overrides)
+
+    @contextmanager
+    def _run_resources(self, clock) -> Iterator[Any]:
+        """Resources for one run. Under the virtual clock a run takes well under a second of
+        real time, so it keeps one DuckDB connection for the whole run; under the real clock
+        each call opens the file and closes it, so waits don't hold the lock."""
+        if getattr(clock, "virtual", False) is False:
+            yield self.resources()
+            return
+        wh = self.open_warehouse()
+        with wh.session():
+            yield self.resources(open_warehouse=lambda: _Borrowed(wh))
+
+    def _tasks(self, clock, resources) -> dict[str, Callable]:
+        """The engine's task registry: the workflow's Lambda handlers, run in process.
+
+        Before each check_records call, pending demo rows whose arrival time the (virtual)
+        clock has passed are released into the source table."""
+        from opsbook.definitions.weekly_load.demo import release_arrivals
+        from opsbook.lambdas import local_tasks
+
+        cfg = self.cfg
+
+        def wrap(module: str, call: Callable) -> Callable:
+            if module != "check_records":
+                return call
+
+            def check(payload: Any) -> Any:
+                # One release at a time per process: threads (rerun's pool) releasing the same
+                # rows at once would conflict in DuckDB.
+                from opsbook.warehouse import WarehouseError
+
+                try:
+                    with _RELEASE_LOCK, resources.warehouse() as wh:
+                        release_arrivals(
+                            wh, clock.now(), dataset=cfg.dataset, source=cfg.source_table
+                        )
+                except WarehouseError:
+                    pass  # unreachable warehouse: check_records meets it too and returns a 500
+                return call(payload)
+
+            return check
+
+        tasks = local_tasks(resources, prefix=cfg.resource_prefix, wrap=wrap)
+        # The substituted definition names each function by its full local ARN.
+        for name in list(tasks):
+            if name.startswith(f"{cfg.resource_prefix}-"):
+                tasks[function_arn(name)] = tasks[name]
+        return tasks
+
+    def _ensure_schema(self) -> None:
+        """The warehouse tables, created once per home (remembered in the store), so duplicate
+        starts never need the DuckDB file."""
+        from opsbook.warehouse import ensure_schema
+
+        cfg = self.cfg
+        key = f"schema:{cfg.dataset}.{cfg.source_table}.{cfg.target_table}"
+        if self.warehouse_path.exists() and self.store.get_meta(key):
+            return
+        wh = self.open_warehouse()
+        try:
+            ensure_schema(wh, cfg.dataset, cfg.source_table, cfg.target_table)
+        finally:
+            wh.close()
+        self.store.set_meta(key, "ready")
+
+    def _run(self, execution: Execution, text: str, clock, *, redrive: bool) -> Execution:
+        store = self.store
+        arn = execution.arn
+
+        def persist(event: dict[str, Any]) -> None:
+            store.append_event(arn, event)
+
+        def should_abort() -> bool:
+            return store.stop_requested(arn)
+
+        # pid + start time + host of the process running it, so _reap never mistakes a
+        # reused pid for this run.
+        store.set_meta(_owner_key(arn), f"{os.getpid()}:{process_identity(os.getpid())}")
+        _RUNNING_HERE.add(arn)
+        try:
+            with self._run_resources(clock) as resources:
+                run = self._engine_run(
+                    execution, text, clock, resources, persist, should_abort, redrive
+                )
+        except BaseException as exc:
+            from opsbook.warehouse import WarehouseLocked
+
+            if isinstance(exc, WarehouseLocked) and not redrive and store.discard_unstarted(arn):
+                raise  # the warehouse was busy before the run began: as if never started
+            # The engine itself broke (not a workflow failure): close the execution, say why.
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                error, cause = INTERRUPTED_ERROR, "the run was interrupted; redrive it to resume"
+            else:
+                error = "Opsbook.EngineError"
+                cause = f"opsbook could not run the execution: {type(exc).__name__}: {exc}"
+            self._close_failed(arn, error, cause[:32000], clock.now())
+            raise
+        finally:
+            _RUNNING_HERE.discard(arn)
+        return self._record(arn, run, clock)
+
+    def _engine_run(self, execution, text, clock, resources, persist, should_abort, redrive):
+        from opsbook import engine
+
+        arn = execution.arn
+        common = dict(
+            tasks=self._tasks(clock, resources),
+            clock=clock,
+            on_event=persist,
+            should_abort=should_abort,
+            name=execution.name,
+            execution_arn=arn,
+            state_machine_arn=execution.version_arn or self.sm_arn,
+        )
+        if redrive:
+            return engine.redrive(
+                text,
+                self.store.events(arn),
+                redrive_count=execution.redrive_count - 1,  # the engine adds this one
+                start_date=execution.start_date,
+                **common,
+            )
+        return engine.execute(text, execution.input, **common)
+
+    def _record(self, arn: str, run, clock) -> Execution:
+        """Store how the run ended."""
+        store = self.store
+        fields: dict[str, Any] = {
+            "status": run.status,
+            "output": run.output if run.status == SUCCEEDED else None,
+            "error": run.error,
+            "cause": run.cause,
+            "stop_date": run.stop_date or clock.now(),
+            "owner_pid": None,
+        }
+        if run.status == ABORTED:
+            # Keep the error/cause the stop request carried.
+            current = store.get_execution(arn)
+            fields["error"] = current.error if current else run.error
+            fields["cause"] = current.cause if current else run.cause
+        store.update_execution(arn, **fields)
+        return store.get_execution(arn)  # type: ignore[return-value]
+
+    def _close_failed(self, arn: str, error: str, cause: str, when: datetime) -> None:
+        store = self.store
+        last = store.last_event_id(arn)
+        store.append_event(
+            arn,
+            {
+                "timestamp": when,
+                "type": "ExecutionFailed",
+                "id": last + 1,
+                "previousEventId": last,
+                "executionFailedEventDetails": {"error": error, "cause": cause},
+            },
+        )
+        store.update_execution(
+            arn, status=FAILED, error=error, cause=cause, stop_date=when, owner_pid=None
+        )
+
+    def _start_detached(
+        self, input: dict[str, Any], name: str, scheduled_time: datetime | None
+    ) -> Execution:
+        """--no-wait: a detached child process creates and runs the execution; we return once
+        it is recorded (RUNNING), exactly like StartExecution."""
+        return self._detached(
+            {
+                "op": "start",
+                "input": input,
+                "name": name,
+                "scheduled_time": scheduled_time.isoformat() if scheduled_time else None,
+            }
+        )
+
+    def _detached(self, request: dict[str, Any]) -> Execution:
+        """Run `request` in a detached child process (it outlives us); return once the child
+        has recorded the execution as RUNNING."""
+        request = {**request, "config": _config_to_json(self.cfg), "clock": self.clock}
+        child = subprocess.Popen(
+            [sys.executable, "-m", "opsbook.backends.local.backend"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            text=True,
+        )
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(json.dumps(request))
+        child.stdin.close()
+        line = child.stdout.readline()
+        child.stdout.close()
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            child.wait(timeout=30)
+            raise OperationFailed(
+                "the background execution process ended before it started"
+            ) from None
+        if "error" in reply:
+            child.wait(timeout=30)
+            from opsbook import errors
+
+            cls = getattr(errors, reply["error"], OperationFailed)
+            existing = self.store.get_execution(reply["arn"]) if reply.get("arn") else None
+            if cls is errors.ExecutionAlreadyExists:
+                raise cls(reply["message"], existing)
+            raise cls(reply["message"])
+        return self.describe(reply["arn"])
+
+    def _owner_alive(self, arn: str, pid: int) -> bool:
+        """Is the process that runs `arn` alive? pid + start time + host when recorded."""
+        recorded = self.store.get_meta(_owner_key(arn)) or ""
+        rec_pid, _, identity = recorded.partition(":")
+        host = identity.partition("@")[2]
+        if host and host != socket.gethostname():
+            return True  # another machine's process: it cannot be checked from here
+        if rec_pid == str(pid) and identity and not identity.startswith("None"):
+            current = process_identity(pid)
+            if current is not None:
+                return current == identity
+        return _pid_alive(pid)
+
+    def _reap(self, arn: str | None = None) -> None:
+        """Mark RUNNING executions whose process died (e.g. SIGKILL) as FAILED, interrupted."""
+        store = self.store
+        for run_arn, pid in store.running():
+            if arn is not None and run_arn != arn:
+                continue
+            if pid is None or self._owner_alive(run_arn, pid):
+                continue
+            with store.transaction() as conn:
+                row = conn.execute(
+                    "SELECT status, owner_pid FROM executions WHERE arn = ?", (run_arn,)
+                ).fetchone()
+                if row is None or row[0] != RUNNING or row[1] != pid:
+                    continue  # someone else reaped or redrove it meanwhile
+                conn.execute("UPDATE executions SET owner_pid = NULL WHERE arn = ?", (run_arn,))
+            events = store.events(run_arn)
+            when = max([e["timestamp"] for e in events], default=utcnow())
+            self._close_failed(
+                run_arn,
+                INTERRUPTED_ERROR,
+                f"the opsbook process running this execution (pid {pid}) ended before it"
+                " finished; redrive it to resume from the interrupted state",
+                when,
+            )
+
+    def _abort_now(self, arn: str, error: str | None, cause: str | None) -> None:
+        store = self.store
+        last = store.last_event_id(arn)
+        when = utcnow()
+        details: dict[str, Any] = {}
+        if error:
+            details["error"] = error
+        if cause:
+            details["cause"] = cause
+        store.append_event(
+            arn,
+            {
+                "timestamp": when,
+                "type": "ExecutionAborted",
+                "id": last + 1,
+                "previousEventId": last,
+                "executionAbortedEventDetails": details,
+            },
+        )
+        store.update_execution(
+            arn, status=ABORTED, error=error, cause=cause, stop_date=when, owner_pid=None
+        )
+
+
+class _Borrowed:
+    """A warehouse borrowed for one call: close() leaves the shared connection open."""
+
+    def __init__(self, warehouse: Any):
+        self._warehouse = warehouse
+        self.project = warehouse.project
+
+    def query(self, sql: str, params: Any = None):
+        return self._warehouse.query(sql, params)
+
+    def execute(self, sql: str, params: Any = None) -> int:
+        return self._warehouse.execute(sql, params)
+
+    def script(self, statements: list[str], params: Any = None) -> int:
+        return self._warehouse.script(statements, params)
+
+    def close(self) -> None:
+        pass
+
+
+def _config_to_json(cfg: Config) -> dict[str, Any]:
+    data = asdict(cfg)
+    for key in ("home", "definitions_dir"):
+        data[key] = str(Path(data[key]).resolve())
+    data["secret_patterns"] = list(data["secret_patterns"])
+    return data
+
+
+def _config_from_json(data: dict[str, Any]) -> Config:
+    data = dict(data)
+    data["home"] = Path(data["home"])
+    data["definitions_dir"] = Path(data["definitions_dir"])
+    data["secret_patterns"] = tuple(data["secret_patterns"])
+    return replace(Config(), **data)

@@ -1,0 +1,119 @@
+"""The `opsbook` command line (typer).
+
+The CLI talks only to `opsbook.backends.connect()` and the Backend API; it never asks which
+backend it got. This module holds the app, its global options and the entry point (exit
+codes, one-line errors); the commands live in one module per group, each a small function:
+cli_runs (init, deploy, teardown, start, executions, history, validate), cli_schedule,
+cli_demo, cli_weeks (weeks, rerun, report). Output helpers are in cli_output, the shared
+Session in cli_session.
+
+Exit codes: 0 success; 1 the operation ran and failed (e.g. an execution ended FAILED under
+--wait); 2 bad input or configuration, one line on stderr, never a traceback
+(OPSBOOK_DEBUG=1 shows tracebacks of unexpected errors).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import typer
+
+from opsbook.cli import demo as cli_demo
+from opsbook.cli import partitions as cli_weeks
+from opsbook.cli import runs as cli_runs
+from opsbook.cli import testbench as cli_testbench
+from opsbook.cli.demo import DEMO_HOME, DEMO_MARKER, prepare_demo_home
+from opsbook.cli.output import emit_json, execution_row, table
+from opsbook.cli.schedule import fire_schedule, schedule_app
+from opsbook.cli.session import Session, fail, session
+from opsbook.errors import OpsbookError
+
+try:  # typer >= 0.20 vendors click as typer._click
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as _click_exceptions
+
+# Usage errors (unknown option, missing or malformed value) -> one line, exit 2.
+_CLICK_ERRORS = (_click_exceptions.ClickException,)
+_EXITS = tuple({typer.Exit, getattr(_click_exceptions, "Exit", typer.Exit)})
+_ABORTS = tuple({typer.Abort, getattr(_click_exceptions, "Abort", typer.Abort)})
+
+__all__ = [
+    "DEMO_HOME", "DEMO_MARKER", "Session", "app", "emit_json", "execution_row", "fail",
+    "fire_schedule", "main", "prepare_demo_home", "run", "session", "table",
+]  # fmt: skip
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Operate the weekly-load Step Functions workflow, offline (local) or on AWS.",
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    backend: str = typer.Option(
+        None, "--backend", envvar="OPSBOOK_BACKEND", help="local (default) or aws."
+    ),
+    home: str = typer.Option(
+        None, "--home", envvar="OPSBOOK_HOME", help="Local state folder (default ./.opsbook)."
+    ),
+    config: str = typer.Option(None, "--config", help="TOML config file."),
+) -> None:
+    ctx.obj = Session(backend_name=backend or None, home=home or None, config=config)
+    ctx.call_on_close(ctx.obj.close)
+
+
+# The commands live in one module per group (opsbook.cli_*); each adds its own to this app.
+app.add_typer(cli_runs.commands)
+app.add_typer(schedule_app, name="schedule")
+app.add_typer(cli_demo.commands)
+app.add_typer(cli_weeks.commands)
+app.add_typer(cli_testbench.commands)
+
+
+# --------------------------------------------------------------------------- entry point
+def main(argv: list[str] | None = None) -> None:
+    """Console script: run the app, map errors to exit codes, never print a traceback
+    (unless OPSBOOK_DEBUG=1)."""
+    code = run(argv)
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    debug = os.environ.get("OPSBOOK_DEBUG", "") not in ("", "0")
+    try:
+        result = app(args=argv, prog_name="opsbook", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except _EXITS as exc:
+        return exc.exit_code
+    except _ABORTS:
+        typer.echo("error: aborted", err=True)
+        return 130
+    except _CLICK_ERRORS as exc:
+        message = exc.format_message()
+        if message.strip():  # empty when the help was shown instead (no command given)
+            _error(message)
+        return exc.exit_code
+    except OpsbookError as exc:
+        if debug:
+            traceback.print_exc()
+        _error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        return 130
+    except Exception as exc:  # a bug or an environment problem: one line, not a traceback
+        if debug:
+            traceback.print_exc()
+        _error(f"{type(exc).__name__}: {exc} (set OPSBOOK_DEBUG=1 for the traceback)")
+        return 1
+
+
+def _error(message: str) -> None:
+    line = " ".join(str(message).split()) or "unknown error"
+    typer.echo(f"error: {line}", err=True)

@@ -1,0 +1,159 @@
+"""`opsbook demo`: a fresh demo home, the schedule fired over it, then weeks, rerun and report."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from opsbook.cli.output import event_state, table
+from opsbook.cli.partitions import WEEK_TABLE, week_rows
+from opsbook.cli.schedule import fire_schedule
+from opsbook.cli.session import Session, fail, session
+
+TOKYO_TZ = "Asia/Tokyo"
+DEMO_HOME = ".opsbook-demo"
+DEMO_MARKER = ".opsbook-demo"
+
+commands = typer.Typer()
+
+
+def _demo_home(state: Session) -> Path:
+    return Path(state.home) if state.home else Path(DEMO_HOME)
+
+
+def prepare_demo_home(home: Path) -> None:
+    """A fresh demo home. Refuses a folder holding anything but an earlier demo."""
+    import shutil
+
+    if home.exists():
+        if not home.is_dir():
+            fail(f"{home} is a file; give a folder for the demo with --home")
+        entries = list(home.iterdir())
+        if entries and not (home / DEMO_MARKER).is_file():
+            fail(
+                f"{home} is not empty and holds no earlier opsbook demo; give an empty or new"
+                " folder with --home"
+            )
+        for entry in entries:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    home.mkdir(parents=True, exist_ok=True)
+    (home / DEMO_MARKER).write_text("opsbook demo home; `opsbook demo` may delete and rebuild it\n")
+
+
+_SHORT_STATES = (
+    "TaskStateEntered",
+    "WaitStateEntered",
+    "SucceedStateEntered",
+    "FailStateEntered",
+)
+
+
+def _short_history(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from zoneinfo import ZoneInfo
+
+    tokyo = ZoneInfo(TOKYO_TZ)
+    rows = []
+    for e in events:
+        kind = e["type"]
+        entered = kind in _SHORT_STATES
+        if not (entered or kind.startswith("Execution")):
+            continue
+        rows.append(
+            {
+                "tokyo": e["timestamp"].astimezone(tokyo).strftime("%Y-%m-%d %H:%M:%S"),
+                "event": kind,
+                "state": event_state(e) if entered else "",
+            }
+        )
+    return rows
+
+
+@commands.command()
+def demo(
+    ctx: typer.Context,
+    weeks: int = typer.Option(12, "--weeks", min=1, max=104, help="Weeks of demo data."),
+    seed: int = typer.Option(7, "--seed", help="Seed for the demo data."),
+) -> None:
+    """A fresh demo home: 12 weeks of late-arriving data, deploy, fire the schedule, results."""
+    from datetime import timedelta
+
+    from opsbook.workflows.schedules import last_completed_week
+
+    state = session(ctx)
+    home = _demo_home(state)
+    state.home = str(home)
+    cfg = state.cfg()  # validates config before the home is touched
+    if cfg.backend != "local":
+        fail("opsbook demo runs on the local backend; drop --backend aws")
+    prepare_demo_home(home)
+    backend = state.backend()
+    end = last_completed_week()
+    first = end - timedelta(days=7 * (weeks - 1))
+    typer.echo(f"demo home: {home.resolve()}")
+    info = backend.init(demo_data=True, weeks=weeks, seed=seed, end_week=end.isoformat())
+    typer.echo(
+        f"1. synthetic events for {weeks} weeks ({first} .. {end}): {info['demo_rows']} rows;"
+        f" each day lands 05:00-10:00 Tokyo the next morning, a few land too late"
+    )
+    result = backend.deploy()
+    typer.echo(f"2. deployed {result.version_arn}")
+    typer.echo(f"3. firing the schedule (Thursdays 09:30 Tokyo) for {weeks} weeks:")
+    results = fire_schedule(backend, cfg, first.isoformat(), end.isoformat())
+    typer.echo(table(results, ["week", "status", "polls", "duration", "cause"]))
+    ok = sum(r["status"] == "SUCCEEDED" for r in results)
+    typer.echo(f"{ok} of {len(results)} weeks loaded; {len(results) - ok} failed")
+    polled = [r for r in results if r["status"] == "SUCCEEDED" and r["polls"] > 0]
+    if polled:
+        pick = polled[0]
+        typer.echo(
+            f"\n4. history of week {pick['week']} (waited {pick['polls']} times for its data):"
+        )
+        typer.echo(table(_short_history(backend.history(pick["arn"])), ["tokyo", "event", "state"]))
+    demo_rerun(backend, first, end)  # steps 5-7 (history engineer): weeks table, rerun, after
+    demo_report(state, home, end)  # step 8 (notebooks engineer): the weekly report
+    typer.echo(f"\nexplore: opsbook --home {home} executions | history <name> | start --week {end}")
+
+
+def demo_rerun(backend, first, end) -> None:
+    """Demo steps 5-7: the weeks table, a rerun of the failed weeks (their late data has
+    arrived by now), and the weeks table after."""
+    from opsbook.operations import history as hist
+    from opsbook.operations.backfill import SKIP, plan_rerun, rerun
+
+    typer.echo("\n5. the weeks table (opsbook weeks):")
+    typer.echo(table(week_rows(hist.weeks(backend, first, end)), WEEK_TABLE))
+    plan = plan_rerun(backend, first, end)
+    acting = plan[plan["action"] != SKIP]
+    typer.echo(
+        f"\n6. rerunning the {len(acting)} failed or missing week(s) now that their data has"
+        " arrived (opsbook rerun):"
+    )
+    results = rerun(backend, plan, max_concurrency=2, progress=sys.stderr.isatty())
+    typer.echo(
+        table(
+            hist.records(results[results["action"] != SKIP]),
+            ["week", "action", "status", "execution", "reason"],
+        )
+    )
+    typer.echo("\n7. the weeks table after the rerun:")
+    typer.echo(table(week_rows(hist.weeks(backend, first, end)), WEEK_TABLE))
+
+
+def demo_report(state: Session, home: Path, end: date) -> None:
+    """Demo step 8: the weekly report of the last demo week, written into the demo home."""
+    from opsbook.reporting.report import latest_due_week, run_report
+
+    end = min(end, latest_due_week())  # on a Thursday before 09:30 Tokyo, its run is not due
+    typer.echo(f"\n8. the weekly report for week {end} (opsbook report):")
+    files = run_report(
+        end, home / "reports", backend=state.backend_name, home=str(home), config=state.config,
+        progress=sys.stderr.isatty(),
+    )  # fmt: skip
+    typer.echo(f"report: {files.html.resolve()}")
