@@ -203,7 +203,9 @@ def test_replay_and_verify_on_the_local_demo(cli, demo_home, clean_env):
     assert json.loads(r.out)["match"] is True
     assert json.loads(r.out)["divergence"] is None
 
-    changed = json.loads((ROOT / "opsbook" / "definitions" / "weekly_load" / "weekly_load.asl.json").read_text())
+    changed = json.loads(
+        (ROOT / "opsbook" / "definitions" / "weekly_load" / "weekly_load.asl.json").read_text()
+    )
     changed["States"]["CheckRecords"]["TimeoutSeconds"] = 30
     path = clean_env / "changed.json"
     path.write_text(json.dumps(changed))

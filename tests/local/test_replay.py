@@ -30,7 +30,9 @@ def weeks(deployed, insert_events, fire_time):
 
 
 def _definition(change=None):
-    data = load_definition(ROOT / "opsbook" / "definitions" / "weekly_load" / "weekly_load.asl.json")
+    data = load_definition(
+        ROOT / "opsbook" / "definitions" / "weekly_load" / "weekly_load.asl.json"
+    )
     if change:
         change(data["States"])
     return data
