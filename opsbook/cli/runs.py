@@ -111,6 +111,7 @@ def input_for_week(cfg, week: str, poll_seconds: int | None, max_polls: int | No
         week,
         poll_seconds=cfg.poll_seconds if poll_seconds is None else poll_seconds,
         max_polls=cfg.max_polls if max_polls is None else max_polls,
+        notify_every=cfg.notify_every,
     )
 
 

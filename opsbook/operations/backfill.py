@@ -275,7 +275,12 @@ def _act(
             )
     name = fresh["new_name"]
     try:
-        payload = week_input(week, poll_seconds=cfg.poll_seconds, max_polls=cfg.max_polls)
+        payload = week_input(
+            week,
+            poll_seconds=cfg.poll_seconds,
+            max_polls=cfg.max_polls,
+            notify_every=cfg.notify_every,
+        )
         ex = backend.start(payload, name=name, wait=wait)
     except ExecutionAlreadyExists:
         # Another rerun started this very name first: report that execution instead.
