@@ -32,8 +32,14 @@ class InsertWeekFailed(Exception):
 
 def run(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
     answer = _insert(event, resources)
-    if answer["statusCode"] != 200 and isinstance(event, dict) and event.get("fail_on_error") is True:
-        raise InsertWeekFailed(f"insert_week failed for week {event.get('week')}: {answer['error']}")
+    if (
+        answer["statusCode"] != 200
+        and isinstance(event, dict)
+        and event.get("fail_on_error") is True
+    ):
+        raise InsertWeekFailed(
+            f"insert_week failed for week {event.get('week')}: {answer['error']}"
+        )
     return answer
 
 
