@@ -90,8 +90,10 @@ def polls(events: list[dict[str, Any]]) -> int:
 
 
 def header(backend: Any, cfg: Any) -> str:
-    """The first line of a command's output: which backend, which home."""
-    return f"# {backend!r} · home {Path(cfg.home).resolve()}"
+    """The first line of a command's output: which backend (its repr), which home."""
+    home = str(Path(cfg.home).resolve())
+    described = repr(backend)
+    return f"# {described}" if home in described else f"# {described} · home {home}"
 
 
 def execution_row(execution: Execution) -> dict[str, Any]:
