@@ -25,12 +25,13 @@ def connect(
     be an empty new home where every week looks MISSING); `create=True` (what `opsbook init`
     and `opsbook demo` pass) makes it."""
     cfg = config if isinstance(config, Config) else load_config(config, home=home, backend=backend)
-    if cfg.backend == "local" and not create:
-        check_home(Path(cfg.home))
     if cfg.backend == "local":
         from opsbook.backends.local.backend import LocalBackend
 
-        return LocalBackend(cfg, **options)
+        local = LocalBackend(cfg, **options)  # checks its options; touches no file
+        if not create:
+            check_home(Path(cfg.home))
+        return local
     if cfg.backend == "aws":
         from opsbook.backends.aws.backend import AwsBackend
 
@@ -40,6 +41,8 @@ def connect(
 
 def check_home(home: Path) -> None:
     """UsageError (exit 2, one line: the path and the fix) when the local home does not exist."""
+    if home.exists() and not home.is_dir():
+        raise UsageError(f"OPSBOOK_HOME {home} is a file, not a folder")
     if not home.is_dir():
         where = home.resolve()
         raise UsageError(

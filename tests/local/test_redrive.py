@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -129,7 +129,9 @@ def test_a_late_week_fails_at_its_check_and_a_redrive_after_the_data_lands_succe
     failed = deployed.start(week_input(WEEK, max_polls=1, poll_seconds=0), name="w")
     assert failed.status == "FAILED" and failed.error == "PollingGaveUp"
     events = deployed.history("w")
-    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    ]
     assert entered[-1] == "CheckRecords" and "LoadFailed" not in entered
     # The failure reached Slack through the status change event, naming the week.
     last = _outbox(deployed)[-1]["text"]
@@ -142,7 +144,9 @@ def test_a_late_week_fails_at_its_check_and_a_redrive_after_the_data_lands_succe
     history = deployed.history("w")
     _assert_history_intact(history)
     after = history[[e["type"] for e in history].index("ExecutionRedriven") :]
-    resumed = [e["stateEnteredEventDetails"]["name"] for e in after if "stateEnteredEventDetails" in e]
+    resumed = [
+        e["stateEnteredEventDetails"]["name"] for e in after if "stateEnteredEventDetails" in e
+    ]
     assert resumed[:2] == ["CheckRecords", "IsDataReady"] and "InsertWeek" in resumed
     assert "loaded" in _outbox(deployed)[-1]["text"]
 
@@ -159,7 +163,9 @@ def test_an_aborted_execution_is_announced_like_a_failed_one(deployed):
         deadline -= 1
         time.sleep(0.2)
     texts = [m["text"] for m in _outbox(deployed) if "ABORTED" in m["text"]]
-    assert texts and texts[-1].startswith(f"Week {WEEK} ABORTED (bg): Operator.Stopped: by the test")
+    assert texts and texts[-1].startswith(
+        f"Week {WEEK} ABORTED (bg): Operator.Stopped: by the test"
+    )
 
 
 def test_redrive_without_waiting_returns_running_and_finishes(

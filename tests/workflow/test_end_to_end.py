@@ -141,10 +141,9 @@ def test_insert_failure_ends_failed_and_names_the_error(home):
     run = run_week(home)
     assert run.status == "FAILED" and run.error == "InsertWeekFailed"
     assert failed_at(run) == "InsertWeek"
-    assert (
-        message(run).startswith("insert_week failed for week 2026-11-26: ")
-        and "no_such_col" in message(run)
-    )
+    assert message(run).startswith(
+        "insert_week failed for week 2026-11-26: "
+    ) and "no_such_col" in message(run)
 
 
 def test_check_query_error_and_missing_template_end_failed_with_the_reason(home):
