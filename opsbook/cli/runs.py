@@ -205,11 +205,11 @@ def executions(
         from opsbook.workflows.schedules import parse_week
 
         wanted_week = parse_week(week).isoformat()
-    status = normalize_status(status)  # any case; unknown: exit 2 listing the valid ones
+    wanted_status = normalize_status(status)  # any case; unknown: exit 2 listing the valid ones
     from opsbook.operations.history import History, week_of
 
     state = session(ctx)
-    found = state.backend().list_executions(status=status)
+    found = state.backend().list_executions(status=wanted_status)
     if wanted_week:  # the week from the input, the schedule's fire time or week-<DATE>
         found = [e for e in found if week_of(e) == wanted_week]
     # A listing may leave input, output, error and cause out (Backend.list_executions): JSON
@@ -304,7 +304,9 @@ def resolve_execution(backend, key: str) -> Execution:
     week = parse_week(key.strip()).isoformat()
     latest = last_execution(group_by_week(backend.list_executions()).get(week, []))
     if latest is None:
-        fail(f"week {week} has no execution; start it with `opsbook start --week {week}`")
+        raise UsageError(
+            f"week {week} has no execution; start it with `opsbook start --week {week}`"
+        )
     return backend.describe(latest.arn)
 
 

@@ -199,6 +199,7 @@ def plan_rerun(
             out.update(action=START, reason="no execution for a past week", new_name=name)
         else:
             last = candidates[week]
+            assert last is not None  # a FAILED, TIMED_OUT or ABORTED week has an execution
             refusal = redrive_refusal(last, histories.get(last.arn, []), live, now, definition)
             if refusal is None:
                 out.update(
@@ -389,7 +390,7 @@ def outcome(row: dict[str, Any]) -> str:
     action, name = row.get("action"), row.get("execution") or "-"
     if action == SKIP:
         return "skipped"
-    verb = {REDRIVE: ("would redrive", "redriven"), START: ("would start", "started")}[action]
+    verb = {REDRIVE: ("would redrive", "redriven"), START: ("would start", "started")}[str(action)]
     if row.get("dry_run"):
         return f"{verb[0]} {name}"
     return f"{verb[1]} {name}: {row.get('status')}"
