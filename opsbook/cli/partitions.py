@@ -147,7 +147,7 @@ def rerun_command(
         typer.echo(
             table(
                 rows,
-                ["week", "action", "outcome", "attempts", "reason", "error"],
+                ["week", "action", "outcome", "attempts", "error", "reason"],
                 wide=wide,
             )
         )

@@ -200,11 +200,15 @@ def plan_rerun(
         else:
             last = candidates[week]
             assert last is not None  # a FAILED, TIMED_OUT or ABORTED week has an execution
-            refusal = redrive_refusal(last, histories.get(last.arn, []), live, now, definition)
+            events = histories.get(last.arn, [])
+            refusal = redrive_refusal(last, events, live, now, definition)
             if refusal is None:
+                at = failed_state(events)[0]
+                where = f" at {at}; a redrive resumes there" if at else ", redrivable"
                 out.update(
                     action=REDRIVE,
-                    reason=f"{last.name} {status}, redrivable (same live version, < 14 days)",
+                    reason=f"{last.name} {status}{where} (same live version, closed < 14 days,"
+                    f" {len(events)} events < 24,999)",
                     execution=last.arn,
                 )
             else:

@@ -149,6 +149,7 @@ def test_rerun_dry_run_says_would_redrive_then_redrives_to_succeeded(home, capsy
     code, out, _ = cli(capsys, "rerun", "--since", LATE, "--until", LATE, "--dry-run")
     assert code == 0
     assert f"would redrive week-{LATE}" in out
+    assert f"week-{LATE} FAILED at CheckRecords; a redrive resumes there (same live version" in out
     assert "dry run: would redrive 1, would start 0 of 1 weeks" in out
     assert "redriven" not in out and "started" not in out
     assert f"{ANCIENT}" in out  # the failure before the range is named
