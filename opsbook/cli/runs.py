@@ -278,12 +278,13 @@ def history(
                 "type": v["type"],
                 "count": v["count"],
                 "status": v["status"],
-                "duration": duration_text(v["duration_s"]),
                 "entered": when(v["entered"]),
+                "duration": duration_text(v["duration_s"]),
             }
             for v in state_visits(events)
         ]
-        typer.echo(table(rows, ["state", "type", "count", "status", "duration", "entered"]))
+        columns = ["state", "type", "count", "status", "entered", "duration"]
+        typer.echo(table(rows, columns, wide=wide))
         return
     rows = [
         {"id": e["id"], "time": when(e["timestamp"]), "type": e["type"], "detail": event_state(e)}
@@ -325,9 +326,8 @@ def failure_block(failure: dict, *, wide: bool = False, with_input: bool = False
         f"when:      {when(failure.get('when'))}",
     ]
     width = max(40, terminal_width() - 11)
-    for label, text in (("cause:    ", message),) + (
-        (("raw cause:", cause),) if isinstance(cause, str) and cause != message else ()
-    ):
+    raw = with_input and isinstance(cause, str) and cause != message  # --failed: all of it
+    for label, text in (("cause:    ", message),) + ((("raw cause:", cause),) if raw else ()):
         if wide:
             lines.append(f"{label} {text}")
         else:

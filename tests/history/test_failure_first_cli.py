@@ -80,6 +80,7 @@ def test_history_by_week_starts_from_the_failure(home, capsys):
     )
     assert lines[4].endswith("Asia/Tokyo")
     assert f"cause:     {CAUSE}" in out  # never cut
+    assert "raw cause:" not in out  # the Lambda's JSON (with its stack) only under --failed
     # Every time in the event table carries both zones, labelled.
     started = [line for line in lines if "ExecutionStarted" in line][0]
     assert " UTC / " in started and "Asia/Tokyo" in started
@@ -94,15 +95,18 @@ def test_a_narrow_terminal_wraps_the_cause_and_wide_keeps_it_on_one_line(home, c
     assert " ".join(part.strip() for part in block.splitlines()) == CAUSE
     code, out, _ = cli(capsys, "history", LATE, "--failed", "--wide")
     assert f"cause:     {CAUSE}\n" in out
+    raw = [line for line in out.splitlines() if line.startswith("raw cause:")]
+    assert len(raw) == 1 and json.loads(raw[0][len("raw cause: ") :])["errorMessage"] == CAUSE
 
 
 def test_history_states_collapses_the_poll_loop(home, capsys):
     code, out, _ = cli(capsys, "history", f"week-{LATE}", "--states")
     assert code == 0
     rows = {line.split()[0]: line.split() for line in out.splitlines()[5:] if line.strip()}
-    assert rows["STATE"][:6] == ["STATE", "TYPE", "COUNT", "STATUS", "DURATION", "ENTERED"]
+    assert rows["STATE"][:6] == ["STATE", "TYPE", "COUNT", "STATUS", "ENTERED", "DURATION"]
     assert rows["CheckRecords"][1:4] == ["Task", "3", "FAILED"]
-    assert rows["WaitForData"][1:5] == ["Wait", "2", "SUCCEEDED", "2m00s"]
+    assert rows["WaitForData"][1:4] == ["Wait", "2", "SUCCEEDED"]
+    assert rows["WaitForData"][-1] == "2m00s" and "Asia/Tokyo" in rows["WaitForData"]
     assert rows["NotifyWaiting"][1:3] == ["Task", "1"]  # Slack heard of the first poll only
     code, out, _ = cli(capsys, "history", LATE, "--states", "--json")
     doc = json.loads(out)
