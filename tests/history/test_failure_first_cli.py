@@ -145,6 +145,10 @@ def test_weeks_default_to_the_last_12_and_name_failures_before_them(home, capsys
     )
     code, out, err = cli(capsys, "weeks", "--json")
     assert len(json.loads(out)) == 12 and ANCIENT in err  # the JSON stays one document
+    rows = {r["week"]: r for r in json.loads(out)}
+    # A succeeded week's polls come from its output (CountPoll's count), a failed one's history.
+    assert (rows[OLD]["status"], rows[OLD]["polls"]) == ("SUCCEEDED", 0)
+    assert (rows[LATE]["status"], rows[LATE]["polls"]) == ("FAILED", 2)
     code, out, _ = cli(capsys, "weeks", "--since", ANCIENT)
     assert "note:" not in out
 
