@@ -9,7 +9,8 @@ first attempts fail and the last succeeds (the newest 4 weeks end FAILED). Then 
 
 1. naive: a boto3 loop, ListExecutions then DescribeExecution + the full GetExecutionHistory of
    every execution, one after another;
-2. opsbook first load: history.weeks() through AwsBackend, cache cold (bounded concurrency);
+2. opsbook first load: history.weeks() through AwsBackend, cache cold: histories only of the
+   weeks whose last execution did not succeed (bounded concurrency);
 3. opsbook cached reload, new process: a new AwsBackend on the same OPSBOOK_HOME (its
    clients made before the clock starts, like the naive loop's client);
 4. opsbook cached reload, same process: weeks() again on the same backend (a notebook cell
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_concurrency": cfg.max_concurrency,
         "results": results,
         "targets": {
-            "first_load_3x": results[1]["speedup"] >= 3,
+            "first_load_10x": results[1]["speedup"] >= 10,
             "cached_reload_20x_new_process": results[2]["speedup"] >= 20
             and results[2]["history_calls"] == 0,
             "cached_reload_20x_same_process": results[3]["speedup"] >= 20

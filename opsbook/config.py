@@ -38,6 +38,7 @@ class Config:
     alias_name: str = "live"
     poll_seconds: int = 600
     max_polls: int = 18
+    notify_every: int = 6  # Slack hears of polling on the first poll, then every Nth
     # Warehouse
     bq_project: str = "opsbook-local"
     dataset: str = "analytics"
@@ -87,6 +88,8 @@ class Config:
             )
         if self.poll_seconds < 0 or self.max_polls < 1:
             raise ConfigError("poll_seconds must be >= 0 and max_polls >= 1")
+        if self.notify_every < 0:
+            raise ConfigError("notify_every must be >= 0 (0: only the first poll is announced)")
         for pattern in self.secret_patterns:
             try:
                 re.compile(pattern)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from opsbook.backends.base import Backend, Change, DeployResult, Execution
 from opsbook.config import Config, load_config
-from opsbook.errors import ConfigError
+from opsbook.errors import ConfigError, UsageError
 
-__all__ = ["Backend", "Change", "DeployResult", "Execution", "connect"]
+__all__ = ["Backend", "Change", "DeployResult", "Execution", "check_home", "connect"]
 
 
 def connect(
@@ -16,16 +16,36 @@ def connect(
     *,
     home: str | Path | None = None,
     config: str | Path | Config | None = None,
+    create: bool = False,
     **options,
 ) -> Backend:
-    """Open a backend. Arguments override the config file, which overrides environment defaults."""
+    """Open a backend. Arguments override the config file, which overrides environment defaults.
+
+    The local backend refuses a home that does not exist (a mistyped --home would otherwise
+    be an empty new home where every week looks MISSING); `create=True` (what `opsbook init`
+    and `opsbook demo` pass) makes it."""
     cfg = config if isinstance(config, Config) else load_config(config, home=home, backend=backend)
     if cfg.backend == "local":
         from opsbook.backends.local.backend import LocalBackend
 
-        return LocalBackend(cfg, **options)
+        local = LocalBackend(cfg, **options)  # checks its options; touches no file
+        if not create:
+            check_home(Path(cfg.home))
+        return local
     if cfg.backend == "aws":
         from opsbook.backends.aws.backend import AwsBackend
 
         return AwsBackend(cfg, **options)
     raise ConfigError(f"unknown backend {cfg.backend!r}; use 'local' or 'aws'")
+
+
+def check_home(home: Path) -> None:
+    """UsageError (exit 2, one line: the path and the fix) when the local home does not exist."""
+    if home.exists() and not home.is_dir():
+        raise UsageError(f"OPSBOOK_HOME {home} is a file, not a folder")
+    if not home.is_dir():
+        where = home.resolve()
+        raise UsageError(
+            f"opsbook home {where} does not exist; create it with `opsbook --home {where} init`"
+            " (or point --home / OPSBOOK_HOME at an existing home)"
+        )

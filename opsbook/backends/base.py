@@ -31,6 +31,17 @@ _BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 WEEK_NAME = re.compile(r"^week-(\d{4}-\d{2}-\d{2})(?:-r(\d+))?$")
 
 
+def normalize_status(status: str | None, valid: tuple[str, ...] = STATUSES) -> str | None:
+    """A status filter in any case ("failed" -> "FAILED"); an unknown one is a UsageError
+    listing the valid ones. None (no filter) stays None."""
+    if status is None:
+        return None
+    text = str(status).strip().upper()
+    if text not in valid:
+        raise UsageError(f"unknown status {status!r}; use one of {', '.join(valid)}")
+    return text
+
+
 def check_execution_name(name: str) -> str:
     """StartExecution's name rules; a bad name is a one-line UsageError."""
     if not isinstance(name, str) or not 1 <= len(name) <= 80:

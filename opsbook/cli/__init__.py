@@ -53,6 +53,14 @@ app = typer.Typer(
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from opsbook import __version__
+
+        typer.echo(f"opsbook {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -63,6 +71,9 @@ def _root(
         None, "--home", envvar="OPSBOOK_HOME", help="Local state folder (default ./.opsbook)."
     ),
     config: str = typer.Option(None, "--config", help="TOML config file."),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_show_version, help="Show the version."
+    ),
 ) -> None:
     ctx.obj = Session(backend_name=backend or None, home=home or None, config=config)
     ctx.call_on_close(ctx.obj.close)

@@ -93,7 +93,7 @@ def demo(
     if cfg.backend != "local":
         fail("opsbook demo runs on the local backend; drop --backend aws")
     prepare_demo_home(home)
-    backend = state.backend()
+    backend = state.backend(create=True)
     end = last_completed_week()
     first = end - timedelta(days=7 * (weeks - 1))
     typer.echo(f"demo home: {home.resolve()}")

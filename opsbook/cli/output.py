@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+import shutil
+import textwrap
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from opsbook.backends.base import Execution
+from opsbook.operations.display import duration_text, time_text
+from opsbook.operations.failures import poll_count
 
 
 def emit_json(value: Any) -> None:
@@ -27,15 +31,37 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def table(rows: list[dict[str, Any]], columns: list[str], *, empty: str = "(none)") -> str:
-    """A compact plain-text table with aligned columns."""
+def terminal_width() -> int:
+    """The terminal's width (COLUMNS when set, 100 when not a terminal)."""
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def table(
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    *,
+    empty: str = "(none)",
+    wide: bool = False,
+    width: int | None = None,
+) -> str:
+    """A plain-text table with aligned columns. Nothing is ever cut: when a row is wider than
+    the terminal (and not `wide`), the last column wraps onto indented continuation lines."""
     if not rows:
         return empty
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    indent = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    room = (width or terminal_width()) - indent
     for r in cells:
-        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+        head = "  ".join(v.ljust(w) for v, w in zip(r[:-1], widths[:-1], strict=True))
+        last = r[-1]
+        if wide or room < 20 or len(last) <= room:
+            lines.append((head + ("  " if head else "") + last).rstrip())
+            continue
+        parts = textwrap.wrap(last, room, break_long_words=True, break_on_hyphens=False)
+        lines.append((head + ("  " if head else "") + parts[0]).rstrip())
+        lines.extend(" " * indent + part for part in parts[1:])
     return "\n".join(lines)
 
 
@@ -43,26 +69,31 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    text = str(value)
-    return text if len(text) <= 70 else text[:67] + "..."
+        return time_text(value)
+    return " ".join(str(value).split("\n")) if "\n" in str(value) else str(value)
 
 
 def when(value: datetime | None) -> str:
-    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """UTC and the schedule's zone, labelled (opsbook.operations.display.time_text)."""
+    return time_text(value)
 
 
 def duration(execution: Execution) -> str:
     if execution.stop_date is None:
         return "-"
-    seconds = int((execution.stop_date - execution.start_date).total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+    return duration_text((execution.stop_date - execution.start_date).total_seconds())
 
 
 def polls(events: list[dict[str, Any]]) -> int:
-    """How many times the run waited for data (Wait states entered)."""
-    return sum(1 for e in events if e.get("type") == "WaitStateEntered")
+    """How many times the run polled (opsbook.operations.failures.poll_count)."""
+    return poll_count(events) or 0
+
+
+def header(backend: Any, cfg: Any) -> str:
+    """The first line of a command's output: which backend (its repr), which home."""
+    home = str(Path(cfg.home).resolve())
+    described = repr(backend)
+    return f"# {described}" if home in described else f"# {described} · home {home}"
 
 
 def execution_row(execution: Execution) -> dict[str, Any]:

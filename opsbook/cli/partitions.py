@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from opsbook.cli.output import emit_json, table
+from opsbook.cli.output import emit_json, header, table
 from opsbook.cli.session import fail, session
 from opsbook.errors import OperationFailed
 
@@ -21,10 +21,30 @@ WEEK_TABLE = ["week", "status", "attempts", "execution", "polls", "duration", "c
 RERUN_TABLE = ["week", "status", "action", "execution", "reason"]
 
 
-def _check_range(since: str, until: str) -> None:
+def _range(since: str | None, until: str | None) -> tuple[str, str]:
+    """--since/--until, defaulting to the last 12 weeks up to today; checked (exit 2)."""
     from opsbook.operations import history as hist
 
+    first, last = hist.default_range()
+    if since is None and until is not None:
+        first = hist.default_range(hist.as_date(until, "--until"))[0]
+    since = since or first.isoformat()
+    until = until or last.isoformat()
     hist.scheduled_weeks(since, until)  # one-line UsageError for a bad date or range
+    return since, until
+
+
+def _say_failures_outside(backend, since: str, until: str, as_json: bool) -> None:
+    """Tell when weeks before (or after) the range failed, so a default range hides none."""
+    from opsbook.operations import history as hist
+
+    outside = hist.failures_outside(backend.list_executions(), since, until)
+    if outside:
+        typer.echo(
+            f"note: {len(outside)} week(s) outside {since}..{until} failed:"
+            f" {', '.join(outside)} (widen --since/--until to include them)",
+            err=as_json,
+        )
 
 
 def week_rows(df) -> list[dict[str, Any]]:
@@ -38,7 +58,12 @@ def week_rows(df) -> list[dict[str, Any]]:
 
 
 def _print_frame(
-    df, columns: list[str], rows: list[dict[str, Any]], as_json: bool, as_csv: bool
+    df,
+    columns: list[str],
+    rows: list[dict[str, Any]],
+    as_json: bool,
+    as_csv: bool,
+    wide: bool = False,
 ) -> None:
     from opsbook.operations import history as hist
 
@@ -47,54 +72,66 @@ def _print_frame(
     elif as_csv:
         typer.echo(df.to_csv(index=False), nl=False)
     else:
-        typer.echo(table(rows, columns))
+        typer.echo(table(rows, columns, wide=wide))
 
 
 @commands.command("weeks")
 def weeks_command(
     ctx: typer.Context,
-    since: str = typer.Option(..., "--since", help="First day (YYYY-MM-DD)."),
-    until: str = typer.Option(..., "--until", help="Last day (YYYY-MM-DD)."),
+    since: str = typer.Option(None, "--since", help="First day (default: 12 weeks back)."),
+    until: str = typer.Option(None, "--until", help="Last day (YYYY-MM-DD; default: today)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout."),
+    wide: bool = typer.Option(False, "--wide", help="Never wrap long cells."),
 ) -> None:
-    """One row per scheduled week: status, attempts, last execution, polls, duration, cause."""
+    """One row per scheduled week: status, attempts, last execution, polls, duration, cause.
+    Without --since/--until: the last 12 weeks up to today."""
     from opsbook.operations import history as hist
 
     if as_json and as_csv:
         fail("give --json or --csv, not both")
-    _check_range(since, until)
-    df = hist.weeks(session(ctx).backend(), since, until)
-    _print_frame(df, WEEK_TABLE, week_rows(df), as_json, as_csv)
+    since, until = _range(since, until)
+    state = session(ctx)
+    backend = state.backend()
+    df = hist.weeks(backend, since, until)
+    if not (as_json or as_csv):
+        typer.echo(header(backend, state.cfg()))
+    _print_frame(df, WEEK_TABLE, week_rows(df), as_json, as_csv, wide)
+    _say_failures_outside(backend, since, until, as_json or as_csv)
 
 
 @commands.command("rerun")
 def rerun_command(
     ctx: typer.Context,
-    since: str = typer.Option(..., "--since", help="First day (YYYY-MM-DD)."),
-    until: str = typer.Option(..., "--until", help="Last day (YYYY-MM-DD)."),
+    since: str = typer.Option(None, "--since", help="First day (default: 12 weeks back)."),
+    until: str = typer.Option(None, "--until", help="Last day (YYYY-MM-DD; default: today)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; start nothing."),
     max_concurrency: int = typer.Option(
         2, "--max-concurrency", min=1, max=50, help="Weeks rerun at once."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Don't ask for confirmation."),
+    wide: bool = typer.Option(False, "--wide", help="Never wrap long cells."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
     """Rerun FAILED, TIMED_OUT, ABORTED and MISSING weeks (redrive, else a new execution).
 
     A week is redriven when AWS allows it, otherwise week-<DATE>-r<N> is started; weeks that
-    succeeded, are running or are in the future are left alone. Safe to run twice."""
+    succeeded, are running or are in the future are left alone. Safe to run twice.
+    Without --since/--until: the last 12 weeks up to today."""
     from opsbook.operations import history as hist
-    from opsbook.operations.backfill import SKIP, plan_rerun, rerun
+    from opsbook.operations.backfill import SKIP, outcome, plan_rerun, rerun, summary_line
 
-    _check_range(since, until)
-    backend = session(ctx).backend()
+    since, until = _range(since, until)
+    state = session(ctx)
+    backend = state.backend()
     plan = plan_rerun(backend, since, until)
     acting = plan[plan["action"] != SKIP]
+    if not as_json:
+        typer.echo(header(backend, state.cfg()))
     if not dry_run and len(acting) and not yes:
         if not sys.stdin.isatty():
             fail(f"rerun would act on {len(acting)} week(s); use --yes to confirm (or --dry-run)")
-        typer.echo(table(hist.records(plan), RERUN_TABLE))
+        typer.echo(table(hist.records(plan), RERUN_TABLE, wide=wide))
         if not typer.confirm(f"Rerun {len(acting)} week(s)?", default=False):
             fail("rerun cancelled; nothing was started", code=1)
     results = rerun(
@@ -104,14 +141,18 @@ def rerun_command(
     if as_json:
         emit_json(hist.records(results))
     else:
+        rows = week_rows(results)
+        for row in rows:
+            row["outcome"] = outcome(row)
         typer.echo(
             table(
-                week_rows(results),
-                ["week", "action", "status", "attempts", "execution", "reason", "error"],
+                rows,
+                ["week", "action", "outcome", "attempts", "error", "reason"],
+                wide=wide,
             )
         )
-        verb = "would act on" if dry_run else "acted on"
-        typer.echo(f"{verb} {len(acting)} of {len(plan)} weeks")
+        typer.echo(summary_line(results))
+    _say_failures_outside(backend, since, until, as_json)
     bad = results[(results["action"] != SKIP) & ~results["status"].isin(["SUCCEEDED", "RUNNING"])]
     if not dry_run and len(bad):
         weeks_list = ", ".join(f"{r.week} {r.status}" for r in bad.itertuples())

@@ -9,10 +9,19 @@ from pathlib import Path
 
 import typer
 
-from opsbook.backends.base import STATUSES, Execution
-from opsbook.cli.output import emit_json, event_state, execution_row, table, when
+from opsbook.backends.base import Execution, normalize_status
+from opsbook.cli.output import (
+    emit_json,
+    event_state,
+    execution_row,
+    header,
+    table,
+    terminal_width,
+    when,
+)
 from opsbook.cli.session import fail, session
 from opsbook.errors import ExecutionAlreadyExists, OperationFailed, UsageError
+from opsbook.operations.display import duration_text
 
 commands = typer.Typer()
 
@@ -32,7 +41,7 @@ def init(
         from opsbook.workflows.schedules import parse_week
 
         end_week = parse_week(end_week).isoformat()
-    backend = session(ctx).backend()
+    backend = session(ctx).backend(create=True)
     initialise = getattr(backend, "init", None)
     if initialise is None:
         fail("init prepares a local home; this backend is set up by `opsbook deploy`")
@@ -111,6 +120,7 @@ def input_for_week(cfg, week: str, poll_seconds: int | None, max_polls: int | No
         week,
         poll_seconds=cfg.poll_seconds if poll_seconds is None else poll_seconds,
         max_polls=cfg.max_polls if max_polls is None else max_polls,
+        notify_every=cfg.notify_every,
     )
 
 
@@ -195,14 +205,11 @@ def executions(
         from opsbook.workflows.schedules import parse_week
 
         wanted_week = parse_week(week).isoformat()
-    if status is not None:
-        status = status.upper()
-        if status not in STATUSES:
-            fail(f"--status {status!r} is not one of {', '.join(STATUSES)}")
+    wanted_status = normalize_status(status)  # any case; unknown: exit 2 listing the valid ones
     from opsbook.operations.history import History, week_of
 
     state = session(ctx)
-    found = state.backend().list_executions(status=status)
+    found = state.backend().list_executions(status=wanted_status)
     if wanted_week:  # the week from the input, the schedule's fire time or week-<DATE>
         found = [e for e in found if week_of(e) == wanted_week]
     # A listing may leave input, output, error and cause out (Backend.list_executions): JSON
@@ -212,41 +219,125 @@ def executions(
         emit_json([e.to_dict() for e in found])
         return
     rows = [{**execution_row(e), "week": week_of(e)} for e in found]
+    typer.echo(header(state.backend(), state.cfg()))
     typer.echo(table(rows, ["name", "status", "week", "started", "duration", "redrives", "cause"]))
 
 
 @commands.command()
 def history(
     ctx: typer.Context,
-    execution: str = typer.Argument(..., help="Execution name or ARN."),
+    execution: str = typer.Argument(
+        ..., help="Execution name or ARN, or a week (YYYY-MM-DD): its latest execution."
+    ),
+    states: bool = typer.Option(
+        False, "--states", help="One row per state visit with its duration (loops collapsed)."
+    ),
+    failed: bool = typer.Option(
+        False, "--failed", help="Only the failure: state, error, full cause and its input."
+    ),
+    wide: bool = typer.Option(False, "--wide", help="Never wrap long cells."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
-    """An execution's history events."""
+    """An execution's history, failure first: the failing state, error and full cause, then
+    the events (or --states, or only --failed)."""
+    from opsbook.operations.failures import failure_detail, state_visits
     from opsbook.operations.history import redactor
 
+    if states and failed:
+        fail("give --states or --failed, not both")
     state = session(ctx)
     backend = state.backend()
-    described = backend.describe(execution)
+    described = resolve_execution(backend, execution)
     # History views never show values that match the configured secret patterns.
     redact = redactor(state.cfg().secret_patterns)
     events = [redact(e) for e in backend.history(described.arn)]
+    failure = failure_detail(events)
     if as_json:
-        emit_json({"execution": redact(described.to_dict()), "events": events})
+        doc: dict = {"execution": redact(described.to_dict()), "failure": failure}
+        if states:
+            doc["states"] = state_visits(events)
+        elif not failed:
+            doc["events"] = events
+        emit_json(doc)
         return
+    typer.echo(header(backend, state.cfg()))
     typer.echo(
         f"{described.name}  {described.status}  week {described.week or '-'}"
-        f"  redrives {described.redrive_count}"
+        f"  redrives {described.redrive_count}  started {when(described.start_date)}"
     )
+    if failure is not None:
+        typer.echo(failure_block(failure, wide=wide, with_input=failed))
+    elif failed:
+        typer.echo(f"{described.name} has no failure ({described.status})")
+    if failed:
+        return
+    if states:
+        rows = [
+            {
+                "state": v["state"],
+                "type": v["type"],
+                "count": v["count"],
+                "status": v["status"],
+                "entered": when(v["entered"]),
+                "duration": duration_text(v["duration_s"]),
+            }
+            for v in state_visits(events)
+        ]
+        columns = ["state", "type", "count", "status", "entered", "duration"]
+        typer.echo(table(rows, columns, wide=wide))
+        return
     rows = [
-        {
-            "id": e["id"],
-            "time (UTC)": when(e["timestamp"]),
-            "type": e["type"],
-            "detail": event_state(e),
-        }
+        {"id": e["id"], "time": when(e["timestamp"]), "type": e["type"], "detail": event_state(e)}
         for e in events
     ]
-    typer.echo(table(rows, ["id", "time (UTC)", "type", "detail"]))
+    typer.echo(table(rows, ["id", "time", "type", "detail"], wide=wide))
+
+
+def resolve_execution(backend, key: str) -> Execution:
+    """An execution name or ARN, or a week (YYYY-MM-DD): that week's latest execution."""
+    import re
+
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", key.strip()):
+        return backend.describe(key)
+    from opsbook.operations.history import group_by_week, last_execution
+    from opsbook.workflows.schedules import parse_week
+
+    week = parse_week(key.strip()).isoformat()
+    latest = last_execution(group_by_week(backend.list_executions()).get(week, []))
+    if latest is None:
+        raise UsageError(
+            f"week {week} has no execution; start it with `opsbook start --week {week}`"
+        )
+    return backend.describe(latest.arn)
+
+
+def failure_block(failure: dict, *, wide: bool = False, with_input: bool = False) -> str:
+    """The failure as labelled lines; the cause in full (wrapped on narrow terminals)."""
+    import json
+    import textwrap
+
+    from opsbook.operations.failures import cause_message
+
+    cause = failure.get("cause")
+    message = cause_message(cause) or "-"
+    lines = [
+        f"failed in: {failure.get('state') or '-'}",
+        f"error:     {failure.get('error') or '-'}",
+        f"when:      {when(failure.get('when'))}",
+    ]
+    width = max(40, terminal_width() - 11)
+    raw = with_input and isinstance(cause, str) and cause != message  # --failed: all of it
+    for label, text in (("cause:    ", message),) + ((("raw cause:", cause),) if raw else ()):
+        if wide:
+            lines.append(f"{label} {text}")
+        else:
+            parts = textwrap.wrap(str(text), width, break_long_words=True) or ["-"]
+            lines.append(f"{label} {parts[0]}")
+            lines.extend(" " * 11 + part for part in parts[1:])
+    if with_input:
+        lines.append("input:")
+        lines.append(json.dumps(failure.get("input"), indent=2, ensure_ascii=False, default=str))
+    return "\n".join(lines)
 
 
 @commands.command()

@@ -1,8 +1,12 @@
 """check_records: count the rows for the week's last day (check_date).
 
 Returns {"statusCode": 200, "return_value": n} or, on any failure, {"statusCode": 500,
-"error": "<the query error or the missing template path>"}; it never raises, so the state
-machine decides what a failed check means.
+"error": "<the query error or the missing template path>"}.
+
+The weekly load sets two flags so that an execution fails at this Task (and a redrive re-runs
+it): `fail_on_error` raises CheckRecordsFailed instead of answering 500, and `require_rows`
+(the last allowed poll) raises PollingGaveUp when the count is 0. Lambda reports a raised
+exception as error = the class name, cause = {"errorMessage", "errorType", "stackTrace"}.
 """
 
 from __future__ import annotations
@@ -22,7 +26,32 @@ TEMPLATE = "check_records.sql"
 log = logging.getLogger("opsbook.lambdas.check_records")
 
 
+class CheckRecordsFailed(Exception):
+    """The check query failed (fail_on_error)."""
+
+
+class PollingGaveUp(Exception):
+    """The last allowed poll still found no rows (require_rows)."""
+
+
 def run(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
+    answer = _count(event, resources)
+    flags = event if isinstance(event, dict) else {}
+    if answer["statusCode"] != 200 and flags.get("fail_on_error") is True:
+        raise CheckRecordsFailed(
+            f"check_records failed for week {flags.get('week')} (check date"
+            f" {flags.get('check_date')}): {answer['error']}"
+        )
+    if answer.get("return_value") == 0 and flags.get("require_rows") is True:
+        raise PollingGaveUp(
+            f"polling gave up after {flags.get('polls')} polls ({flags.get('poll_seconds')} s"
+            f" apart): no rows for {flags.get('check_date')}, the last day of week"
+            f" {flags.get('week')}"
+        )
+    return answer
+
+
+def _count(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
     try:
         params = week_params(event)
         sql = resources.read_template(TEMPLATE)

@@ -2,7 +2,9 @@
 
 The template (insert_week.sql) is idempotent per week (DELETE + INSERT, or MERGE) and runs as
 one transaction, so a failure midway leaves the week's rows as they were. Returns
-{"statusCode": 200, "rows": n} or {"statusCode": 500, "error": "..."}; it never raises.
+{"statusCode": 200, "rows": n} or {"statusCode": 500, "error": "..."}; with `fail_on_error`
+(as the weekly load calls it) a failure raises InsertWeekFailed instead, so the execution fails
+at this Task and a redrive re-runs the insert.
 """
 
 from __future__ import annotations
@@ -24,7 +26,24 @@ log = logging.getLogger("opsbook.lambdas.insert_week")
 _TX = re.compile(r"^\s*(BEGIN(\s+TRANSACTION)?|COMMIT(\s+TRANSACTION)?)\s*;?\s*$", re.I)
 
 
+class InsertWeekFailed(Exception):
+    """The insert failed and was rolled back (fail_on_error)."""
+
+
 def run(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
+    answer = _insert(event, resources)
+    if (
+        answer["statusCode"] != 200
+        and isinstance(event, dict)
+        and event.get("fail_on_error") is True
+    ):
+        raise InsertWeekFailed(
+            f"insert_week failed for week {event.get('week')}: {answer['error']}"
+        )
+    return answer
+
+
+def _insert(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
     from opsbook.warehouse import split_statements
 
     try:

@@ -1,4 +1,9 @@
-"""notify: a generic Slack notifier taking {username, icon_emoji, text}.
+"""notify: a generic Slack notifier taking {username, icon_emoji, text}, or an EventBridge
+"Step Functions Execution Status Change" event (a failed, timed-out or aborted execution).
+
+The status change event is how a failure reaches Slack: the workflow fails at the state whose
+work failed (so a redrive resumes there) and sends no failure message itself. On AWS an
+EventBridge rule targets this function; the local backend emits the same event to it.
 
 The webhook URL is resolved at run time from a secret (Secrets Manager / SSM on AWS, an
 environment variable locally) and never read from the event, so it never enters an execution's
@@ -25,6 +30,62 @@ FIELDS = ("username", "icon_emoji", "text")
 
 class NotifyError(Exception):
     """The message could not be delivered (bad payload, no destination, webhook failure)."""
+
+
+STATUS_CHANGE = "Step Functions Execution Status Change"
+ALERT_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+def is_status_change(event: Any) -> bool:
+    return (
+        isinstance(event, dict)
+        and event.get("source") == "aws.states"
+        and event.get("detail-type") == STATUS_CHANGE
+        and isinstance(event.get("detail"), dict)
+    )
+
+
+def status_change_message(event: dict[str, Any]) -> dict[str, str] | None:
+    """The Slack message for a status change event, or None when the status needs none.
+
+    Event shape (https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html): detail
+    has executionArn, stateMachineArn, name, status, startDate, stopDate (epoch ms), input
+    (a JSON string), output, error and cause. The message names the week and the execution;
+    it carries no link and no input beyond the week."""
+    detail = event["detail"]
+    status = str(detail.get("status") or "")
+    if status not in ALERT_STATUSES:
+        return None
+    name = str(detail.get("name") or detail.get("executionArn") or "?")
+    week = _week_of(detail.get("input"))
+    reason = ": ".join(
+        str(part) for part in (detail.get("error"), _readable_cause(detail.get("cause"))) if part
+    )
+    head = f"Week {week} {status}" if week else f"Execution {name} {status}"
+    text = f"{head} ({name})" + (f": {reason}" if reason else "")
+    return {"username": "opsbook", "icon_emoji": ":x:", "text": text}
+
+
+def _week_of(raw: Any) -> str | None:
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None
+    week = data.get("week") if isinstance(data, dict) else None
+    return week if isinstance(week, str) else None
+
+
+def _readable_cause(cause: Any) -> str | None:
+    """A Lambda error's cause is {"errorMessage", "errorType", "stackTrace"}: its message."""
+    if not isinstance(cause, str):
+        return None
+    try:
+        data = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(data, dict) and isinstance(data.get("errorMessage"), str):
+        return data["errorMessage"]
+    return cause
 
 
 def payload_from(event: Any) -> dict[str, str]:
@@ -115,7 +176,13 @@ def append_outbox(path: Path, message: dict[str, str]) -> None:
 
 
 def run(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
-    message = payload_from(event)
+    if is_status_change(event):
+        found = status_change_message(event)
+        if found is None:
+            return {"statusCode": 200, "delivered": "none"}
+        message = {**found, "text": resources.redact(found["text"])}
+    else:
+        message = payload_from(event)
     try:
         url = resources.webhook_url()
     except Exception as exc:  # the secret store failed; say which secret, never its value

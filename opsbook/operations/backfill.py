@@ -199,11 +199,16 @@ def plan_rerun(
             out.update(action=START, reason="no execution for a past week", new_name=name)
         else:
             last = candidates[week]
-            refusal = redrive_refusal(last, histories.get(last.arn, []), live, now, definition)
+            assert last is not None  # a FAILED, TIMED_OUT or ABORTED week has an execution
+            events = histories.get(last.arn, [])
+            refusal = redrive_refusal(last, events, live, now, definition)
             if refusal is None:
+                at = failed_state(events)[0]
+                where = f" at {at}; a redrive resumes there" if at else ", redrivable"
                 out.update(
                     action=REDRIVE,
-                    reason=f"{last.name} {status}, redrivable (same live version, < 14 days)",
+                    reason=f"{last.name} {status}{where} (same live version, closed < 14 days,"
+                    f" {len(events)} events < 24,999)",
                     execution=last.arn,
                 )
             else:
@@ -275,7 +280,12 @@ def _act(
             )
     name = fresh["new_name"]
     try:
-        payload = week_input(week, poll_seconds=cfg.poll_seconds, max_polls=cfg.max_polls)
+        payload = week_input(
+            week,
+            poll_seconds=cfg.poll_seconds,
+            max_polls=cfg.max_polls,
+            notify_every=cfg.notify_every,
+        )
         ex = backend.start(payload, name=name, wait=wait)
     except ExecutionAlreadyExists:
         # Another rerun started this very name first: report that execution instead.
@@ -360,17 +370,53 @@ def rerun(
 
 
 def summarize(results: pd.DataFrame) -> dict[str, int]:
-    """Counts by action and outcome, for a one-line report (dry-run rows have no outcome)."""
+    """Counts by action and outcome, for a one-line report. Dry-run rows count as
+    would_redrive / would_start, never as redriven / started (nothing was done)."""
     acted = results[results["action"] != SKIP]
-    done = acted[~acted["dry_run"].fillna(False).astype(bool)]
+    dry = acted["dry_run"].fillna(False).astype(bool)
+    done = acted[~dry]
+    planned = acted[dry]
     return {
         "weeks": len(results),
-        "redriven": int((acted["action"] == REDRIVE).sum()),
-        "started": int((acted["action"] == START).sum()),
+        "redriven": int((done["action"] == REDRIVE).sum()),
+        "started": int((done["action"] == START).sum()),
+        "would_redrive": int((planned["action"] == REDRIVE).sum()),
+        "would_start": int((planned["action"] == START).sum()),
         "skipped": int((results["action"] == SKIP).sum()),
         "succeeded": int((done["status"] == SUCCEEDED).sum()),
         "failed": int((~done["status"].isin([SUCCEEDED, RUNNING])).sum()),
     }
+
+
+def outcome(row: dict[str, Any]) -> str:
+    """What happened to one week, in words: "would redrive w", "redriven w: SUCCEEDED",
+    "would start week-…-r1", "started …: FAILED", "skipped"."""
+    action, name = row.get("action"), row.get("execution") or "-"
+    if action == SKIP:
+        return "skipped"
+    verb = {REDRIVE: ("would redrive", "redriven"), START: ("would start", "started")}[str(action)]
+    if row.get("dry_run"):
+        return f"{verb[0]} {name}"
+    return f"{verb[1]} {name}: {row.get('status')}"
+
+
+def summary_line(results: pd.DataFrame) -> str:
+    """One line: "dry run: would redrive 1, would start 0 of 12 weeks" or "redrove 1,
+    started 0 of 12 weeks: 1 succeeded, 0 did not"."""
+    counts = summarize(results)
+    if results["dry_run"].fillna(False).astype(bool).any() or not (
+        counts["redriven"] or counts["started"]
+    ):
+        if counts["would_redrive"] or counts["would_start"]:
+            return (
+                f"dry run: would redrive {counts['would_redrive']}, would start"
+                f" {counts['would_start']} of {counts['weeks']} weeks"
+            )
+        return f"nothing to rerun in {counts['weeks']} weeks"
+    return (
+        f"redrove {counts['redriven']}, started {counts['started']} of {counts['weeks']} weeks:"
+        f" {counts['succeeded']} succeeded, {counts['failed']} did not"
+    )
 
 
 __all__ = [
@@ -380,8 +426,10 @@ __all__ = [
     "SKIP",
     "START",
     "next_name",
+    "outcome",
     "plan_rerun",
     "redrive_refusal",
     "rerun",
     "summarize",
+    "summary_line",
 ]

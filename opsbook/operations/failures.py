@@ -1,12 +1,9 @@
-"""What failed, read from one execution's history events (GetExecutionHistory shape).
+"""History that starts from the failure: state visits with their durations, the failure's
+state, error, full cause and input, and the poll count.
 
-    state_visits(events)    one row per state visit; a poll loop collapses to one row per state
-    failure_detail(events)  the failing state, its error, full cause, when, and the state's input
-
-Both take the raw event dicts a Backend's `history()` returns (`type`, `timestamp`, and the
-`<kind>EventDetails` of each type, as in
-https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html),
-so they work the same on the local and the AWS backend.
+Plain functions over a list of history events in the shape of boto3's
+get_execution_history()["events"] (both backends give that shape). The CLI (`opsbook history
+--states/--failed`) and the console use the same functions.
 """
 
 from __future__ import annotations
@@ -15,26 +12,18 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-VISIT_KEYS = ("state", "type", "entered", "exited", "duration_s", "count", "status")
-FAILURE_KEYS = ("state", "error", "cause", "when", "input")
-
-_FAILED_ENDS = {
+_END = {
+    "ExecutionSucceeded": "SUCCEEDED",
     "ExecutionFailed": "FAILED",
     "ExecutionTimedOut": "TIMED_OUT",
     "ExecutionAborted": "ABORTED",
 }
-# Events whose details carry the error of a task attempt (the history's own failure record when
-# the execution's end event has none).
-_TASK_FAILURES = (
-    "TaskFailed",
-    "TaskTimedOut",
-    "TaskStartFailed",
-    "TaskSubmitFailed",
-    "LambdaFunctionFailed",
-    "LambdaFunctionTimedOut",
-    "LambdaFunctionStartFailed",
-    "LambdaFunctionScheduleFailed",
-)
+_FAILED_ENDS = ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted")
+# Where a task's own failure is recorded before the execution fails (its cause, when the
+# execution's end event has none).
+_TASK_FAILED = ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut", "LambdaFunctionTimedOut")
+VISIT_KEYS = ("state", "type", "entered", "exited", "duration_s", "count", "status")
+FAILURE_KEYS = ("state", "error", "cause", "when", "input")
 
 
 def _details(event: dict[str, Any]) -> dict[str, Any]:
@@ -44,20 +33,25 @@ def _details(event: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _when(value: Any) -> datetime | None:
-    if value is None:
-        return None
+def _ts(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else (end - start).total_seconds()
 
 
 def _decode(value: Any) -> Any:
-    """JSON text as Python (state input and output are JSON strings in a history)."""
     if isinstance(value, str):
         try:
             return json.loads(value)
@@ -66,110 +60,156 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _state_type(kind: str, suffix: str) -> str:
-    return kind[: -len(suffix)]
-
-
 def state_visits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per state, in the order the execution first entered them.
+    """One row per state visit, in the order states were first entered: state, type,
+    entered, exited, duration_s, count, status.
 
-    Entering a state again (a poll loop, a redrive re-running the failed state) adds to that
-    state's row instead of adding rows: `count` is how many times it was entered, `duration_s`
-    the time spent in it over all visits, `entered` the first entry, `exited` the last exit and
-    `status` that of the latest visit: SUCCEEDED (exited), FAILED / TIMED_OUT / ABORTED (the
-    execution ended while the state was open, which includes a Fail state) or RUNNING.
-    """
-    rows: dict[str, dict[str, Any]] = {}
-    open_visits: list[tuple[str, datetime | None]] = []
-    for event in events:
-        kind = str(event.get("type", ""))
-        details = _details(event)
-        at = _when(event.get("timestamp"))
-        if kind.endswith("StateEntered"):
+    A state entered again in the same attempt (the poll loop: CheckRecords, WaitForData, ...)
+    collapses into one row: `count` visits, `entered` the first, `exited` the last,
+    `duration_s` the time spent in it over all visits, `status` that of the last visit. A
+    redrive starts a new attempt, so the state it resumes at gets a row of its own.
+    status: SUCCEEDED (exited), RUNNING (still in it), or how the execution ended while it was
+    in the state (FAILED, TIMED_OUT, ABORTED)."""
+    rows: list[dict[str, Any]] = []
+    by_state: dict[str, dict[str, Any]] = {}
+    open_rows: list[tuple[dict[str, Any], datetime | None]] = []
+    for e in events:
+        kind = str(e.get("type", ""))
+        details = _details(e)
+        ts = _ts(e.get("timestamp"))
+        if kind == "ExecutionRedriven":
+            by_state = {}  # a new attempt: its visits get their own rows
+        elif kind.endswith("StateEntered"):
             name = str(details.get("name"))
-            row = rows.get(name)
+            row = by_state.get(name)
             if row is None:
-                row = rows[name] = {
+                row = {
                     "state": name,
-                    "type": _state_type(kind, "StateEntered"),
-                    "entered": at,
+                    "type": kind[: -len("StateEntered")],
+                    "entered": ts,
                     "exited": None,
                     "duration_s": 0.0,
                     "count": 0,
                     "status": "RUNNING",
                 }
+                by_state[name] = row
+                rows.append(row)
             row["count"] += 1
             row["status"] = "RUNNING"
-            open_visits.append((name, at))
+            open_rows.append((row, ts))
         elif kind.endswith("StateExited"):
             name = str(details.get("name"))
-            for index in range(len(open_visits) - 1, -1, -1):
-                if open_visits[index][0] == name:
-                    _close(rows[name], open_visits.pop(index)[1], at, "SUCCEEDED")
+            for i in range(len(open_rows) - 1, -1, -1):
+                row, since = open_rows[i]
+                if row["state"] == name:
+                    _close(row, since, ts, "SUCCEEDED")
+                    del open_rows[i]
                     break
-        elif kind in _FAILED_ENDS or kind == "ExecutionSucceeded":
-            status = _FAILED_ENDS.get(kind, "SUCCEEDED")
-            for name, entered in open_visits:
-                _close(rows[name], entered, at, status)
-            open_visits = []
-    return list(rows.values())
+        elif kind in _END:
+            for row, since in open_rows:
+                _close(row, since, ts, _END[kind])
+            open_rows = []
+    for row in rows:
+        if row["exited"] is None and row["status"] == "RUNNING":
+            row["duration_s"] = None  # still in it: no duration yet
+    return rows
 
 
-def _close(row: dict[str, Any], entered: datetime | None, exited: datetime | None, status: str):
-    row["exited"] = exited
+def _close(row: dict[str, Any], since: datetime | None, ts: datetime | None, status: str) -> None:
+    spent = _seconds(since, ts)
+    if spent is not None and row["duration_s"] is not None:
+        row["duration_s"] += spent
+    row["exited"] = ts
     row["status"] = status
-    if entered is not None and exited is not None:
-        row["duration_s"] += max(0.0, (exited - entered).total_seconds())
 
 
 def failure_detail(events: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The last failure of an execution, or None when it never failed or later succeeded.
-
-    `state` is the state the execution was in when it ended (the innermost open state, or the
-    Fail state it entered), `error` and `cause` come from the end event (else from the last
-    failed task attempt of that state), `cause` is the full text, never cut, `when` is the end
-    event's time and `input` the failing state's input (decoded JSON).
-    """
-    end_index = None
-    for index, event in enumerate(events):
-        kind = event.get("type")
-        if kind in _FAILED_ENDS:
-            end_index = index
-        elif kind == "ExecutionSucceeded":
-            end_index = None
-    if end_index is None:
-        return None
-    entered: list[tuple[str, Any]] = []  # open states and their input, outermost first
-    last_entered: tuple[str, Any] | None = None
-    task_error: tuple[Any, Any] | None = None
-    for event in events[:end_index]:
-        kind = str(event.get("type", ""))
-        details = _details(event)
+    """The failure an execution ended with: state (where it failed), error, cause (full, as
+    recorded), when (the end event's time) and input (that state's input, JSON decoded).
+    None when the execution's latest attempt did not end unsuccessfully (it succeeded, is
+    running, or was redriven and has not ended yet)."""
+    end: dict[str, Any] | None = None
+    current: dict[str, Any] | None = None
+    failed_in: dict[str, Any] | None = None
+    task_failure: dict[str, Any] | None = None
+    for e in events:
+        kind = str(e.get("type", ""))
+        details = _details(e)
         if kind.endswith("StateEntered"):
-            last_entered = (str(details.get("name")), details.get("input"))
-            entered.append(last_entered)
-            task_error = None
+            current = details
+            task_failure = None
         elif kind.endswith("StateExited"):
-            name = details.get("name")
-            entered = [e for e in entered if e[0] != name]
-        elif kind in _TASK_FAILURES:
-            task_error = (details.get("error"), details.get("cause"))
-        elif kind == "ExecutionRedriven":
-            entered, task_error = [], None
-    failing = entered[-1] if entered else last_entered
-    end = _details(events[end_index])
-    error, cause = end.get("error"), end.get("cause")
-    if error is None and cause is None and task_error is not None:
-        error, cause = task_error
-    if error is None and events[end_index].get("type") == "ExecutionTimedOut":
-        error = "States.Timeout"  # what AWS reports for an execution that timed out
+            current = None
+        elif kind in _TASK_FAILED:
+            task_failure = details
+        elif kind in _FAILED_ENDS:
+            end, failed_in = e, current
+        elif kind in ("ExecutionSucceeded", "ExecutionRedriven", "ExecutionStarted"):
+            end = failed_in = None
+    if end is None:
+        return None
+    details = _details(end)
+    error = details.get("error")
+    cause = details.get("cause")
+    if error is None and task_failure is not None:
+        error = task_failure.get("error")
+    if cause is None and task_failure is not None:
+        cause = task_failure.get("cause")
+    if error is None and end.get("type") == "ExecutionTimedOut":
+        error = "States.Timeout"  # what AWS reports; some endpoints leave the details out
     return {
-        "state": failing[0] if failing else None,
+        "state": failed_in.get("name") if failed_in else None,
         "error": error,
-        "cause": cause if cause is None or isinstance(cause, str) else json.dumps(cause),
-        "when": _when(events[end_index].get("timestamp")),
-        "input": _decode(failing[1]) if failing else None,
+        "cause": cause,
+        "when": _ts(end.get("timestamp")),
+        "input": _decode(failed_in.get("input")) if failed_in else None,
     }
 
 
-__all__ = ["FAILURE_KEYS", "VISIT_KEYS", "failure_detail", "state_visits"]
+def cause_message(cause: Any) -> str | None:
+    """The readable part of a cause: a Lambda error's errorMessage, else the cause itself."""
+    decoded = _decode(cause)
+    if isinstance(decoded, dict) and isinstance(decoded.get("errorMessage"), str):
+        return decoded["errorMessage"]
+    if cause is None:
+        return None
+    return cause if isinstance(cause, str) else json.dumps(cause, ensure_ascii=False)
+
+
+def poll_count(
+    events: list[dict[str, Any]] | None = None,
+    output: Any = None,
+    wait_state: str = "WaitForData",
+) -> int | None:
+    """How many polls an execution made: the `poll.count` that the definition's CountPoll
+    state keeps (read from a finished execution's output), else the number of times the
+    history entered the polling Wait state. None when neither is known (no output, no
+    history read)."""
+    found = _count_in(_decode(output))
+    if found is not None:
+        return found
+    if events is None:
+        return None
+    return sum(
+        1
+        for e in events
+        if str(e.get("type", "")).endswith("StateEntered") and _details(e).get("name") == wait_state
+    )
+
+
+def _count_in(doc: Any) -> int | None:
+    if isinstance(doc, dict):
+        poll = doc.get("poll")
+        if isinstance(poll, dict) and isinstance(poll.get("count"), int):
+            return poll["count"]
+    return None
+
+
+__all__ = [
+    "FAILURE_KEYS",
+    "VISIT_KEYS",
+    "cause_message",
+    "failure_detail",
+    "poll_count",
+    "state_visits",
+]

@@ -33,6 +33,8 @@ from opsbook.backends.base import (
 from opsbook.config import Config, load_config
 from opsbook.errors import UsageError
 from opsbook.operations.cache import ExecutionCache, HistoryCache, listed_only
+from opsbook.operations.display import duration_text
+from opsbook.operations.failures import poll_count
 from opsbook.workflows.schedules import as_date  # re-exported: callers import it from here
 
 MISSING = "MISSING"
@@ -115,6 +117,43 @@ def scheduled_weeks(since: date | str, until: date | str) -> list[date]:
     from opsbook.workflows import schedules as calendar  # the workflow engineer's week calendar
 
     return [as_date(w) for w in calendar.weeks_between(start, end)]
+
+
+DEFAULT_PARTITIONS = 12
+UNSUCCESSFUL = (FAILED, TIMED_OUT, ABORTED)
+
+
+def default_range(
+    today: date | datetime | None = None, count: int = DEFAULT_PARTITIONS
+) -> tuple[date, date]:
+    """(since, until) of the last `count` weeks up to today: until is today (the schedule's
+    calendar day), since the Thursday `count - 1` weeks before the latest one."""
+    from opsbook.workflows.schedules import last_completed_week
+
+    if today is None:
+        today = datetime.now(FIRE_TZ)
+    if isinstance(today, datetime):
+        today = (today.astimezone(FIRE_TZ) if today.tzinfo else today).date()
+    latest = last_completed_week(today)
+    return latest - timedelta(days=7 * (count - 1)), today
+
+
+def failures_outside(
+    listed: Iterable[Execution], since: date | str, until: date | str | None = None
+) -> list[str]:
+    """Weeks before `since` (or after `until`) whose latest execution ended FAILED,
+    TIMED_OUT or ABORTED, oldest first: read from the listing alone (no history calls)."""
+    start = as_date(since, "--since")
+    end = as_date(until, "--until") if until is not None else None
+    out = []
+    for week, execs in group_by_week(listed).items():
+        day = as_date(week)
+        if day >= start and (end is None or day <= end):
+            continue
+        last = last_execution(execs)
+        if last is not None and last.status in UNSUCCESSFUL:
+            out.append(week)
+    return sorted(out)
 
 
 def week_of(execution: Execution) -> str | None:
@@ -329,7 +368,16 @@ class History:
         groups = group_by_week(listed)
         now = _now(today)
         lasts = {w: last_execution(groups.get(w.isoformat(), [])) for w in week_list}
-        histories = self.raw_histories(ex for ex in lasts.values() if ex is not None)
+        # Histories only of weeks that did not succeed (their failure and polls live there);
+        # a succeeded week's polls come from its output, or its history when already cached.
+        histories = self.raw_histories(
+            ex for ex in lasts.values() if ex is not None and ex.status != SUCCEEDED
+        )
+        for ex in lasts.values():
+            if ex is not None and ex.status == SUCCEEDED and ex.arn not in histories:
+                cached = self.cache.get(ex)
+                if cached is not None:
+                    histories[ex.arn] = cached
         _check_state, wait_state = self.loop_states()
         rows = []
         for week in week_list:
@@ -339,7 +387,8 @@ class History:
             row.update(week=week.isoformat(), status=week_status(execs, week, now))
             row["attempts"] = sum(1 + e.redrive_count for e in execs)
             if last is not None:
-                events = histories[last.arn]
+                read = histories.get(last.arn)
+                events = read if read is not None else []
                 stop = closed_time(last, events)
                 row.update(
                     execution=last.name,
@@ -347,7 +396,7 @@ class History:
                     start_date=last.start_date,
                     stop_date=stop,
                     duration=_seconds(last.start_date, stop),
-                    polls=count_state(events, wait_state),
+                    polls=poll_count(read, last.output, wait_state),
                     redrive_count=last.redrive_count,
                 )
                 if last.closed and last.status != SUCCEEDED:
@@ -687,12 +736,5 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def human_duration(seconds: float | None) -> str:
-    """1h05m, 12m30s, 0s; '-' when unknown."""
-    if seconds is None or pd.isna(seconds):
-        return "-"
-    total = int(round(float(seconds)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+    """1h05m, 12m30s, 0s; '-' when unknown (opsbook.operations.display.duration_text)."""
+    return duration_text(seconds)

@@ -103,7 +103,11 @@ def week_dates(week: str | date) -> WeekDates:
 
 
 def week_input(
-    week: str | date, *, poll_seconds: int | None = None, max_polls: int | None = None
+    week: str | date,
+    *,
+    poll_seconds: int | None = None,
+    max_polls: int | None = None,
+    notify_every: int | None = None,
 ) -> dict[str, Any]:
     """The execution input for a week: the week, its derived dates, and the polling settings.
 
@@ -129,8 +133,12 @@ def week_input(
             f"{max_polls} polls {poll_seconds} s apart outlast a Step Functions execution"
             f" (1 year); lower --poll-seconds or --max-polls"
         )
+    if notify_every is not None and (
+        isinstance(notify_every, bool) or not isinstance(notify_every, int) or notify_every < 0
+    ):
+        raise UsageError(f"notify every must be a whole number >= 0, not {notify_every!r}")
     dates = week_dates(week)
-    return {
+    out: dict[str, Any] = {
         "week": dates.week.isoformat(),
         "week_start": dates.week_start.isoformat(),
         "week_end": dates.week_end.isoformat(),
@@ -138,6 +146,9 @@ def week_input(
         "poll_seconds": poll_seconds,
         "max_polls": max_polls,
     }
+    if notify_every is not None:  # absent: the definition's default (6)
+        out["notify_every"] = notify_every
+    return out
 
 
 def thursday_on_or_before(day: date) -> date:

@@ -52,7 +52,11 @@ def test_init_deploy_start_executions_history(cli, home):
     assert _json(cli(*h, "executions", "--status", "failed", "--json")) == []
     assert len(_json(cli(*h, "executions", "--week", WEEK, "--json"))) == 1
     table = cli(*h, "executions")
-    assert table.out.splitlines()[0].split()[:3] == ["NAME", "STATUS", "WEEK"]
+    assert table.out.splitlines()[0] == (
+        f"# LocalBackend(home={str(home.resolve())!r},"
+        " state_machine='opsbook-weekly-load', clock='virtual')"
+    )
+    assert table.out.splitlines()[1].split()[:3] == ["NAME", "STATUS", "WEEK"]
 
     history = _json(cli(*h, "history", f"week-{WEEK}", "--json"))
     assert history["execution"]["arn"] == doc["arn"]
@@ -64,6 +68,7 @@ def test_init_deploy_start_executions_history(cli, home):
 
 def test_a_failed_week_under_wait_exits_1(cli, home):
     h = ["--home", str(home)]
+    assert cli(*h, "init").code == 0
     result = cli(*h, "start", "--week", WEEK, "--max-polls", "2", "--poll-seconds", "60", "--json")
     assert result.code == 1
     doc = json.loads(result.out)  # still exactly one JSON document on stdout
@@ -78,6 +83,7 @@ def test_a_failed_week_under_wait_exits_1(cli, home):
 
 def test_no_wait_returns_at_once(cli, home):
     h = ["--home", str(home)]
+    assert cli(*h, "init").code == 0
     result = cli(*h, "start", "--week", WEEK, "--no-wait", "--max-polls", "1", "--json")
     assert result.code == 0
     doc = json.loads(result.out)
@@ -113,6 +119,7 @@ def test_schedule_next_and_run(cli, home):
 
 def test_teardown_needs_yes_when_not_interactive(cli, home):
     h = ["--home", str(home)]
+    assert cli(*h, "init").code == 0
     cli(*h, "deploy")
     refused = cli(*h, "teardown")
     assert refused.code == 2 and "--yes" in refused.err
@@ -125,6 +132,7 @@ def test_teardown_needs_yes_when_not_interactive(cli, home):
 
 def test_rollback_through_the_cli(cli, home):
     h = ["--home", str(home)]
+    assert cli(*h, "init").code == 0
     cli(*h, "deploy")
     refused = cli(*h, "deploy", "--rollback")
     assert refused.code == 2 and "no previous version" in refused.err
@@ -133,6 +141,7 @@ def test_rollback_through_the_cli(cli, home):
 def test_history_redacts_values_matching_the_secret_patterns(cli, home):
     from opsbook.backends import connect
 
+    assert cli("--home", str(home), "init").code == 0
     secret = "https://hooks.slack.com/services/T000/B000/abcdefSECRET"
     backend = connect(home=home)
     try:

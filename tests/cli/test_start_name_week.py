@@ -20,6 +20,7 @@ def test_start_refuses_a_name_of_another_week(cli, tmp_path, name):
 
 def test_start_accepts_names_of_the_same_week_or_of_no_week(cli, tmp_path):
     home = str(tmp_path / "home")
+    assert cli("--home", home, "init").code == 0
     for name in ("week-2026-11-26-r1", "manual-run"):
         result = cli("--home", home, "start", "--week", "2026-11-26", "--name", name, "--no-wait")
         assert result.code == 0, (name, result.out, result.err)

@@ -98,8 +98,11 @@ def test_weeks_statuses_cache_and_plan_on_moto(aws_year, call_counter):
     assert df.loc["2026-10-29", "error"] == "States.Timeout"
     assert H.pd.notna(df.loc["2026-10-29", "stop_date"])  # moto leaves stopDate out; history has it
     assert df.loc["2026-11-05", "execution"].startswith("4f0c6f7e")
-    # One history read per week with an execution (the plan read none again but the RUNNING one).
-    assert first.counts["GetExecutionHistory"] == 6 + 1
+    # One history read per week whose last execution did not succeed (FAILED, ABORTED,
+    # TIMED_OUT, RUNNING); the plan reads none again but the RUNNING one's. Succeeded weeks
+    # need none: their polls come from the output when the listing has it (not on AWS).
+    assert first.counts["GetExecutionHistory"] == 4 + 1
+    assert H.pd.isna(df.loc["2026-10-01", "polls"])
     assert first.counts["ListExecutions"] == 2
     # Only the scheduled run (named randomly, its week in its input) is described: the failure
     # causes come from the last executions' histories, read anyway.

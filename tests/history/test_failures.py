@@ -1,140 +1,183 @@
-"""state_visits and failure_detail over hand-written histories and a real failed demo week."""
+"""opsbook.operations.failures and opsbook.operations.display: pure functions over history
+events, checked on hand-made histories and on a real run of the weekly load."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from opsbook.operations.failures import FAILURE_KEYS, VISIT_KEYS, failure_detail, state_visits
+from opsbook.operations.display import duration_text, time_text
+from opsbook.operations.failures import (
+    FAILURE_KEYS,
+    VISIT_KEYS,
+    cause_message,
+    failure_detail,
+    poll_count,
+    state_visits,
+)
 
-T0 = datetime(2026, 11, 5, 0, 30, tzinfo=UTC)
+T0 = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)
 
 
-def history(*steps: tuple) -> list[dict]:
-    """(minutes, type, details) -> GetExecutionHistory-shaped events."""
-    events = []
-    for i, (minutes, kind, details) in enumerate(steps, start=1):
-        key = {
-            "Entered": "stateEnteredEventDetails",
-            "Exited": "stateExitedEventDetails",
-        }.get(kind[-7:], kind[0].lower() + kind[1:] + "EventDetails")
+def ev(i: int, kind: str, seconds: float, **details) -> dict:
+    key = {
+        "ExecutionStarted": "executionStartedEventDetails",
+        "ExecutionFailed": "executionFailedEventDetails",
+        "ExecutionSucceeded": "executionSucceededEventDetails",
+        "ExecutionRedriven": "executionRedrivenEventDetails",
+        "TaskFailed": "taskFailedEventDetails",
+    }.get(
+        kind, "stateEnteredEventDetails" if kind.endswith("Entered") else "stateExitedEventDetails"
+    )
+    return {"id": i, "type": kind, "timestamp": T0 + timedelta(seconds=seconds), key: details}
+
+
+def poll_loop_history(polls: int) -> list[dict]:
+    """Check, then `polls` x (wait 600 s, check), then the check fails the execution."""
+    events = [ev(1, "ExecutionStarted", 0, input="{}")]
+    t = 0.0
+    for n in range(polls + 1):
         events.append(
-            {"id": i, "type": kind, "timestamp": T0 + timedelta(minutes=minutes), key: details}
+            ev(
+                len(events) + 1,
+                "TaskStateEntered",
+                t,
+                name="CheckRecords",
+                input=json.dumps({"poll": {"count": n}}),
+            )
         )
+        if n == polls:
+            events.append(
+                ev(
+                    len(events) + 1,
+                    "TaskFailed",
+                    t + 1,
+                    error="PollingGaveUp",
+                    cause='{"errorMessage": "gave up"}',
+                )
+            )
+            events.append(
+                ev(
+                    len(events) + 1,
+                    "ExecutionFailed",
+                    t + 1,
+                    error="PollingGaveUp",
+                    cause='{"errorMessage": "gave up", "errorType": "PollingGaveUp"}',
+                )
+            )
+            break
+        events.append(ev(len(events) + 1, "TaskStateExited", t + 2, name="CheckRecords"))
+        events.append(ev(len(events) + 1, "WaitStateEntered", t + 2, name="WaitForData"))
+        events.append(
+            ev(
+                len(events) + 1,
+                "WaitStateExited",
+                t + 602,
+                name="WaitForData",
+                output=json.dumps({"poll": {"count": n + 1}}),
+            )
+        )
+        t += 602
     return events
 
 
-def enter(m, kind, name, data=None):
-    return (m, f"{kind}StateEntered", {"name": name, "input": json.dumps(data or {})})
-
-
-def leave(m, kind, name):
-    return (m, f"{kind}StateExited", {"name": name, "output": "{}"})
-
-
-POLL_TWICE_THEN_FAIL = history(
-    (0, "ExecutionStarted", {"input": "{}"}),
-    enter(0, "Task", "Check", {"poll": 0}), leave(0, "Task", "Check"),
-    enter(0, "Wait", "Wait"), leave(10, "Wait", "Wait"),
-    enter(10, "Task", "Check", {"poll": 1}), leave(10, "Task", "Check"),
-    enter(10, "Wait", "Wait"), leave(20, "Wait", "Wait"),
-    enter(20, "Task", "Check", {"poll": 2}),
-    (20, "TaskFailed", {"error": "Lambda.Unknown", "cause": "boom " * 60}),
-    (21, "ExecutionFailed", {}),
-)  # fmt: skip
-
-FAIL_STATE = history(
-    (0, "ExecutionStarted", {"input": "{}"}),
-    enter(0, "Pass", "GaveUp", {"week": "2026-11-05"}), leave(0, "Pass", "GaveUp"),
-    enter(1, "Fail", "LoadFailed", {"week": "2026-11-05", "failure": {"error": "X"}}),
-    (1, "ExecutionFailed", {"error": "PollingGaveUp", "cause": "no rows for 2026-11-04 " * 10}),
-)  # fmt: skip
-
-REDRIVEN_TO_SUCCESS = FAIL_STATE[:-1] + [
-    {"id": 5, "type": "ExecutionFailed", "timestamp": T0 + timedelta(minutes=1),
-     "executionFailedEventDetails": {"error": "PollingGaveUp", "cause": "late"}},
-    {"id": 6, "type": "ExecutionRedriven", "timestamp": T0 + timedelta(minutes=90),
-     "executionRedrivenEventDetails": {"redriveCount": 1}},
-    {"id": 7, "type": "TaskStateEntered", "timestamp": T0 + timedelta(minutes=90),
-     "stateEnteredEventDetails": {"name": "GaveUp", "input": "{}"}},
-    {"id": 8, "type": "TaskStateExited", "timestamp": T0 + timedelta(minutes=92),
-     "stateExitedEventDetails": {"name": "GaveUp", "output": "{}"}},
-    {"id": 9, "type": "ExecutionSucceeded", "timestamp": T0 + timedelta(minutes=92),
-     "executionSucceededEventDetails": {"output": "{}"}},
-]  # fmt: skip
-
-
 def test_a_poll_loop_collapses_to_one_row_per_state_with_its_count():
-    rows = state_visits(POLL_TWICE_THEN_FAIL)
-    assert all(tuple(r) == VISIT_KEYS for r in rows)
-    table = [(r["state"], r["type"], r["count"], r["duration_s"], r["status"]) for r in rows]
-    assert table == [
-        ("Check", "Task", 3, 60.0, "FAILED"),  # the open third visit closes at ExecutionFailed
-        ("Wait", "Wait", 2, 1200.0, "SUCCEEDED"),
+    visits = state_visits(poll_loop_history(3))
+    assert [tuple(v) for v in visits] == [VISIT_KEYS] * 2
+    assert [(v["state"], v["type"], v["count"], v["status"]) for v in visits] == [
+        ("CheckRecords", "Task", 4, "FAILED"),
+        ("WaitForData", "Wait", 3, "SUCCEEDED"),
     ]
-    assert rows[0]["entered"] == T0 and rows[0]["exited"] == T0 + timedelta(minutes=21)
+    check, wait = visits
+    assert wait["duration_s"] == 3 * 600 and check["duration_s"] == 3 * 2 + 1
+    assert check["entered"] == T0 and check["exited"] == T0 + timedelta(seconds=3 * 602 + 1)
 
 
-def test_a_redrive_adds_to_the_failed_states_row_and_ends_its_status():
-    rows = {r["state"]: r for r in state_visits(REDRIVEN_TO_SUCCESS)}
-    assert rows["GaveUp"]["count"] == 2 and rows["GaveUp"]["status"] == "SUCCEEDED"
-    assert rows["GaveUp"]["duration_s"] == 120.0
-    assert rows["LoadFailed"]["status"] == "FAILED"
+def test_a_redrive_gives_the_resumed_state_a_row_of_its_own():
+    events = poll_loop_history(1)
+    n = len(events)
+    events += [
+        ev(n + 1, "ExecutionRedriven", 5000, redriveCount=1),
+        ev(n + 2, "TaskStateEntered", 5000, name="CheckRecords", input="{}"),
+        ev(n + 3, "TaskStateExited", 5003, name="CheckRecords"),
+        ev(n + 4, "ExecutionSucceeded", 5003, output="{}"),
+    ]
+    rows = [(v["state"], v["count"], v["status"], v["duration_s"]) for v in state_visits(events)]
+    assert rows == [
+        ("CheckRecords", 2, "FAILED", 3.0),
+        ("WaitForData", 1, "SUCCEEDED", 600.0),
+        ("CheckRecords", 1, "SUCCEEDED", 3.0),
+    ]
+    assert failure_detail(events) is None  # the latest attempt succeeded
+
+
+def test_a_state_still_running_has_no_duration_yet():
+    events = [ev(1, "ExecutionStarted", 0), ev(2, "WaitStateEntered", 0, name="WaitForData")]
+    assert state_visits(events) == [
+        {"state": "WaitForData", "type": "Wait", "entered": T0, "exited": None,
+         "duration_s": None, "count": 1, "status": "RUNNING"},
+    ]  # fmt: skip
+    assert failure_detail(events) is None
+
+
+def test_failure_detail_names_the_state_error_full_cause_and_its_input():
+    events = poll_loop_history(2)
+    detail = failure_detail(events)
+    assert tuple(detail) == FAILURE_KEYS
+    assert detail["state"] == "CheckRecords" and detail["error"] == "PollingGaveUp"
+    assert detail["cause"] == '{"errorMessage": "gave up", "errorType": "PollingGaveUp"}'  # whole
+    assert detail["input"] == {"poll": {"count": 2}}
+    assert detail["when"] == events[-1]["timestamp"]
+    assert cause_message(detail["cause"]) == "gave up"
+
+
+def test_a_cause_missing_from_the_end_event_comes_from_the_task_failure():
+    events = poll_loop_history(0)
+    events[-1]["executionFailedEventDetails"] = {}
+    detail = failure_detail(events)
+    assert (detail["error"], detail["cause"]) == ("PollingGaveUp", '{"errorMessage": "gave up"}')
 
 
 @pytest.mark.parametrize(
-    ("events", "expected"),
+    ("output", "events", "expected"),
     [
-        # the end event has no error: the failed task attempt's error and full cause
-        (POLL_TWICE_THEN_FAIL,
-         {"state": "Check", "error": "Lambda.Unknown", "cause": "boom " * 60,
-          "when": T0 + timedelta(minutes=21), "input": {"poll": 2}}),
-        # a Fail state: the end event's error and cause, uncut; the Fail state's input
-        (FAIL_STATE,
-         {"state": "LoadFailed", "error": "PollingGaveUp", "cause": "no rows for 2026-11-04 " * 10,
-          "when": T0 + timedelta(minutes=1),
-          "input": {"week": "2026-11-05", "failure": {"error": "X"}}}),
-        (REDRIVEN_TO_SUCCESS, None),
-        (FAIL_STATE[:-1], None),  # still running, never failed
-        ([], None),
+        ({"poll": {"count": 5}}, None, 5),  # the definition's own count wins
+        ('{"poll": {"count": 2}}', None, 2),  # as a JSON string (AWS output)
+        (None, "loop3", 3),  # from the history: the Wait state entered 3 times
+        (None, None, None),  # nothing read: unknown
+        ({"other": 1}, [], 0),
+    ],
+)
+def test_poll_count(output, events, expected):
+    history = poll_loop_history(3) if events == "loop3" else events
+    assert poll_count(history, output) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "-"), (float("nan"), "-"), (0, "0s"), (45.4, "45s"), (750, "12m30s"),
+     (3900, "1h05m"), (10800, "3h00m"), ("x", "-")],
+)  # fmt: skip
+def test_one_duration_format(seconds, text):
+    assert duration_text(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("moment", "zone", "text"),
+    [
+        (T0, "Asia/Tokyo", "2026-11-26 00:30:00 UTC / 09:30:00 Asia/Tokyo"),
+        (datetime(2026, 11, 25, 20, 0, tzinfo=UTC), "Asia/Tokyo",
+         "2026-11-25 20:00:00 UTC / 2026-11-26 05:00:00 Asia/Tokyo"),  # the day differs
+        ("2026-11-26T00:30:00Z", "UTC", "2026-11-26 00:30:00 UTC"),
+        (None, "Asia/Tokyo", "-"),
     ],
 )  # fmt: skip
-def test_failure_detail(events, expected):
-    found = failure_detail(events)
-    assert found == expected
-    if found is not None:
-        assert tuple(found) == FAILURE_KEYS
+def test_every_time_carries_its_zone(moment, zone, text):
+    assert time_text(moment, ZoneInfo(zone)) == text
 
 
-def test_a_timed_out_execution_reports_states_timeout():
-    events = FAIL_STATE[:-1] + [
-        {"id": 9, "type": "ExecutionTimedOut", "timestamp": T0, "executionTimedOutEventDetails": {}}
-    ]
-    assert failure_detail(events)["error"] == "States.Timeout"
-
-
-def test_the_failed_demo_week(tmp_path):
-    """The real history of a week whose data came after the polling window."""
-    from opsbook.backends import connect
-    from opsbook.cli import run
-
-    home = str(tmp_path / "home")
-    assert (
-        run(["--home", home, "init", "--demo-data", "--weeks", "1", "--end-week", "2026-11-05"])
-        == 0
-    )
-    assert run(["--home", home, "deploy"]) == 0
-    run(["--home", home, "schedule", "run", "--since", "2026-11-05", "--until", "2026-11-05"])
-    backend = connect("local", home=home)
-    try:
-        events = backend.history("week-2026-11-05")
-    finally:
-        backend.close()
-    assert events[-1]["type"] == "ExecutionFailed"  # the default seed makes this week late
-    detail = failure_detail(events)
-    assert detail["error"] == "PollingGaveUp" and "no rows for 2026-11-04" in detail["cause"]
-    visits = {r["state"]: r for r in state_visits(events)}
-    assert visits["WaitForData"]["count"] == 18 and visits["CheckRecords"]["count"] == 19
-    assert len(visits) < 20 < len(events)
+def test_time_text_defaults_to_the_schedules_zone():
+    assert time_text(T0).endswith("09:30:00 Asia/Tokyo")  # definitions/.../schedule.json

@@ -179,8 +179,8 @@ def test_local_redrive_timeline_and_failure_views(local):
     assert failed.status == "FAILED"
     fail = H.failure(b, "w").iloc[0]
     assert (fail["state"], fail["state_type"], fail["error"]) == (
-        "LoadFailed",
-        "Fail",
+        "CheckRecords",
+        "Task",
         "PollingGaveUp",
     )
     tl = H.timeline(b, "w")

@@ -213,6 +213,7 @@ def test_redrive_is_useful_only_where_a_path_can_still_succeed():
     assert can_succeed_from(definition, "WaitForData") and can_succeed_from(
         definition, "InsertWeek"
     )
-    assert not can_succeed_from(definition, "NotifyFailure")  # it only leads to LoadFailed
+    assert can_succeed_from(definition, "CheckRecords")  # where a late week fails
+    assert not can_succeed_from(definition, "InvalidWeek")  # it only leads to LoadFailed
     assert not can_succeed_from(definition, "LoadFailed")
     assert can_succeed_from(definition, "NoSuchState")  # unknown: don't rule redrive out

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -113,17 +115,57 @@ def test_only_closed_unsucceeded_executions_within_14_days_can_be_redriven(
     assert deployed.describe("stale").redrive_count == 0
 
 
-def test_redrive_of_a_business_failure_keeps_aws_semantics(deployed, insert_events):
-    """A week that failed at the Fail state resumes at that state (AWS semantics), so a redrive
-    records the attempt and fails again; a new execution is what loads the week."""
+def _outbox(backend) -> list[dict]:
+    path = backend.cfg.home / "outbox" / "slack.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_late_week_fails_at_its_check_and_a_redrive_after_the_data_lands_succeeds(
+    deployed, insert_events
+):
+    """The execution fails at CheckRecords (the state whose work failed), so a redrive resumes
+    there (AWS: "continues the failed execution from the unsuccessful step"), re-runs the
+    check and, the rows being there now, inserts the week."""
     failed = deployed.start(week_input(WEEK, max_polls=1, poll_seconds=0), name="w")
-    assert failed.status == "FAILED"
+    assert failed.status == "FAILED" and failed.error == "PollingGaveUp"
+    events = deployed.history("w")
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    ]
+    assert entered[-1] == "CheckRecords" and "LoadFailed" not in entered
+    # The failure reached Slack through the status change event, naming the week.
+    last = _outbox(deployed)[-1]["text"]
+    assert last.startswith(f"Week {WEEK} FAILED (w): PollingGaveUp: polling gave up after 1 polls")
+
     insert_events(deployed, LAST_DAY)
     again = deployed.redrive("w")
+    assert again.status == "SUCCEEDED", again.cause
     assert again.redrive_count == 1 and again.arn == failed.arn
-    types = [e["type"] for e in deployed.history("w")]
-    assert types.count("ExecutionRedriven") == 1 and types[-1].startswith("Execution")
-    assert again.status == "FAILED" and again.error == failed.error
+    history = deployed.history("w")
+    _assert_history_intact(history)
+    after = history[[e["type"] for e in history].index("ExecutionRedriven") :]
+    resumed = [
+        e["stateEnteredEventDetails"]["name"] for e in after if "stateEnteredEventDetails" in e
+    ]
+    assert resumed[:2] == ["CheckRecords", "IsDataReady"] and "InsertWeek" in resumed
+    assert "loaded" in _outbox(deployed)[-1]["text"]
+
+
+def test_an_aborted_execution_is_announced_like_a_failed_one(deployed):
+    """Stopping an execution closes it ABORTED; the status change event reaches the notifier."""
+    deployed.clock = "real"  # waits really wait, so the run is still polling when stopped
+    started = deployed.start(week_input(WEEK, poll_seconds=1, max_polls=120), name="bg", wait=False)
+    wait_for_event(deployed, "bg", "WaitStateEntered")
+    stopped = deployed.stop(started.arn, error="Operator.Stopped", cause="by the test")
+    assert stopped.status == "ABORTED"
+    deadline = 50
+    while deadline and not any("ABORTED" in m["text"] for m in _outbox(deployed)):
+        deadline -= 1
+        time.sleep(0.2)
+    texts = [m["text"] for m in _outbox(deployed) if "ABORTED" in m["text"]]
+    assert texts and texts[-1].startswith(
+        f"Week {WEEK} ABORTED (bg): Operator.Stopped: by the test"
+    )
 
 
 def test_redrive_without_waiting_returns_running_and_finishes(

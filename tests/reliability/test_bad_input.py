@@ -86,7 +86,7 @@ CASES = [
     # executions / history
     ("executions-week", ["executions", "--week", "2026-11-24"], "not a Thursday"),
     ("executions-status", ["executions", "--status", "DONE"], "DONE"),
-    ("history-missing", ["history", "week-1999-01-07"], "no execution"),
+    ("history-missing", ["history", "week-1999-01-07"], "does not exist; create it with"),
     ("history-no-arg", ["history"], "EXECUTION"),
     # validate (JSON input)
     ("validate-not-json", ["validate", "{tmp}/notjson.json"], "invalid"),

@@ -42,4 +42,4 @@ def test_an_insert_that_fails_midway_leaves_the_week_as_it_was(deployed):
     assert "not a number" in run.cause or "Conversion" in run.cause
     assert summary(deployed) == before  # both weeks' rows exactly as before
     last = json.loads(deployed.outbox_path.read_text().splitlines()[-1])["text"]
-    assert last.startswith(f"Week {WEEK} FAILED:")
+    assert last.startswith(f"Week {WEEK} FAILED (midway): InsertWeekFailed: insert_week failed")

@@ -31,17 +31,14 @@ def _messages(backend) -> list[str]:
     return [json.loads(x)["text"] for x in backend.outbox_path.read_text().splitlines()]
 
 
-def _check_results(backend, name: str) -> list[dict]:
-    """What the check_records Lambda returned, from the TaskSucceeded events (lambda:invoke
-    wraps it in Payload)."""
-    out = []
-    for event in backend.history(name):
-        if event["type"] == "TaskSucceeded":
-            output = json.loads(event["taskSucceededEventDetails"]["output"])
-            payload = output.get("Payload", output) if isinstance(output, dict) else output
-            if isinstance(payload, dict) and ("return_value" in payload or "error" in payload):
-                out.append(payload)
-    return out
+def _check_failures(backend, name: str) -> list[dict]:
+    """How the check_records Task failed, from the TaskFailed events: the Lambda raised
+    CheckRecordsFailed, so the execution fails at that Task (and a redrive re-runs it)."""
+    return [
+        event["taskFailedEventDetails"]
+        for event in backend.history(name)
+        if event["type"] == "TaskFailed"
+    ]
 
 
 def test_unreachable_warehouse_fails_the_week_with_a_500_and_a_notification(deployed):
@@ -59,9 +56,12 @@ def test_unreachable_warehouse_fails_the_week_with_a_500_and_a_notification(depl
         deployed.clock = "virtual"
     assert run.status == "FAILED" and run.error == "CheckRecordsFailed"
     assert "cannot open" in run.cause and str(path) in run.cause
-    checks = _check_results(deployed, "unreachable")
-    assert checks and checks[0]["statusCode"] == 500 and "cannot open" in checks[0]["error"]
-    assert _messages(deployed)[-1] == f"Week {WEEK} FAILED: {run.cause}"
+    checks = _check_failures(deployed, "unreachable")
+    assert [c["error"] for c in checks] == ["CheckRecordsFailed"]
+    assert "cannot open" in json.loads(checks[0]["cause"])["errorMessage"]
+    last = _messages(deployed)[-1]
+    assert last.startswith(f"Week {WEEK} FAILED (unreachable): CheckRecordsFailed: ")
+    assert "cannot open" in last
     assert summary(deployed) == before  # nothing inserted, nothing removed
 
 
@@ -74,8 +74,9 @@ def test_a_query_error_fails_the_week_naming_the_error(deployed):
     run = deployed.start(week_input(WEEK), name="bad-query")
     assert run.status == "FAILED" and run.error == "CheckRecordsFailed"
     assert "no_such_column" in run.cause
-    checks = _check_results(deployed, "bad-query")
-    assert checks[0]["statusCode"] == 500 and "no_such_column" in checks[0]["error"]
-    assert _messages(deployed)[-1].startswith(f"Week {WEEK} FAILED:")
+    checks = _check_failures(deployed, "bad-query")
+    assert [c["error"] for c in checks] == ["CheckRecordsFailed"]
+    assert "no_such_column" in checks[0]["cause"]
+    assert _messages(deployed)[-1].startswith(f"Week {WEEK} FAILED (bad-query): CheckRecordsFailed")
     assert "no_such_column" in _messages(deployed)[-1]
     assert summary(deployed) == before

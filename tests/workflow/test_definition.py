@@ -49,7 +49,7 @@ def test_the_states_the_issue_names(definition):
         "InsertWeek",
         "InsertSucceeded",
         "NotifyComplete",
-        "NotifyFailure",
+        "CountPoll",
     ):
         assert name in states, name
     assert states["CheckRecords"]["Next"] == "IsDataReady"
@@ -59,8 +59,8 @@ def test_the_states_the_issue_names(definition):
     assert states["NotifyInsertStarting"]["Next"] == "InsertWeek"
     assert states["InsertWeek"]["Next"] == "InsertSucceeded"
     assert states[states["NotifyComplete"]["Next"]]["Type"] == "Succeed"
-    fail = states[states["NotifyFailure"]["Next"]]
-    assert fail["Type"] == "Fail" and fail["ErrorPath"] and fail["CausePath"]
+    # No failure-notification state: failures reach Slack from the status change event.
+    assert not any("Failure" in name for name in states)
     # Every state's Comment carries its intent, in English.
     for name, state in states.items():
         assert len(state.get("Comment", "")) > 20, f"{name} has no Comment"
@@ -69,13 +69,22 @@ def test_the_states_the_issue_names(definition):
 
 def test_every_task_retries_transient_lambda_errors_with_backoff(definition):
     tasks = {n: s for n, s in definition["States"].items() if s["Type"] == "Task"}
-    assert len(tasks) == 6
+    assert len(tasks) == 5
     for name, task in tasks.items():
         assert task["Resource"] == "arn:aws:states:::lambda:invoke"
         retried = [r for r in task["Retry"] if TRANSIENT <= set(r["ErrorEquals"])]
         assert retried, name
         assert retried[0]["BackoffRate"] > 1 and retried[0]["MaxAttempts"] >= 2
-        assert any("States.ALL" in c["ErrorEquals"] for c in task["Catch"]), name
+
+
+def test_work_tasks_fail_the_execution_where_they_fail(definition):
+    """RedriveExecution resumes at the failed state: the check and the insert must fail the
+    execution themselves (no Catch), not route to a Fail state a redrive would re-run."""
+    states = definition["States"]
+    for name in ("CheckRecords", "InsertWeek"):
+        assert "Catch" not in states[name], name
+        assert states[name]["Parameters"]["Payload"]["fail_on_error"] is True
+    assert states["CheckRecords"]["Parameters"]["Payload"]["require_rows.$"] == "$.poll.last"
 
 
 def test_notifications_never_fail_the_load(definition):
@@ -122,7 +131,8 @@ def test_prepare_week_from_an_explicit_week(definition):
         "week_is_thursday": True,
         "poll_seconds": 5,
         "max_polls": 18,
-        "poll": {"count": 0},
+        "notify_every": 6,
+        "poll": {"count": 0, "last": False},
     }
     wednesday = execute(_prepare_only(definition), {"week": "2026-11-25"}).output
     assert wednesday["week_is_thursday"] is False

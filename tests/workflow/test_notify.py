@@ -99,3 +99,89 @@ def test_bad_events(home, event, fragment):
 def test_no_destination_is_an_error(home):
     with pytest.raises(NotifyError, match="no Slack webhook configured"):
         notify.run(MESSAGE, home.resources(outbox=None))
+
+
+# --- "Step Functions Execution Status Change" events (EventBridge on AWS, the local emitter)
+
+
+def status_change(status: str, **detail) -> dict:
+    """An event in the documented shape (docs.aws.amazon.com/step-functions/latest/dg/cw-events.html)."""
+    arn = "arn:aws:states:ap-northeast-1:123456789012:execution:opsbook-weekly-load:week-2026-11-26"
+    return {
+        "version": "0",
+        "id": "315c1398-40ff-a850-213b-158f73e60175",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": "123456789012",
+        "time": "2026-11-26T03:30:00Z",
+        "region": "ap-northeast-1",
+        "resources": [arn],
+        "detail": {
+            "executionArn": arn,
+            "stateMachineArn": arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0],
+            "name": "week-2026-11-26",
+            "status": status,
+            "startDate": 1795656600000,
+            "stopDate": 1795667400000,
+            "input": '{"week": "2026-11-26", "max_polls": 18}',
+            "output": None,
+            **detail,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "cause", "text"),
+    [
+        (
+            "FAILED",
+            "PollingGaveUp",
+            '{"errorMessage": "polling gave up after 18 polls", "errorType": "PollingGaveUp"}',
+            "Week 2026-11-26 FAILED (week-2026-11-26): PollingGaveUp: polling gave up after 18 polls",
+        ),
+        ("TIMED_OUT", "States.Timeout", None, "Week 2026-11-26 TIMED_OUT (week-2026-11-26): States.Timeout"),
+        ("ABORTED", None, None, "Week 2026-11-26 ABORTED (week-2026-11-26)"),
+    ],
+)  # fmt: skip
+def test_a_status_change_event_names_the_week_and_the_failure(home, status, error, cause, text):
+    event = status_change(status, error=error, cause=cause)
+    assert notify.run(event, fast(home)) == {"statusCode": 200, "delivered": "outbox"}
+    sent = [line for line in home.outbox.read_text().splitlines() if line]
+    assert len(sent) == 1 and text in sent[0] and "http" not in sent[0]
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "SUCCEEDED"])
+def test_other_statuses_send_nothing(home, status):
+    assert notify.run(status_change(status), fast(home))["delivered"] == "none"
+    assert not home.outbox.exists()
+
+
+def test_a_secret_in_the_cause_is_redacted(home):
+    secret = "https://hooks.slack.com/services/T0/B0/leakedTOKEN"
+    notify.run(status_change("FAILED", error="X", cause=f"posting to {secret} failed"), fast(home))
+    text = home.outbox.read_text()
+    assert "leakedTOKEN" not in text and "***" in text
+
+
+def test_the_local_emitter_builds_the_documented_shape():
+    from datetime import UTC, datetime
+
+    from opsbook.backends.base import Execution
+    from opsbook.backends.local.alerts import status_change_event
+
+    ex = Execution(
+        arn="arn:aws:states:local:000000000000:execution:sm:w",
+        name="w",
+        status="FAILED",
+        start_date=datetime(2026, 11, 26, 0, 30, tzinfo=UTC),
+        stop_date=datetime(2026, 11, 26, 3, 30, tzinfo=UTC),
+        state_machine_arn="arn:aws:states:local:000000000000:stateMachine:sm",
+        input={"week": "2026-11-26"},
+        error="PollingGaveUp",
+        cause="gave up",
+    )
+    event = status_change_event(ex, "000000000000", "local")
+    expected = status_change("FAILED")
+    assert set(event) == set(expected) and set(event["detail"]) >= set(expected["detail"])
+    assert event["detail"]["startDate"] == 1795653000000 and event["time"] == "2026-11-26T03:30:00Z"
+    assert event["detail"]["input"] == '{"week": "2026-11-26"}' and event["resources"] == [ex.arn]

@@ -34,7 +34,7 @@ from botocore.exceptions import (
 )
 
 from opsbook.backends.aws.iam import Names
-from opsbook.backends.base import WEEK_NAME, DeployResult, Execution, dumps
+from opsbook.backends.base import WEEK_NAME, DeployResult, Execution, dumps, normalize_status
 from opsbook.config import Config
 from opsbook.errors import (
     ConfigError,
@@ -181,6 +181,14 @@ class AwsBackend:
         self._names: Names | None = None
         self._closed_cache: dict[str, Execution] = {}  # closed executions, keyed by ARN
         self._alias_unsupported = False
+
+    def __repr__(self) -> str:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        where = f", endpoint={endpoint!r}" if endpoint else ""
+        return (
+            f"AwsBackend(region={self.region!r}, state_machine={self.cfg.state_machine_name!r},"
+            f" alias={self.cfg.alias_name!r}{where})"
+        )
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -398,6 +406,7 @@ class AwsBackend:
         """Executions of the state machine, newest first. Those named week-<DATE>[-r<N>] come
         from ListExecutions alone (input, output, error and cause None: describe() them); the
         others are described, 4 at a time by default, closed ones cached on disk."""
+        status = normalize_status(status)
         names = self.names
         kwargs: dict[str, Any] = {"stateMachineArn": names.state_machine_arn}
         if status:

@@ -31,6 +31,7 @@ from opsbook.errors import ConfigError
 if TYPE_CHECKING:
     from opsbook.backends.aws.backend import AwsBackend
 from opsbook.backends.aws.access import AccessSteps
+from opsbook.backends.aws.alerts import ensure_failure_alerts, remove_failure_alerts
 from opsbook.backends.aws.common import (
     FUNCTION_SETTINGS,
     IAM_RETRY,
@@ -120,6 +121,9 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
             version = self.ensure_state_machine(definition)
             self.ensure_alias(version)
             self.ensure_schedule(schedule)
+            ensure_failure_alerts(
+                self.c("events"), self.c("lambda"), self.names, self.tags, self.note
+            )
         return DeployResult(
             self.changes, applied=not plan, version_arn=version, alias_arn=self.names.alias_arn
         )
@@ -216,6 +220,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         self.plan = plan
         with aws_errors("tearing down"):
             self.remove_schedule()
+            remove_failure_alerts(self.c("events"), self.names, self.tags, self.note)
             self.remove_state_machine()
             self.remove_functions()
             self.remove_layer()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from opsbook.backends.aws.alerts import deployer_statement
 from opsbook.config import Config
 
 # Handler module -> (function name suffix, placeholder in the state machine definition).
@@ -441,4 +442,5 @@ def deployer_policy(cfg: Config, account: str, region: str) -> dict[str, Any]:
                 "Resource": secrets,
             }
         )
+    statements.append(deployer_statement(n))  # the failure-alerts deploy step
     return _doc(*statements)

@@ -22,7 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from opsbook.backends.base import REDRIVE_WINDOW, SUCCEEDED, Execution, check_execution_name
+from opsbook.backends.base import (
+    REDRIVE_WINDOW,
+    SUCCEEDED,
+    Execution,
+    check_execution_name,
+    normalize_status,
+)
 from opsbook.backends.local.deploy import LocalDeploy
 from opsbook.backends.local.names import (
     ACCOUNT,
@@ -67,6 +73,12 @@ class LocalBackend(LocalDeploy, LocalRuns):
         self.home = Path(cfg.home)
         self.lock_timeout = 60.0  # how long to wait for a DuckDB file another process holds
         self._store: Store | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"LocalBackend(home={str(self.home.resolve())!r},"
+            f" state_machine={self.sm_name!r}, clock={self.clock!r})"
+        )
 
     # ------------------------------------------------------------------ paths and handles
     @property
@@ -256,6 +268,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
         if not self._has_store():
             return []
         self._reap()
+        status = normalize_status(status)
         return self.store.list_executions(self.sm_name, status=status, since=since, until=until)
 
     def history(self, execution: str) -> list[dict[str, Any]]:

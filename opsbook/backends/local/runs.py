@@ -217,7 +217,18 @@ class LocalRuns:
             fields["error"] = current.error if current else run.error
             fields["cause"] = current.cause if current else run.cause
         store.update_execution(arn, **fields)
-        return store.get_execution(arn)  # type: ignore[return-value]
+        return self._announce(arn)
+
+    def _announce(self, arn: str) -> Execution:
+        """Emit the execution status change event, as Step Functions does on AWS (a FAILED,
+        TIMED_OUT or ABORTED execution reaches the notify handler)."""
+        from opsbook.backends.local.alerts import announce
+        from opsbook.backends.local.names import ACCOUNT, REGION
+
+        execution = self.store.get_execution(arn)
+        assert execution is not None
+        announce(execution, self.resources(), ACCOUNT, REGION)
+        return execution
 
     def _close_failed(self, arn: str, error: str, cause: str, when: datetime) -> None:
         store = self.store
@@ -235,6 +246,7 @@ class LocalRuns:
         store.update_execution(
             arn, status=FAILED, error=error, cause=cause, stop_date=when, owner_pid=None
         )
+        self._announce(arn)
 
     def _start_detached(
         self, input: dict[str, Any], name: str, scheduled_time: datetime | None
@@ -345,6 +357,7 @@ class LocalRuns:
         store.update_execution(
             arn, status=ABORTED, error=error, cause=cause, stop_date=when, owner_pid=None
         )
+        self._announce(arn)
 
 
 class _Borrowed:
