@@ -54,8 +54,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 import pandas as pd
 import pyarrow as pa
 
-from opsbook.config import IDENTIFIER, PROJECT_ID
 from opsbook.errors import ConfigError, OperationFailed, UsageError
+from opsbook.sql_template import WarehouseSpecError, render_template
 from opsbook.sqlfix import TranspileError, split_statements, transpile
 
 try:
@@ -89,10 +89,6 @@ class WarehouseLocked(WarehouseError, UsageError):
     exit_code = 2
 
 
-class WarehouseSpecError(ConfigError, ValueError):
-    """A bad warehouse URL, table name or template: exit 2, and a ValueError for callers."""
-
-
 @runtime_checkable
 class Warehouse(Protocol):
     project: str
@@ -109,28 +105,7 @@ class Warehouse(Protocol):
 # ---------------------------------------------------------------- templates
 
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
-
-
-def render_template(text: str, *, project: str, dataset: str, source: str, target: str) -> str:
-    """Replace {{source}} / {{target}} with backticked `project.dataset.table` names.
-
-    Only names from config go in, each checked against the identifier patterns; user values
-    never do (they are @parameters)."""
-    if not PROJECT_ID.match(project):
-        raise WarehouseSpecError(f"invalid BigQuery project id {project!r}")
-    for label, name in (("dataset", dataset), ("source", source), ("target", target)):
-        if not IDENTIFIER.match(name):
-            raise WarehouseSpecError(f"invalid {label} name {name!r} ([A-Za-z_][A-Za-z0-9_]*)")
-    tables = {"source": source, "target": target}
-
-    def table(match: re.Match) -> str:
-        key = match.group(1)
-        if key not in tables:
-            raise WarehouseSpecError(f"unknown template placeholder {{{{{key}}}}}")
-        return f"`{project}.{dataset}.{tables[key]}`"
-
-    return PLACEHOLDER.sub(table, text)
+# render_template and WarehouseSpecError live in opsbook.sql_template (no dataframe imports).
 
 
 def ensure_schema(

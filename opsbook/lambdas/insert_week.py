@@ -25,9 +25,9 @@ _TX = re.compile(r"^\s*(BEGIN(\s+TRANSACTION)?|COMMIT(\s+TRANSACTION)?)\s*;?\s*$
 
 
 def run(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
-    from opsbook.warehouse import split_statements
-
     try:
+        from opsbook.sqlfix import split_statements  # inside the try: a 500, not a crash
+
         params = week_params(event)
         sql = resources.read_template(TEMPLATE)
         # The warehouse wraps the statements in its own transaction.
@@ -47,4 +47,4 @@ def run(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """AWS Lambda entry point."""
-    return run_from_env(event, run)
+    return run_from_env(event, run, context)
