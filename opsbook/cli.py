@@ -20,7 +20,7 @@ import traceback
 
 import typer
 
-from opsbook import cli_demo, cli_runs, cli_weeks
+from opsbook import cli_demo, cli_package, cli_runs, cli_weeks
 from opsbook.cli_demo import DEMO_HOME, DEMO_MARKER, prepare_demo_home
 from opsbook.cli_output import emit_json, execution_row, table
 from opsbook.cli_schedule import fire_schedule, schedule_app
@@ -70,6 +70,7 @@ app.add_typer(cli_runs.commands)
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(cli_demo.commands)
 app.add_typer(cli_weeks.commands)
+app.add_typer(cli_package.commands)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -26,7 +26,9 @@ from opsbook import packaging
 from opsbook.backends.aws import aws_errors, error_code
 from opsbook.backends.base import Change, DeployResult
 from opsbook.backends.iam import MANAGED_TAG, Names, sql_templates
+from opsbook.config import Config
 from opsbook.errors import ConfigError
+from opsbook.lambda_build.configured import build_for_config
 
 if TYPE_CHECKING:
     from opsbook.backends.aws import AwsBackend
@@ -50,6 +52,21 @@ __all__ = [
 ]  # fmt: skip
 
 
+def check_bigquery_route(cfg: Config) -> None:
+    """Refuse a deploy whose functions could not reach BigQuery: no credential route, or the
+    offline default project."""
+    if cfg.bq_project == Config().bq_project:
+        raise ConfigError(
+            f"bq_project is still the offline default {cfg.bq_project!r}; set bq_project to "
+            "your BigQuery project before deploying to AWS"
+        )
+    if not cfg.bq_credentials_config and not cfg.bq_credentials_secret:
+        raise ConfigError(
+            "no BigQuery credentials for the functions: set bq_credentials_config (workload "
+            "identity federation, recommended) or bq_credentials_secret (a key in Secrets Manager)"
+        )
+
+
 class Deployer(AccessSteps, LambdaSteps, StatesSteps):
     """One deploy or teardown run against the backend's clients."""
 
@@ -69,7 +86,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
             # OPSBOOK_LAYER_REQUIREMENTS="a,b,c" replaces what the layer is built from.
             env = os.environ.get("OPSBOOK_LAYER_REQUIREMENTS", "")
             layer_requirements = tuple(r.strip() for r in env.split(",") if r.strip())
-        self.layer_requirements = tuple(layer_requirements) or packaging.LAYER_REQUIREMENTS
+        self.layer_requirements = tuple(layer_requirements) or None  # None: the functions' own
         self.direct_upload_limit = direct_upload_limit
         self.package_root = Path(package_root)
         self.build_dir = Path(build_dir) if build_dir else Path(self.cfg.home) / "build"
@@ -77,6 +94,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         self.changes: list[Change] = []
         self.plan = False
         self.fresh_roles = False
+        self.handlers: dict[str, str] = {}  # function name -> Lambda Handler, from the build
 
     @property
     def names(self) -> Names:
@@ -104,11 +122,15 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
             return DeployResult(
                 self.changes, applied=not plan, version_arn=version, alias_arn=self.names.alias_arn
             )
-        packaging.check_platform()
+        check_bigquery_route(self.cfg)
         definition = self.render_definition()
         schedule = self.render_schedule()
-        function_zip = packaging.build_function_zip(self.package_root)
-        layer = packaging.build_layer(self.layer_requirements, cache_dir=self.build_dir)
+        # The same build as `opsbook package`: pip for the runtime, ELF audit, sandbox import.
+        built = build_for_config(
+            self.cfg, cache_dir=self.build_dir, requirements=self.layer_requirements
+        )
+        self.handlers = {h.function: h.lambda_handler for h in built.handlers}
+        function_zip, layer = built.function, built.layer
         packaging.check_sizes(function_zip, [layer])
         with aws_errors("deploying"):
             self.ensure_bucket()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any
 
 from opsbook.lambda_build import elf_audit, layer
 from opsbook.lambda_build.plan import Handler, Source
-from opsbook.lambda_build.sandbox import SandboxResult, sandbox_import
+from opsbook.lambda_build.sandbox import SandboxResult, extract, sandbox_import
 from opsbook.lambda_build.targets import Runtime, architecture, runtime
 from opsbook.lambda_build.zipping import deterministic_zip
 from opsbook.packaging import Artifact
@@ -31,6 +32,7 @@ class Build:
     shared_objects: list[elf_audit.SharedObject]
     sandbox: SandboxResult | None = None
     pins: list[str] = field(default_factory=list)
+    sandbox_skipped: str | None = None  # why the sandbox import did not run
 
     def manifest(self) -> dict[str, Any]:
         def describe(a: Artifact) -> dict[str, Any]:
@@ -50,6 +52,7 @@ class Build:
             "max_glibc": elf_audit.max_glibc(self.shared_objects),
             "runtime_glibc": "{}.{}".format(*self.runtime.glibc),
             "import_seconds": dict(self.sandbox.import_seconds) if self.sandbox else None,
+            "sandbox": "passed" if self.sandbox else f"skipped: {self.sandbox_skipped}",
         }
 
     def write(self, out: Path) -> dict[str, Any]:
@@ -133,13 +136,30 @@ def build(
     objects = elf_audit.scan([*_zip_members(fn.data), *_zip_members(lay.data)])
     elf_audit.audit(objects, rt.glibc, architecture_name)
     built = Build(rt, architecture_name, list(handlers), fn, lay, objects, pins=pins)
-    if sandbox:
-        sdk = layer.runtime_sdk(rt, architecture_name, cache_dir)
-        with tempfile.TemporaryDirectory(prefix="opsbook-sandbox-") as tmp:
-            task, opt = Path(tmp) / "task", Path(tmp) / "opt"
-            from opsbook.lambda_build.sandbox import extract
-
-            extract([(fn.data, task), (lay.data, opt)])
-            modules = list(dict.fromkeys(h.module for h in handlers))
-            built.sandbox = sandbox_import(rt, task, opt, sdk, modules)
+    host = platform.machine()
+    if not sandbox:
+        built.sandbox_skipped = "not asked for"
+    elif architecture(architecture_name) != host:
+        # Shared objects for another machine cannot load here; the ELF audit still ran.
+        built.sandbox_skipped = f"{architecture_name} artifacts cannot import on {host}"
+    else:
+        built.sandbox = _sandbox(built, cache_dir)
     return built
+
+
+def _sandbox(built: Build, cache_dir: Path) -> SandboxResult:
+    """The sandbox import, once per (function zip, layer zip): a pass is remembered in the
+    cache, so a repeated deploy of the same artifacts does not import them again."""
+    key = hashlib.sha256(built.function.data + built.layer.data).hexdigest()[:24]
+    passed = cache_dir / f"sandbox-passed-{key}.json"
+    if passed.is_file():
+        return SandboxResult(json.loads(passed.read_text()), {"statusCode": 200}, [])
+    rt, arch = built.runtime, built.architecture
+    sdk = layer.runtime_sdk(rt, arch, cache_dir)
+    with tempfile.TemporaryDirectory(prefix="opsbook-sandbox-") as tmp:
+        task, opt = Path(tmp) / "task", Path(tmp) / "opt"
+        extract([(built.function.data, task), (built.layer.data, opt)])
+        modules = list(dict.fromkeys(h.module for h in built.handlers))
+        result = sandbox_import(rt, task, opt, sdk, modules)
+    passed.write_text(json.dumps(result.import_seconds))
+    return result

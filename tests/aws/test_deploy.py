@@ -328,13 +328,11 @@ def test_names_follow_the_prefix(make_backend):
 
 
 def test_a_layer_over_the_direct_upload_limit_goes_through_s3(make_backend, build_dir):
-    from aws_helpers import SMALL_LAYER
+    from opsbook.lambda_build.configured import build_for_config
 
-    from opsbook import packaging
-
-    backend = make_backend(direct_upload_limit=1_000)  # the small layer counts as "over 50 MB"
+    backend = make_backend(direct_upload_limit=1_000)  # the layer counts as "over 50 MB"
     backend.deploy()
-    expected = packaging.build_layer(SMALL_LAYER, cache_dir=build_dir)
+    expected = build_for_config(backend.cfg, cache_dir=build_dir).layer
     assert expected.size > 1_000
     content = backend.client("lambda").get_layer_version(LayerName="opsbook-deps", VersionNumber=1)[
         "Content"
