@@ -60,6 +60,11 @@ def check_bigquery_route(cfg: Config) -> None:
             f"bq_project is still the offline default {cfg.bq_project!r}; set bq_project to "
             "your BigQuery project before deploying to AWS"
         )
+    if cfg.bq_credentials_config and cfg.bq_credentials_secret:
+        raise ConfigError(
+            "both bq_credentials_config and bq_credentials_secret are set; keep one BigQuery "
+            "credential route"
+        )
     if not cfg.bq_credentials_config and not cfg.bq_credentials_secret:
         raise ConfigError(
             "no BigQuery credentials for the functions: set bq_credentials_config (workload "
@@ -89,7 +94,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         self.layer_requirements = tuple(layer_requirements) or None  # None: the functions' own
         self.direct_upload_limit = direct_upload_limit
         self.package_root = Path(package_root)
-        self.build_dir = Path(build_dir) if build_dir else Path(self.cfg.home) / "build"
+        self.build_dir = Path(build_dir) if build_dir else None  # None: the shared build cache
         self.iam_retry = iam_retry
         self.changes: list[Change] = []
         self.plan = False

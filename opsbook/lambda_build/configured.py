@@ -24,7 +24,7 @@ def build_for_config(
         sources,
         runtime_name=cfg.lambda_runtime,
         architecture_name=cfg.lambda_architecture,
-        cache_dir=Path(cache_dir) if cache_dir else Path(cfg.home) / "build",
+        cache_dir=Path(cache_dir) if cache_dir else layer.default_cache_dir(),
         requirements=tuple(requirements or layer.LAYER_REQUIREMENTS),
         sandbox=sandbox,
     )

@@ -92,6 +92,24 @@ def resolve(
     return sorted(p for p in pins if norm(p.split("==")[0]) not in exclude)
 
 
+def default_cache_dir() -> Path:
+    """Shared by every opsbook home on this machine: a build depends only on its inputs."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "opsbook" / "lambda-build"
+
+
+def _publish(staging: Path, root: Path, marker: Path) -> None:
+    """Move a finished build into place; another process may have finished the same first."""
+    if marker.is_file():
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    try:
+        staging.replace(root)
+    except OSError:
+        if not marker.is_file():
+            raise
+
+
 def install_tree(
     requirements: tuple[str, ...], rt: Runtime, arch: str, cache_dir: Path
 ) -> tuple[Path, list[str]]:
@@ -112,8 +130,7 @@ def install_tree(
             f"installing the Lambda layer for {rt.name} {arch}",
         )  # fmt: skip
         (staging / "pins.json").write_text(json.dumps(pins))
-        shutil.rmtree(root, ignore_errors=True)
-        staging.replace(root)
+        _publish(staging, root, done)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return root / "python", pins
@@ -133,8 +150,7 @@ def runtime_sdk(rt: Runtime, arch: str, cache_dir: Path) -> Path:
             f"installing boto3 for the {rt.name} sandbox",
         )  # fmt: skip
         (staging / "done").write_text("ok")
-        shutil.rmtree(root, ignore_errors=True)
-        staging.replace(root)
+        _publish(staging, root, root / "done")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return root / "sdk"

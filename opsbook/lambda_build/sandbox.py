@@ -124,7 +124,8 @@ def _run(python: str, path: Sequence[str], modules: Sequence[str], env: dict, no
     marker = [ln for ln in done.stdout.splitlines() if ln.startswith("SANDBOX-RESULT ")]
     if done.returncode != 0 or not marker:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SandboxError(f"sandbox import of {', '.join(modules)} failed: {last}")
+        what = modules[0] if len(modules) == 1 else f"{len(modules)} modules"
+        raise SandboxError(f"sandbox import ({what}) failed: {last}")
     result = json.loads(marker[-1].split(" ", 1)[1])
     if result["forbidden"]:
         raise SandboxError(

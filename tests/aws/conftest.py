@@ -64,7 +64,9 @@ def make_backend(aws_env, build_dir, federation_file, tmp_path):
     def make(**overrides) -> AwsBackend:
         options = {"build_dir": build_dir}
         overrides.setdefault("bq_project", BQ_PROJECT)
-        if "bq_credentials_secret" not in overrides:
+        if overrides.get("bq_credentials_secret"):
+            overrides.setdefault("bq_credentials_config", "")  # the key route, not both
+        else:
             overrides.setdefault("bq_credentials_config", str(federation_file))
         for key in ("layer_requirements", "build_dir", "direct_upload_limit", "package_root"):
             if key in overrides:

@@ -206,7 +206,6 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_deploy_start_executions_history_teardown(aws_env, tmp_path, monkeypatch):
     """The newcomer's path: only AWS variables set, the CLI does the rest."""
     monkeypatch.setenv("OPSBOOK_HOME", str(tmp_path / "cli-home"))
-    monkeypatch.setenv("OPSBOOK_LAYER_REQUIREMENTS", "slack_sdk")  # the real layer: test_packaging
     first = _cli("deploy", "--json")
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["changed"] is True
