@@ -27,7 +27,7 @@ from opsbook.backends.aws import aws_errors, error_code
 from opsbook.backends.base import Change, DeployResult
 from opsbook.backends.iam import MANAGED_TAG, Names, sql_templates
 from opsbook.config import Config
-from opsbook.errors import ConfigError
+from opsbook.errors import ConfigError, UsageError
 from opsbook.lambda_build.configured import build_for_config
 
 if TYPE_CHECKING:
@@ -239,9 +239,11 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
 
     # ================================================================ teardown
 
-    def teardown(self, *, plan: bool = False) -> DeployResult:
+    def teardown(self, *, plan: bool = False, force: bool = False) -> DeployResult:
         self.plan = plan
         with aws_errors("tearing down"):
+            if not force:
+                self.refuse_while_running()
             self.remove_schedule()
             self.remove_state_machine()
             self.remove_functions()
@@ -250,6 +252,27 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
             self.remove_secrets()
             self.remove_objects()
         return DeployResult(self.changes, applied=not plan)
+
+    def refuse_while_running(self) -> None:
+        """Deleting the state machine would end a RUNNING execution mid-load: name it and stop,
+        unless --force. ListExecutions on the unqualified ARN lists every version's and alias's
+        executions (Step Functions API reference, ListExecutions)."""
+        sfn = self.c("stepfunctions")
+        try:
+            page = sfn.list_executions(
+                stateMachineArn=self.names.state_machine_arn, statusFilter="RUNNING", maxResults=100
+            )
+        except ClientError as exc:
+            if _missing(exc):
+                return
+            raise
+        running = [e["name"] for e in page.get("executions", [])]
+        if running:
+            more = f" and {len(running) - 1} more" if len(running) > 1 else ""
+            raise UsageError(
+                f"execution {running[0]}{more} is RUNNING on {self.names.state_machine}; wait for "
+                f"it or stop it (opsbook stop {running[0]}), or pass --force to tear down anyway"
+            )
 
     def remove_objects(self) -> None:
         s3 = self.c("s3")

@@ -230,7 +230,11 @@ def test_cli_deploy_start_executions_history_teardown(aws_env, tmp_path, monkeyp
     assert listed.returncode == 0, listed.stderr
     assert "week-2026-11-26" in listed.stdout
 
-    gone = _cli("teardown", "--yes", "--json")
+    # The execution is still RUNNING: teardown names it and stops, until --force.
+    refused = _cli("teardown", "--yes", "--json")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "week-2026-11-26 is RUNNING" in refused.stderr
+    gone = _cli("teardown", "--yes", "--force", "--json")
     assert gone.returncode == 0, gone.stderr
     assert json.loads(gone.stdout)["changed"] is True
 
