@@ -44,6 +44,7 @@ from opsbook.backends.aws_deploy_common import (
     substitute,
 )
 from opsbook.backends.aws_deploy_lambda import LambdaSteps
+from opsbook.backends.aws_deploy_observability import Observability
 from opsbook.backends.aws_deploy_states import StatesSteps
 
 __all__ = [
@@ -109,6 +110,13 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         return self.backend.client(service)
 
     @property
+    def observability(self) -> Observability:
+        return Observability(self.c, self.names, self.cfg, self.note, self.tags)
+
+    def logging_configuration(self) -> dict[str, Any]:
+        return self.observability.logging_configuration()
+
+    @property
     def tags(self) -> dict[str, str]:
         return {MANAGED_TAG[0]: MANAGED_TAG[1], "opsbook:prefix": self.names.prefix}
 
@@ -142,11 +150,15 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
             self.ensure_templates()
             secret_arns = self.ensure_secrets()
             self.ensure_roles(secret_arns)
+            watch = self.observability
+            watch.ensure_log_groups()  # before the functions run, so retention applies
             layer_arn = self.ensure_layer(layer)
             self.ensure_functions(function_zip, layer_arn)
             version = self.ensure_state_machine(definition)
             self.ensure_alias(version)
+            watch.ensure_dlq()
             self.ensure_schedule(schedule)
+            watch.ensure_alarms()
         return DeployResult(
             self.changes, applied=not plan, version_arn=version, alias_arn=self.names.alias_arn
         )
@@ -162,6 +174,8 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         spec = substitute(_read_json(path), self.names.placeholders, path.name)
         spec["Name"] = self.names.schedule  # named after the prefix, so teardown finds it
         spec.setdefault("GroupName", "default")
+        # Failed starts, after the retry policy, land in the schedule's dead-letter queue.
+        spec["Target"]["DeadLetterConfig"] = {"Arn": self.names.dlq_arn}
         return spec
 
     # --- S3 ----------------------------------------------------------------------------------
@@ -245,8 +259,12 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
             if not force:
                 self.refuse_while_running()
             self.remove_schedule()
+            watch = self.observability
+            watch.remove_alarms()
+            watch.remove_dlq()
             self.remove_state_machine()
             self.remove_functions()
+            watch.remove_log_groups()
             self.remove_layer()
             self.remove_roles()
             self.remove_secrets()

@@ -68,9 +68,11 @@ class StatesSteps:
         text = json.dumps(definition, indent=2)
         role = names.role_arn(names.states_role)
         # What create and update both send: each publishes the deployed text as a new version.
+        logging = self.logging_configuration()
         published = {
             "definition": text,
             "roleArn": role,
+            "loggingConfiguration": logging,
             "publish": True,
             "versionDescription": "opsbook deploy",
         }
@@ -97,6 +99,8 @@ class StatesSteps:
             stale.append("definition")
         if current["roleArn"] != role:
             stale.append("role")
+        if _plain(current.get("loggingConfiguration")) != _plain(logging):
+            stale.append("logging")
         versions = self.versions()
         if not stale and versions:
             self.note("unchanged", "state_machine", names.state_machine)
