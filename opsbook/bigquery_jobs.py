@@ -2,8 +2,8 @@
 no pandas, pyarrow or numpy (the layer does not carry them).
 
 Credentials: a service-account key or a workload identity federation configuration
-(`"type": "external_account"`, no secret in it), both loaded by google.auth's
-`load_credentials_from_dict`; with federation from AWS (`credential_source.environment_id`
+(`"type": "external_account"`, no secret in it, loaded by `google.auth.aws.Credentials`); with
+federation from AWS (`credential_source.environment_id`
 "aws1"), google-auth signs an AWS GetCallerIdentity request with the function's own AWS
 credentials and exchanges it at the configuration's `token_url` for a Google token
 (cloud.google.com/iam/docs/workload-identity-federation-with-other-clouds).
@@ -55,13 +55,21 @@ def load_credentials(info: str | bytes | Mapping[str, Any] | None) -> Any:
             f"BigQuery credentials of type {kind!r}: expected a service_account key or an "
             "external_account (workload identity federation) configuration"
         )
-    import google.auth
     from google.auth import exceptions as auth_exceptions
 
     try:
-        credentials, _ = google.auth.load_credentials_from_dict(
-            dict(info), scopes=list(BIGQUERY_SCOPES)
-        )
+        if info.get("type") == "external_account":
+            # Built directly: google.auth.load_credentials_from_dict would also look up the
+            # project through Cloud Resource Manager, a call the functions do not need.
+            from google.auth import aws
+
+            credentials = aws.Credentials.from_info(dict(info), scopes=list(BIGQUERY_SCOPES))
+        else:
+            from google.oauth2 import service_account
+
+            credentials = service_account.Credentials.from_service_account_info(
+                dict(info), scopes=list(BIGQUERY_SCOPES)
+            )
     except (auth_exceptions.GoogleAuthError, ValueError, KeyError) as exc:
         raise BigQueryError(f"BigQuery credentials are not usable: {exc}") from None
     return credentials

@@ -244,8 +244,10 @@ def warehouse_handler(warehouse) -> Handler:
 
 
 class FakeBigQuery:
-    def __init__(self, handler: Handler, *, page_size: int = 1000):
+    def __init__(self, handler: Handler, *, page_size: int = 1000, bearer: str | None = None):
         self.handler = handler
+        # With `bearer`, every request must carry "Authorization: Bearer <bearer>" (401 else).
+        self.bearer = bearer
         self.page_size = page_size
         self.requests: list[dict[str, Any]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -313,9 +315,31 @@ class FakeBigQuery:
         raw = request.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        authorization = request.headers.get("Authorization")
         with self._lock:
-            self.requests.append({"method": method, "path": url.path, "query": query, "body": body})
-        status, payload = self._route(method, url.path, query, body)
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": url.path,
+                    "query": query,
+                    "body": body,
+                    "authorization": authorization,
+                }
+            )
+        if self.bearer is not None and authorization != f"Bearer {self.bearer}":
+            status, payload = (
+                401,
+                {
+                    "error": {
+                        "code": 401,
+                        "message": "Request is missing required authentication credential.",
+                        "status": "UNAUTHENTICATED",
+                        "errors": [{"reason": "required", "message": "Login Required."}],
+                    }
+                },
+            )
+        else:
+            status, payload = self._route(method, url.path, query, body)
         data = json.dumps(payload).encode()
         request.send_response(status)
         request.send_header("Content-Type", "application/json; charset=UTF-8")
