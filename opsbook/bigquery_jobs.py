@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -149,6 +150,11 @@ class BigQueryJobs:
         self.max_job_seconds = max_job_seconds
         self.remaining_ms = remaining_ms
         if client is None:
+            if credentials is None and os.environ.get("BIGQUERY_EMULATOR_HOST"):
+                # A local BigQuery-compatible endpoint takes no Google credentials.
+                from google.auth.credentials import AnonymousCredentials
+
+                credentials = AnonymousCredentials()
             options = {"api_endpoint": api_endpoint} if api_endpoint else None
             client = bigquery.Client(
                 project=project,
