@@ -372,7 +372,7 @@ def deployer_policy(cfg: Config, account: str, region: str) -> dict[str, Any]:
         if s and not s.startswith("/")
     ]
     schedule = n._arn("scheduler", f"schedule/default/{n.schedule}")
-    statements = [
+    statements: list[dict[str, Any]] = [
         {"Sid": "WhoAmI", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
         {
             "Sid": "SqlBucket",

@@ -304,7 +304,9 @@ class Resources:
             sql_prefix=env.get("SQL_PREFIX", "sql/"),
             slack_secret_name=env.get("SLACK_SECRET_NAME") or None,
             outbox=None,
-            **tables,
+            dataset=tables["dataset"],
+            source_table=tables["source_table"],
+            target_table=tables["target_table"],
         )
 
     @classmethod
@@ -330,7 +332,9 @@ class Resources:
             sql_prefix=env.get("OPSBOOK_SQL_PREFIX", defaults.sql_prefix),
             slack_secret_name=env.get("OPSBOOK_SLACK_WEBHOOK_ENV") or defaults.slack_webhook_env,
             outbox=outbox,
-            **tables,
+            dataset=tables["dataset"],
+            source_table=tables["source_table"],
+            target_table=tables["target_table"],
         )
 
 
