@@ -85,3 +85,30 @@ def test_insert_week_on_a_nearly_spent_lambda_answers_500_without_a_job(monkeypa
         result = insert_week.run({"week": "2026-11-26"}, resources)
         assert result["statusCode"] == 500 and "not enough time left" in result["error"]
         assert [r for r in server.requests if r["path"].endswith("/jobs")] == []
+
+
+@pytest.mark.slow
+def test_a_job_outliving_its_wait_is_cancelled_and_reported_before_the_function_ends():
+    """The job never finishes on its own: when the client's bounded wait runs out, the
+    function cancels it and reads the final state (stopped), so it answers with the truth
+    while it still runs; the transaction's statements never ran."""
+    ran = []
+
+    def handler(sql, params):
+        ran.append(sql)
+        return Result()
+
+    with FakeBigQuery(handler, hold=True) as server:
+        jobs = BigQueryJobs(
+            "acme-analytics",
+            credentials=AnonymousCredentials(),
+            api_endpoint=server.url,
+            max_job_seconds=1,  # job_timeout_ms 1000, wait 11 s
+        )
+        with pytest.raises(BigQueryError, match="stopped"):
+            jobs.script(["DELETE FROM t WHERE TRUE", "INSERT INTO t SELECT 1"])
+        cancels = [r for r in server.requests if r["path"].endswith("/cancel")]
+        (insert,) = [r for r in server.requests if r["path"].endswith("/jobs")]
+    assert len(cancels) == 1
+    assert insert["body"]["configuration"]["jobTimeoutMs"] == "1000"
+    assert ran == []

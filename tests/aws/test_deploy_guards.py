@@ -117,3 +117,24 @@ def test_version_probing_only_on_an_emulator(deployed_then_remote):
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] >= 500
     found = Deployer(deployed_then_remote(local_emulator=True)).versions()
     assert found and found[0].endswith(":1")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("log_retention_days", "31", "log_retention_days=31 is not one CloudWatch Logs accepts"),
+        ("log_execution_data", "maybe", "log_execution_data must be true or false"),
+        ("alarm_topic_arn", "alerts", "alarm_topic_arn='alerts' is not an SNS topic ARN"),
+        ("bq_maximum_bytes_billed", "-1", "bq_maximum_bytes_billed must be >= 0"),
+        ("lambda_architecture", "x86", "lambda_architecture='x86' is not one of x86_64, arm64"),
+    ],
+)
+def test_bad_observability_and_lambda_keys_are_config_errors(tmp_path, key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(home=tmp_path, backend="aws", **{key: value})
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("0", False), ("yes", True)])
+def test_boolean_keys_read_from_the_environment(tmp_path, monkeypatch, value, expected):
+    monkeypatch.setenv("OPSBOOK_LOG_EXECUTION_DATA", value)
+    assert load_config(home=tmp_path).log_execution_data is expected

@@ -244,10 +244,20 @@ def warehouse_handler(warehouse) -> Handler:
 
 
 class FakeBigQuery:
-    def __init__(self, handler: Handler, *, page_size: int = 1000, bearer: str | None = None):
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        page_size: int = 1000,
+        bearer: str | None = None,
+        hold: bool = False,
+    ):
         self.handler = handler
         # With `bearer`, every request must carry "Authorization: Bearer <bearer>" (401 else).
         self.bearer = bearer
+        # With `hold`, inserted jobs stay RUNNING (their SQL not run) until jobs.cancel, which
+        # stops them as BigQuery documents: DONE with errorResult reason "stopped".
+        self.hold = hold
         self.page_size = page_size
         self.requests: list[dict[str, Any]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -367,6 +377,10 @@ class FakeBigQuery:
             job = self.jobs.get(job_id)
             if not job:
                 return _error(404, "notFound", f"Not found: Job {project}:{job_id}")
+            if job["status"]["state"] == "RUNNING":
+                detail = {"reason": "stopped", "message": "Job execution was cancelled: User requested cancellation"}  # fmt: skip
+                job["status"] = {"state": "DONE", "errorResult": detail, "errors": [detail]}
+                self.errors[job_id] = BigQueryError("stopped", detail["message"])
             return 200, {"kind": "bigquery#jobCancelResponse", "job": job}
         if collection == "queries" and method == "POST" and job_id is None:
             return self._query(project, body or {})
@@ -436,6 +450,18 @@ class FakeBigQuery:
     def _insert(self, project: str, body: dict) -> dict:
         ref = body.get("jobReference", {})
         job_id = ref.get("jobId") or f"job_{uuid.uuid4().hex}"
+        if self.hold:
+            job = {
+                "kind": "bigquery#job",
+                "id": f"{project}:{ref.get('location') or 'US'}.{job_id}",
+                "jobReference": {"projectId": project, "jobId": job_id, "location": ref.get("location") or "US"},
+                "configuration": {"jobType": "QUERY", **body["configuration"]},
+                "statistics": {"creationTime": str(int(time.time() * 1000))},
+                "status": {"state": "RUNNING"},
+            }  # fmt: skip
+            with self._lock:
+                self.jobs[job_id] = job
+            return job
         return self._run(project, job_id, ref.get("location"), body["configuration"]["query"])
 
     def _query(self, project: str, body: dict):
@@ -464,6 +490,12 @@ class FakeBigQuery:
         if job_id in self.errors:
             error = self.errors[job_id]
             return _error(error.http_status, error.reason, error.message)
+        if job["status"]["state"] == "RUNNING":
+            return 200, {
+                "kind": "bigquery#getQueryResultsResponse",
+                "jobReference": job["jobReference"],
+                "jobComplete": False,
+            }
         max_results = query.get("maxResults")
         page = self._page(job_id, query.get("pageToken"), max_results)
         return 200, {
