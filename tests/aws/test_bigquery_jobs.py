@@ -112,3 +112,20 @@ def test_a_job_outliving_its_wait_is_cancelled_and_reported_before_the_function_
     assert len(cancels) == 1
     assert insert["body"]["configuration"]["jobTimeoutMs"] == "1000"
     assert ran == []
+
+
+def test_insert_week_answers_500_when_the_bigquery_client_cannot_load(tmp_path):
+    """An import failure on the BigQuery path (a layer without google-cloud-bigquery) is the
+    handler's error answer, not an exception out of the Lambda."""
+    from opsbook.lambdas.resources import LocalObjects
+
+    (tmp_path / "sql").mkdir()
+    (tmp_path / "sql" / "insert_week.sql").write_text("DELETE FROM {{target}} WHERE TRUE;\n")
+
+    def no_bigquery():
+        from google.cloud import bigquery_not_in_this_layer  # noqa: F401
+
+    resources = Resources(open_warehouse=no_bigquery, objects=LocalObjects(tmp_path))
+    result = insert_week.run({"week": "2026-11-26"}, resources)
+    assert result["statusCode"] == 500
+    assert "bigquery_not_in_this_layer" in result["error"]
