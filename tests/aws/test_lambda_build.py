@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import platform
 import re
 import shutil
 import subprocess
@@ -221,3 +222,20 @@ def test_opsbook_package_writes_audited_artifacts_and_their_manifest(tmp_path, c
     # Repeating the build reads the cache: same bytes, no second pip install.
     assert run(["--home", str(home), "package", "--out", str(tmp_path / "again")]) == 0
     assert (tmp_path / "again" / "layer.zip").read_bytes() == (out / "layer.zip").read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(platform.machine() == "aarch64", reason="the sandbox runs on arm64 hosts")
+def test_arm64_layer_holds_aarch64_objects_and_says_the_sandbox_was_skipped(build_cache):
+    built = artifacts.build(
+        plan.handlers(),
+        plan.sources(),
+        runtime_name="python3.11",
+        architecture_name="arm64",
+        cache_dir=build_cache,
+    )
+    assert built.shared_objects and {o.machine for o in built.shared_objects} == {"EM_AARCH64"}
+    assert max(o.glibc for o in built.shared_objects) <= (2, 26)
+    manifest = built.manifest()
+    assert manifest["architecture"] == "arm64"
+    assert manifest["sandbox"].startswith("skipped: arm64 artifacts cannot import on")
