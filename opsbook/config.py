@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from opsbook.errors import ConfigError
+from opsbook.lambda_build.targets import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME
 
 # Table, dataset and project names are never formatted in from user input; they come from
 # config and must match these patterns.
@@ -61,8 +62,8 @@ class Config:
     sql_prefix: str = "sql/"
     max_concurrency: int = 4
     # Lambda: the runtime decides the Python version and glibc the layer is built for.
-    lambda_runtime: str = "python3.11"
-    lambda_architecture: str = "x86_64"  # or arm64
+    lambda_runtime: str = DEFAULT_RUNTIME  # python3.11: what this project can import-test
+    lambda_architecture: str = DEFAULT_ARCHITECTURE  # x86_64, or arm64
     # Observability: retention of every log group deploy creates, state machine logs at ERROR
     # (execution inputs and outputs only when turned on), alarms sent to an optional SNS topic.
     log_retention_days: int = 30
