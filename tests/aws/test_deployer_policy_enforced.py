@@ -129,7 +129,9 @@ def test_the_recorder_catches_an_action_the_policy_lacks(make_backend):
 
 @pytest.mark.slow
 def test_moto_iam_enforcement_rejects_every_lambda_signature(tmp_path):
-    """Why the test above records calls instead of relying on moto's enforcement."""
+    """Why the test above records calls instead of relying on moto's enforcement. When this
+    fails, moto has learned to check Lambda requests: run deploy and teardown under its
+    enforcement as the user instead."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
