@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from opsbook.errors import ConfigError
+from opsbook.lambda_build.targets import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME
 
 # Table, dataset and project names are never formatted in from user input; they come from
 # config and must match these patterns.
@@ -22,6 +23,11 @@ PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 BACKENDS = ("local", "aws")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_ROOT = Path(__file__).resolve().parent
+# The retention periods CloudWatch Logs accepts (PutRetentionPolicy, retentionInDays).
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192}
+    | {2557, 2922, 3288, 3653}
+)
 
 
 def _default_definitions() -> Path:
@@ -46,12 +52,27 @@ class Config:
     target_table: str = "weekly_summary"
     bq_location: str = "asia-northeast1"
     bq_credentials_secret: str = ""  # Secrets Manager name holding a service-account JSON
+    # A workload identity federation configuration (type external_account, no secret in it)
+    # that deploy ships with the functions: the keyless route from AWS to BigQuery.
+    bq_credentials_config: str = ""
+    bq_maximum_bytes_billed: int = 10 * 1024**3  # each query fails (unbilled) above this
     # AWS
     region: str = ""  # empty: the standard chain (AWS_REGION / AWS_DEFAULT_REGION / profile)
     resource_prefix: str = "opsbook"
     sql_bucket: str = ""  # empty: "<prefix>-sql-<account>-<region>"
     sql_prefix: str = "sql/"
     max_concurrency: int = 4
+    # Lambda: the runtime decides the Python version and glibc the layer is built for.
+    lambda_runtime: str = DEFAULT_RUNTIME  # python3.11: what this project can import-test
+    lambda_architecture: str = DEFAULT_ARCHITECTURE  # x86_64, or arm64
+    # Observability: retention of every log group deploy creates, state machine logs at ERROR
+    # (execution inputs and outputs only when turned on), alarms sent to an optional SNS topic.
+    log_retention_days: int = 30
+    log_execution_data: bool = False
+    alarm_topic_arn: str = ""
+    # True only for a local AWS emulator (moto): enables its workarounds. Also on when
+    # AWS_ENDPOINT_URL points at a loopback address.
+    local_emulator: bool = False
     # Slack: the URL is resolved at run time and never travels in execution input.
     slack_webhook_env: str = "SLACK_WEBHOOK_URL"
     slack_secret_name: str = (
@@ -86,6 +107,21 @@ class Config:
             raise ConfigError(
                 f"config key bq_project={self.bq_project!r} is not a valid project id"
             )
+        from opsbook.lambda_build.targets import architecture, runtime
+
+        runtime(self.lambda_runtime)
+        architecture(self.lambda_architecture)
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ConfigError(
+                f"config key log_retention_days={self.log_retention_days} is not one CloudWatch "
+                "Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)"
+            )
+        if self.bq_maximum_bytes_billed < 0:
+            raise ConfigError("config key bq_maximum_bytes_billed must be >= 0 (0: no limit)")
+        if self.alarm_topic_arn and not self.alarm_topic_arn.startswith("arn:"):
+            raise ConfigError(
+                f"config key alarm_topic_arn={self.alarm_topic_arn!r} is not an SNS topic ARN"
+            )
         if self.poll_seconds < 0 or self.max_polls < 1:
             raise ConfigError("poll_seconds must be >= 0 and max_polls >= 1")
         if self.notify_every < 0:
@@ -114,6 +150,15 @@ def _coerce(key: str, value: Any) -> Any:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ConfigError("config key secret_patterns must be a list of strings")
         return tuple(value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"config key {key} must be true or false, not {value!r}")
     if kind is int:
         if isinstance(value, bool):
             raise ConfigError(f"config key {key} must be an integer, not {value!r}")

@@ -138,8 +138,9 @@ class Backend(Protocol):
     def deploy(self, *, plan: bool = False, rollback: bool = False) -> DeployResult:
         """Create or update everything; `plan` changes nothing; `rollback` moves the alias back."""
 
-    def teardown(self, *, plan: bool = False) -> DeployResult:
-        """Remove everything deploy created, and nothing else."""
+    def teardown(self, *, plan: bool = False, force: bool = False) -> DeployResult:
+        """Remove everything deploy created, and nothing else; refuse while an execution is
+        RUNNING unless `force`."""
 
     def start(
         self,

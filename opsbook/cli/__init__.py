@@ -21,6 +21,7 @@ import traceback
 import typer
 
 from opsbook.cli import demo as cli_demo
+from opsbook.cli import package as cli_package
 from opsbook.cli import partitions as cli_weeks
 from opsbook.cli import runs as cli_runs
 from opsbook.cli import testbench as cli_testbench
@@ -85,6 +86,7 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(cli_demo.commands)
 app.add_typer(cli_weeks.commands)
 app.add_typer(cli_testbench.commands)
+app.add_typer(cli_package.commands)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -97,11 +97,12 @@ def teardown(
     yes: bool = typer.Option(False, "--yes", "-y", help="Don't ask for confirmation."),
     plan: bool = typer.Option(False, "--plan", help="Show what would be removed."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
+    force: bool = typer.Option(False, "--force", help="Even while an execution is RUNNING."),
 ) -> None:
     """Remove what deploy created (not the warehouse data)."""
     backend = session(ctx).backend()
     if not plan and not yes:
-        preview = backend.teardown(plan=True)
+        preview = backend.teardown(plan=True, force=force)
         if not preview.changes:
             _print_changes(preview, as_json, "nothing to remove")
             return
@@ -110,7 +111,7 @@ def teardown(
         _print_changes(preview, False)
         if not typer.confirm("Remove these?", default=False):
             fail("teardown cancelled", code=1)
-    _print_changes(backend.teardown(plan=plan), as_json, "nothing to remove")
+    _print_changes(backend.teardown(plan=plan, force=force), as_json, "nothing to remove")
 
 
 def input_for_week(cfg, week: str, poll_seconds: int | None, max_polls: int | None) -> dict:

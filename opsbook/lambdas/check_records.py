@@ -65,10 +65,18 @@ def _count(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
 
 
 def _first_int(frame: Any) -> int:
-    """The count in the first cell; an empty result or NULL counts as 0."""
-    if frame is None or frame.shape[0] == 0 or frame.shape[1] == 0:
+    """The count in the first cell; an empty result or NULL counts as 0. `frame` is a
+    DataFrame (DuckDB offline) or a list of row tuples (BigQuery on Lambda)."""
+    if frame is None:
         return 0
-    value = frame.iat[0, 0]
+    if hasattr(frame, "iat"):
+        if frame.shape[0] == 0 or frame.shape[1] == 0:
+            return 0
+        value = frame.iat[0, 0]
+    else:
+        if not frame or not frame[0]:
+            return 0
+        value = frame[0][0]
     try:
         return 0 if value is None or value != value else int(value)  # NaN != NaN
     except (TypeError, ValueError):
@@ -77,4 +85,4 @@ def _first_int(frame: Any) -> int:
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """AWS Lambda entry point."""
-    return run_from_env(event, run)
+    return run_from_env(event, run, context)

@@ -44,9 +44,9 @@ def run(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
 
 
 def _insert(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
-    from opsbook.warehouse import split_statements
-
     try:
+        from opsbook.warehouse.rules import split_statements  # inside the try: a 500, not a crash
+
         params = week_params(event)
         sql = resources.read_template(TEMPLATE)
         # The warehouse wraps the statements in its own transaction.
@@ -66,4 +66,4 @@ def _insert(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """AWS Lambda entry point."""
-    return run_from_env(event, run)
+    return run_from_env(event, run, context)

@@ -163,7 +163,7 @@ class Resources:
 
     def read_template(self, name: str) -> str:
         """The template text with table names filled in from config (never from input)."""
-        from opsbook.warehouse import render_template
+        from opsbook.warehouse.templates import render_template
 
         text = self.objects.get_text(self.template_key(name))
         return render_template(
@@ -237,8 +237,9 @@ class Resources:
         return cls(**values)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Resources:
-        """Resources for a Lambda (WAREHOUSE=bigquery) or a local process (OPSBOOK_WAREHOUSE)."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, context: Any = None) -> Resources:
+        """Resources for a Lambda (WAREHOUSE=bigquery) or a local process (OPSBOOK_WAREHOUSE).
+        `context` is the Lambda context, whose remaining time bounds BigQuery jobs."""
         env = os.environ if environ is None else environ
         defaults = Config()
         tables = dict(
@@ -251,13 +252,11 @@ class Resources:
             or defaults.target_table,
         )
         if env.get("WAREHOUSE", "").lower() == "bigquery":
-            return cls._aws(env, tables)
+            return cls._aws(env, tables, context)
         return cls._local_env(env, tables, defaults)
 
     @classmethod
-    def _aws(cls, env: Mapping[str, str], tables: dict[str, str]) -> Resources:
-        from opsbook.warehouse import BigQueryWarehouse
-
+    def _aws(cls, env: Mapping[str, str], tables: dict[str, str], context: Any = None) -> Resources:
         project = env.get("BQ_PROJECT")
         bucket = env.get("SQL_BUCKET")
         if not project:
@@ -268,12 +267,34 @@ class Resources:
             )
         secrets = AwsSecrets()
         credentials_secret = env.get("BQ_CREDENTIALS_SECRET") or ""
+        credentials_config = env.get("BQ_CREDENTIALS_CONFIG") or ""
         location = env.get("BQ_LOCATION") or None
+        max_bytes = int(env.get("BQ_MAXIMUM_BYTES_BILLED") or 0) or None
+        max_job_seconds = float(env.get("BQ_JOB_TIMEOUT_SECONDS") or 600)
+        endpoint = env.get("BQ_API_ENDPOINT") or None
+        # Lambda's context says how long the function has left; jobs must end before it.
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
 
         def open_bigquery():
-            # The service-account JSON is fetched per call and handed straight to the client.
-            credentials = secrets.resolve(credentials_secret) if credentials_secret else None
-            return BigQueryWarehouse(project, location=location, credentials=credentials)
+            from opsbook.warehouse.bigquery_jobs import BigQueryJobs, load_credentials
+
+            if credentials_config:
+                # A workload identity federation configuration shipped with the functions.
+                info = function_file(credentials_config).read_text(encoding="utf-8")
+            elif credentials_secret:
+                # A service-account key, fetched per call and handed straight to the client.
+                info = secrets.resolve(credentials_secret)
+            else:
+                info = None
+            return BigQueryJobs(
+                project,
+                location=location,
+                credentials=load_credentials(info),
+                api_endpoint=endpoint,
+                maximum_bytes_billed=max_bytes,
+                max_job_seconds=max_job_seconds,
+                remaining_ms=remaining,
+            )
 
         return cls(
             open_warehouse=open_bigquery,
@@ -283,29 +304,37 @@ class Resources:
             sql_prefix=env.get("SQL_PREFIX", "sql/"),
             slack_secret_name=env.get("SLACK_SECRET_NAME") or None,
             outbox=None,
-            **tables,
+            dataset=tables["dataset"],
+            source_table=tables["source_table"],
+            target_table=tables["target_table"],
         )
 
     @classmethod
     def _local_env(
         cls, env: Mapping[str, str], tables: dict[str, str], defaults: Config
     ) -> Resources:
-        from opsbook.warehouse import DuckDBWarehouse
-
         home = Path(env.get("OPSBOOK_HOME") or ".opsbook")
         path = Path(env.get("OPSBOOK_WAREHOUSE") or home / "warehouse.duckdb")
         objects = Path(env.get("OPSBOOK_OBJECTS") or home / "objects")
         outbox = Path(env.get("OPSBOOK_OUTBOX") or home / "outbox" / "slack.jsonl")
         project = env.get("OPSBOOK_BQ_PROJECT") or defaults.bq_project
+
+        def open_duckdb():
+            from opsbook.warehouse import DuckDBWarehouse  # offline only: DuckDB, pandas
+
+            return DuckDBWarehouse(path, project=project)
+
         return cls(
-            open_warehouse=lambda: DuckDBWarehouse(path, project=project),
+            open_warehouse=open_duckdb,
             objects=LocalObjects(objects),
             secrets=EnvSecrets(env),
             project=project,
             sql_prefix=env.get("OPSBOOK_SQL_PREFIX", defaults.sql_prefix),
             slack_secret_name=env.get("OPSBOOK_SLACK_WEBHOOK_ENV") or defaults.slack_webhook_env,
             outbox=outbox,
-            **tables,
+            dataset=tables["dataset"],
+            source_table=tables["source_table"],
+            target_table=tables["target_table"],
         )
 
 
@@ -354,22 +383,33 @@ def bound_params(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
 
 def describe_error(exc: BaseException) -> str:
     """One line for a handler's {"error": ...}: the warehouse's or object store's own message."""
-    from opsbook.warehouse import WarehouseError
+    from opsbook.errors import OperationFailed  # the warehouses' and BigQuery's errors
 
-    if isinstance(exc, (WarehouseError, ObjectNotFound, ValueError)):
+    if isinstance(exc, (OperationFailed, ObjectNotFound, ValueError)):
         text = str(exc)
     else:
         text = f"{type(exc).__name__}: {exc}"
     return " ".join(text.split()) or type(exc).__name__
 
 
+def function_file(relative: str) -> Path:
+    """A file shipped in the function zip, by its path from the zip's root (/var/task)."""
+    root = Path(__file__).resolve().parents[2]  # .../opsbook/lambdas/resources.py -> the root
+    path = (root / relative).resolve()
+    if root not in path.parents:
+        raise ConfigError(f"{relative} is not a path inside the function package")
+    return path
+
+
 def run_from_env(
-    event: dict[str, Any], run: Callable[[dict[str, Any], Resources], dict[str, Any]]
+    event: dict[str, Any],
+    run: Callable[[dict[str, Any], Resources], dict[str, Any]],
+    context: Any = None,
 ) -> dict[str, Any]:
     """A status-code handler's body: `run` with resources from the environment, or a 500 when
     they cannot be read (a missing variable is an answer the definition handles, not a crash)."""
     try:
-        resources = Resources.from_env()
+        resources = Resources.from_env(context=context)
     except Exception as exc:
         return {"statusCode": 500, "error": describe_error(exc)}
     return run(event, resources)

@@ -3,7 +3,7 @@ folder on sys.path)."""
 
 from __future__ import annotations
 
+from support.federation import BQ_PROJECT, federation_config  # noqa: F401 - re-exported
+
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"  # moto's default account
-# The deploy tests ship a small layer; test_packaging builds and measures the real one.
-SMALL_LAYER = ("slack_sdk",)

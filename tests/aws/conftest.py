@@ -6,6 +6,7 @@ talk to AWS; nothing in boto3 is mocked.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from support.moto_server import point_environment_at, reset, set_execute
 # Helpers import by name under --import-mode=importlib.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from aws_helpers import SMALL_LAYER  # noqa: E402
+from aws_helpers import BQ_PROJECT, federation_config  # noqa: E402
 
 from opsbook.backends.aws.backend import AwsBackend  # noqa: E402
 from opsbook.config import load_config  # noqa: E402
@@ -25,7 +26,16 @@ from opsbook.config import load_config  # noqa: E402
 
 @pytest.fixture(scope="session")
 def build_dir(tmp_path_factory) -> Path:
+    """One build cache for the session: the layer is installed by pip once (slow the first
+    time on a machine, then from pip's cache) and the sandbox import runs once per build."""
     return tmp_path_factory.mktemp("build")
+
+
+@pytest.fixture(scope="session")
+def federation_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("google") / "bq-federation.json"
+    path.write_text(json.dumps(federation_config()))
+    return path
 
 
 @pytest.fixture
@@ -48,11 +58,16 @@ def aws_env(moto_url, monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def make_backend(aws_env, build_dir, tmp_path):
+def make_backend(aws_env, build_dir, federation_file, tmp_path):
     made = []
 
     def make(**overrides) -> AwsBackend:
-        options = {"layer_requirements": SMALL_LAYER, "build_dir": build_dir}
+        options = {"build_dir": build_dir}
+        overrides.setdefault("bq_project", BQ_PROJECT)
+        if overrides.get("bq_credentials_secret"):
+            overrides.setdefault("bq_credentials_config", "")  # the key route, not both
+        else:
+            overrides.setdefault("bq_credentials_config", str(federation_file))
         for key in ("layer_requirements", "build_dir", "direct_upload_limit", "package_root"):
             if key in overrides:
                 options[key] = overrides.pop(key)

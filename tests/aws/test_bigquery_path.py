@@ -17,9 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "warehouse"))
 from bq_server import BigQueryError, FakeBigQuery, warehouse_handler  # noqa: E402
 from wh_helpers import ROWS, SUMMARY, add_events  # noqa: E402
 
+from opsbook.warehouse.bigquery_jobs import BigQueryJobs  # noqa: E402
 from opsbook.lambdas import check_records, insert_week  # noqa: E402
 from opsbook.lambdas.resources import Resources  # noqa: E402
-from opsbook.warehouse import BigQueryWarehouse, DuckDBWarehouse, ensure_schema  # noqa: E402
+from opsbook.warehouse import DuckDBWarehouse, ensure_schema  # noqa: E402
 
 pytestmark = pytest.mark.aws
 
@@ -59,11 +60,12 @@ def resources(backend, fake_bq):
     assert made.objects.location("sql/x.sql") == f"s3://{env['SQL_BUCKET']}/sql/x.sql"
 
     def open_bigquery():
-        return BigQueryWarehouse(
+        return BigQueryJobs(
             env["BQ_PROJECT"],
             location=env["BQ_LOCATION"],
             credentials=AnonymousCredentials(),
-            client_options={"api_endpoint": fake_bq.url},
+            api_endpoint=fake_bq.url,
+            maximum_bytes_billed=int(env["BQ_MAXIMUM_BYTES_BILLED"]),
         )
 
     return dataclasses.replace(made, open_warehouse=open_bigquery, slack_secret_name=None)
@@ -73,6 +75,8 @@ def test_check_records_reads_s3_and_binds_the_date(resources, fake_bq):
     assert check_records.run(EVENT, resources) == {"statusCode": 200, "return_value": 2}
     (sent,) = fake_bq.queries()
     assert sent["parameterMode"] == "NAMED"
+    # Every job is bounded in bytes and in time (opsbook.warehouse.bigquery_jobs).
+    assert int(sent["maximumBytesBilled"]) == 10 * 1024**3
     assert sent["queryParameters"] == [
         {
             "name": "check_date",
@@ -82,7 +86,7 @@ def test_check_records_reads_s3_and_binds_the_date(resources, fake_bq):
     ]
     # The SQL is the S3 template with table names from config; the value is never formatted in.
     assert "@check_date" in sent["query"] and "2026-11-25" not in sent["query"]
-    assert "`opsbook-local.analytics.events`" in sent["query"]
+    assert "`acme-analytics.analytics.events`" in sent["query"]
 
 
 def test_insert_week_runs_one_bound_transaction(resources, fake_bq, duck):
@@ -131,10 +135,8 @@ def test_query_error_comes_back_as_a_500(backend, tmp_path):
         ]["Environment"]["Variables"]
         resources = dataclasses.replace(
             Resources.from_env(env),
-            open_warehouse=lambda: BigQueryWarehouse(
-                env["BQ_PROJECT"],
-                credentials=AnonymousCredentials(),
-                client_options={"api_endpoint": server.url},
+            open_warehouse=lambda: BigQueryJobs(
+                env["BQ_PROJECT"], credentials=AnonymousCredentials(), api_endpoint=server.url
             ),
             slack_secret_name=None,
         )

@@ -9,7 +9,7 @@ import pytest
 from aws_helpers import ACCOUNT, REGION
 
 from opsbook.backends.aws.deploy import substitute
-from opsbook.backends.aws.iam import Names, audit_policy, render_policies
+from opsbook.backends.aws.iam import LOG_DELIVERY_ACTIONS, Names, audit_policy, render_policies
 from opsbook.config import PACKAGE_ROOT
 from opsbook.errors import UsageError
 
@@ -134,8 +134,9 @@ def test_every_iam_policy_is_least_privilege(backend):
         for st in doc["Statement"]:
             assert st["Effect"] == "Allow"
             actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+            resources = [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]
             for action in actions:
-                out.setdefault(action, set()).update(st["Resource"])
+                out.setdefault(action, set()).update(resources)
         return out
 
     obj = f"arn:aws:s3:::{BUCKET}/sql/"
@@ -157,9 +158,21 @@ def test_every_iam_policy_is_least_privilege(backend):
     assert grants(deployed["opsbook-states"]) == {
         "lambda:InvokeFunction": {
             f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{f}" for f in FUNCTIONS
-        }
+        },
+        **{action: {"*"} for action in LOG_DELIVERY_ACTIONS},
     }
-    assert grants(deployed["opsbook-scheduler"]) == {"states:StartExecution": {ALIAS_ARN}}
+    # Step Functions authorizes a start through the alias against the unqualified state
+    # machine ARN; the qualifier condition holds the schedule to the alias. Dead letters go
+    # to the schedule's own queue.
+    sm_arn = ALIAS_ARN.rsplit(":", 1)[0]
+    assert grants(deployed["opsbook-scheduler"]) == {
+        "states:StartExecution": {sm_arn},
+        "sqs:SendMessage": {f"arn:aws:sqs:{REGION}:{ACCOUNT}:opsbook-schedule-dlq"},
+    }
+    (start,) = [
+        s for s in deployed["opsbook-scheduler"]["Statement"] if s["Sid"] == "StartLiveAlias"
+    ]
+    assert start["Condition"] == {"StringEquals": {"states:StateMachineQualifier": "live"}}
     # Each role can be assumed only by its service, from this account.
     principals = {}
     for role in ROLES:
@@ -335,13 +348,11 @@ def test_names_follow_the_prefix(make_backend):
 
 
 def test_a_layer_over_the_direct_upload_limit_goes_through_s3(make_backend, build_dir):
-    from aws_helpers import SMALL_LAYER
+    from opsbook.lambda_build.configured import build_for_config
 
-    from opsbook.backends.aws import packaging
-
-    backend = make_backend(direct_upload_limit=1_000)  # the small layer counts as "over 50 MB"
+    backend = make_backend(direct_upload_limit=1_000)  # the layer counts as "over 50 MB"
     backend.deploy()
-    expected = packaging.build_layer(SMALL_LAYER, cache_dir=build_dir)
+    expected = build_for_config(backend.cfg, cache_dir=build_dir).layer
     assert expected.size > 1_000
     content = backend.client("lambda").get_layer_version(LayerName="opsbook-deps", VersionNumber=1)[
         "Content"
@@ -364,12 +375,15 @@ def test_deployer_policy_names_only_the_deploy_resources():
         for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
     ]
     assert not any("*" in a for a in actions)
-    assert {"iam:PassRole", "states:CreateStateMachineAlias", "lambda:PublishLayerVersion"} <= set(
-        actions
-    )
+    assert {
+        "iam:PassRole",
+        "states:CreateStateMachineAlias",
+        "lambda:PublishLayerVersion",
+        "lambda:ListTags",  # GetFunction returns tags only with it; teardown reads them
+    } <= set(actions)
     for st in doc["Statement"]:
         resources = [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]
-        if st["Sid"] == "WhoAmI":  # GetCallerIdentity has no resource to scope
+        if st["Sid"] in ("WhoAmI", "LogDelivery"):  # actions with no resource to scope
             assert resources == ["*"]
             continue
         assert all("opsbook" in r for r in resources), st["Sid"]

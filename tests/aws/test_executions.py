@@ -206,7 +206,6 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_deploy_start_executions_history_teardown(aws_env, tmp_path, monkeypatch):
     """The newcomer's path: only AWS variables set, the CLI does the rest."""
     monkeypatch.setenv("OPSBOOK_HOME", str(tmp_path / "cli-home"))
-    monkeypatch.setenv("OPSBOOK_LAYER_REQUIREMENTS", "slack_sdk")  # the real layer: test_packaging
     first = _cli("deploy", "--json")
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["changed"] is True
@@ -231,7 +230,11 @@ def test_cli_deploy_start_executions_history_teardown(aws_env, tmp_path, monkeyp
     assert listed.returncode == 0, listed.stderr
     assert "week-2026-11-26" in listed.stdout
 
-    gone = _cli("teardown", "--yes", "--json")
+    # The execution is still RUNNING: teardown names it and stops, until --force.
+    refused = _cli("teardown", "--yes", "--json")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "week-2026-11-26 is RUNNING" in refused.stderr
+    gone = _cli("teardown", "--yes", "--force", "--json")
     assert gone.returncode == 0, gone.stderr
     assert json.loads(gone.stdout)["changed"] is True
 

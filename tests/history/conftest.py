@@ -122,7 +122,7 @@ class MemoryBackend:
     def deploy(self, *, plan=False, rollback=False):
         return DeployResult(applied=not plan, version_arn=self.version)
 
-    def teardown(self, *, plan=False):
+    def teardown(self, *, plan=False, force=False):
         return DeployResult(applied=not plan)
 
     def live_version(self):

@@ -156,11 +156,8 @@ def aws_deployed(aws_env, tmp_path, tmp_path_factory):
     from opsbook.backends.aws.backend import AwsBackend
 
     defs = pass_only_definitions(tmp_path)
-    build = tmp_path_factory.mktemp("build")
     backend = AwsBackend(
-        load_config(home=tmp_path / "home", backend="aws", definitions_dir=str(defs)),
-        layer_requirements=("slack_sdk",),
-        build_dir=build,
+        load_config(home=tmp_path / "home", backend="aws", definitions_dir=str(defs))
     )
     backend.deploy()
     yield backend

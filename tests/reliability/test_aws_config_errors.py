@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import one_line_error, run_cli, scrubbed_env  # noqa: E402
+from support.federation import deploy_environment  # noqa: E402
 
 CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 COMMANDS = [
@@ -55,6 +56,7 @@ def test_aws_configuration_problems_are_one_line_exit_2(tmp_path, setup, command
     extra = {k: v.replace("{port}", str(port)) for k, v in extra.items()}
     env = scrubbed_env(
         tmp_path,
+        **deploy_environment(tmp_path),  # deploy's own BigQuery checks pass; AWS's must fail
         OPSBOOK_HOME=str(tmp_path / "home"),
         AWS_CONFIG_FILE=str(tmp_path / "no-config"),
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),

@@ -17,12 +17,19 @@ from opsbook.config import load_config
 
 ACCOUNT = "123456789012"
 ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
+# Step Functions logging to CloudWatch Logs: the actions AWS's developer guide lists with
+# Resource "*" ("Logging using CloudWatch Logs"); no other statement may use "*".
+LOG_DELIVERY = {
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+}  # fmt: skip
 
 
 def exact_resources(names: Names) -> set[str]:
     """Everything a policy may name: this deploy's functions, alias, objects, secrets, logs."""
     allowed = {names.function_arn(m) for m in FUNCTIONS}
-    allowed |= {names.alias_arn}
+    allowed |= {names.dlq_arn}
     allowed |= {names.log_group_arn(m) for m in FUNCTIONS}
     allowed |= {f"{names.log_group_arn(m)}:*" for m in FUNCTIONS}  # the one allowed pattern
     return allowed
@@ -51,6 +58,14 @@ def audit(doc: dict, names: Names, templates: list[str], secret_arns: dict[str, 
             if not ACTION.match(action):
                 problems.append(f"action {action!r} is not one exact action")
         for resource in resources:
+            if resource == "*" and set(actions) <= LOG_DELIVERY:
+                continue
+            if resource == names.state_machine_arn:
+                # Starting through the alias: the unqualified ARN, held to the alias.
+                want = {"StringEquals": {"states:StateMachineQualifier": names.alias}}
+                if st.get("Condition") != want:
+                    problems.append("state machine ARN without the alias qualifier condition")
+                continue
             if resource not in allowed:
                 problems.append(f"resource {resource!r} is not one of this deploy's exact ARNs")
             if not resource.startswith(f"arn:{names.partition}:"):
@@ -89,8 +104,8 @@ def test_rendered_policies_are_least_privilege(tmp_path, region, overrides):
         }
         for role, doc in policies.items()
     }
-    assert grants[names.states_role] == {"lambda:InvokeFunction"}
-    assert grants[names.scheduler_role] == {"states:StartExecution"}
+    assert grants[names.states_role] == {"lambda:InvokeFunction"} | LOG_DELIVERY
+    assert grants[names.scheduler_role] == {"states:StartExecution", "sqs:SendMessage"}
     assert grants[names.lambda_role] <= {
         "s3:GetObject", "secretsmanager:GetSecretValue", "ssm:GetParameter",
         "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",

@@ -62,9 +62,12 @@ def set_execute(url: str, execute: bool) -> None:
 
 def point_environment_at(monkeypatch, url: str, tmp_path, *, scrub: tuple[str, ...]) -> None:
     """Only the standard AWS variables, aimed at moto: fake credentials, MOTO_REGION, no profile
-    or config files, no instance metadata, and OPSBOOK_HOME under tmp_path. Environment
+    or config files, no instance metadata, and OPSBOOK_HOME under tmp_path; a BigQuery project
+    and federation configuration, so deploy passes its credential checks. Environment
     variables starting with any prefix in `scrub` are removed first."""
     import os
+
+    from support.federation import deploy_environment
 
     for var in list(os.environ):
         if var.startswith(scrub):
@@ -78,5 +81,6 @@ def point_environment_at(monkeypatch, url: str, tmp_path, *, scrub: tuple[str, .
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
         "AWS_EC2_METADATA_DISABLED": "true",
         "OPSBOOK_HOME": str(tmp_path / "home"),
+        **deploy_environment(tmp_path),
     }.items():
         monkeypatch.setenv(var, value)

@@ -244,8 +244,20 @@ def warehouse_handler(warehouse) -> Handler:
 
 
 class FakeBigQuery:
-    def __init__(self, handler: Handler, *, page_size: int = 1000):
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        page_size: int = 1000,
+        bearer: str | None = None,
+        hold: bool = False,
+    ):
         self.handler = handler
+        # With `bearer`, every request must carry "Authorization: Bearer <bearer>" (401 else).
+        self.bearer = bearer
+        # With `hold`, inserted jobs stay RUNNING (their SQL not run) until jobs.cancel, which
+        # stops them as BigQuery documents: DONE with errorResult reason "stopped".
+        self.hold = hold
         self.page_size = page_size
         self.requests: list[dict[str, Any]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -313,9 +325,31 @@ class FakeBigQuery:
         raw = request.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        authorization = request.headers.get("Authorization")
         with self._lock:
-            self.requests.append({"method": method, "path": url.path, "query": query, "body": body})
-        status, payload = self._route(method, url.path, query, body)
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": url.path,
+                    "query": query,
+                    "body": body,
+                    "authorization": authorization,
+                }
+            )
+        if self.bearer is not None and authorization != f"Bearer {self.bearer}":
+            status, payload = (
+                401,
+                {
+                    "error": {
+                        "code": 401,
+                        "message": "Request is missing required authentication credential.",
+                        "status": "UNAUTHENTICATED",
+                        "errors": [{"reason": "required", "message": "Login Required."}],
+                    }
+                },
+            )
+        else:
+            status, payload = self._route(method, url.path, query, body)
         data = json.dumps(payload).encode()
         request.send_response(status)
         request.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -343,6 +377,10 @@ class FakeBigQuery:
             job = self.jobs.get(job_id)
             if not job:
                 return _error(404, "notFound", f"Not found: Job {project}:{job_id}")
+            if job["status"]["state"] == "RUNNING":
+                detail = {"reason": "stopped", "message": "Job execution was cancelled: User requested cancellation"}  # fmt: skip
+                job["status"] = {"state": "DONE", "errorResult": detail, "errors": [detail]}
+                self.errors[job_id] = BigQueryError("stopped", detail["message"])
             return 200, {"kind": "bigquery#jobCancelResponse", "job": job}
         if collection == "queries" and method == "POST" and job_id is None:
             return self._query(project, body or {})
@@ -412,6 +450,18 @@ class FakeBigQuery:
     def _insert(self, project: str, body: dict) -> dict:
         ref = body.get("jobReference", {})
         job_id = ref.get("jobId") or f"job_{uuid.uuid4().hex}"
+        if self.hold:
+            job = {
+                "kind": "bigquery#job",
+                "id": f"{project}:{ref.get('location') or 'US'}.{job_id}",
+                "jobReference": {"projectId": project, "jobId": job_id, "location": ref.get("location") or "US"},
+                "configuration": {"jobType": "QUERY", **body["configuration"]},
+                "statistics": {"creationTime": str(int(time.time() * 1000))},
+                "status": {"state": "RUNNING"},
+            }  # fmt: skip
+            with self._lock:
+                self.jobs[job_id] = job
+            return job
         return self._run(project, job_id, ref.get("location"), body["configuration"]["query"])
 
     def _query(self, project: str, body: dict):
@@ -440,6 +490,12 @@ class FakeBigQuery:
         if job_id in self.errors:
             error = self.errors[job_id]
             return _error(error.http_status, error.reason, error.message)
+        if job["status"]["state"] == "RUNNING":
+            return 200, {
+                "kind": "bigquery#getQueryResultsResponse",
+                "jobReference": job["jobReference"],
+                "jobComplete": False,
+            }
         max_results = query.get("maxResults")
         page = self._page(job_id, query.get("pageToken"), max_results)
         return 200, {

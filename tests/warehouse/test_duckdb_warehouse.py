@@ -267,7 +267,7 @@ def test_bigquery_credentials_from_service_account_json():
     from cryptography.hazmat.primitives.asymmetric import rsa
     from google.oauth2 import service_account
 
-    from opsbook.warehouse import bigquery_credentials
+    from opsbook.warehouse.warehouses import bigquery_credentials
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(

@@ -73,6 +73,20 @@ DEPLOY_OPTIONS = frozenset(
 )  # maxResults=1000 on ListExecutions and GetExecutionHistory
 
 
+def is_loopback(url: str | None) -> bool:
+    """Whether an endpoint URL names this machine (127.0.0.0/8, ::1 or localhost)."""
+    import ipaddress
+    from urllib.parse import urlparse
+
+    host = urlparse(url or "").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def error_code(exc: Exception) -> str:
     return getattr(exc, "response", {}).get("Error", {}).get("Code", "") or ""
 
@@ -228,6 +242,13 @@ class AwsBackend:
     def sfn(self) -> Any:
         return self.client("stepfunctions")
 
+    @property
+    def local_emulator(self) -> bool:
+        """True for a local AWS emulator (moto): config says so, or the Step Functions
+        endpoint is a loopback address. Only then do the emulator workarounds run; against
+        AWS every error surfaces as it is."""
+        return self.cfg.local_emulator or is_loopback(self.sfn.meta.endpoint_url)
+
     def execution_arn(self, execution: str) -> str:
         """An execution name or ARN -> its ARN under the deployed state machine."""
         if execution.startswith("arn:"):
@@ -284,10 +305,10 @@ class AwsBackend:
 
         return Deployer(self, **self.options).deploy(plan=plan, rollback=rollback)
 
-    def teardown(self, *, plan: bool = False) -> DeployResult:
+    def teardown(self, *, plan: bool = False, force: bool = False) -> DeployResult:
         from opsbook.backends.aws.deploy import Deployer
 
-        return Deployer(self, **self.options).teardown(plan=plan)
+        return Deployer(self, **self.options).teardown(plan=plan, force=force)
 
     def live_version(self) -> str | None:
         with aws_errors("reading the live alias"):
@@ -361,6 +382,8 @@ class AwsBackend:
                         f"state machine {names.state_machine} has no {names.alias} alias in "
                         f"{names.region}; run `opsbook --backend aws deploy` first"
                     ) from None
+                if not self.local_emulator:
+                    raise  # AWS itself refused the alias: its error, not a workaround
                 # The alias exists but the endpoint cannot start through it (moto): start the
                 # state machine itself, which is what the alias points at after a deploy.
                 log.warning(

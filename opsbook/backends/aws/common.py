@@ -12,8 +12,9 @@ from botocore.exceptions import ClientError
 
 from opsbook.backends.aws.backend import error_code
 from opsbook.errors import ConfigError
+from opsbook.lambda_build.targets import DEFAULT_RUNTIME
 
-RUNTIME = "python3.11"
+RUNTIME = DEFAULT_RUNTIME  # the config key lambda_runtime decides; this is its default
 NOT_FOUND = frozenset(
     {
         "NoSuchEntity",

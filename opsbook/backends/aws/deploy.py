@@ -26,7 +26,9 @@ from opsbook.backends.aws import packaging
 from opsbook.backends.aws.backend import aws_errors, error_code
 from opsbook.backends.aws.iam import MANAGED_TAG, Names, sql_templates
 from opsbook.backends.base import Change, DeployResult
-from opsbook.errors import ConfigError
+from opsbook.config import Config
+from opsbook.errors import ConfigError, UsageError
+from opsbook.lambda_build.configured import build_for_config
 
 if TYPE_CHECKING:
     from opsbook.backends.aws.backend import AwsBackend
@@ -43,12 +45,33 @@ from opsbook.backends.aws.common import (
     substitute,
 )
 from opsbook.backends.aws.functions import LambdaSteps
+from opsbook.backends.aws.observability import Observability
 from opsbook.backends.aws.states import StatesSteps
 
 __all__ = [
     "FUNCTION_SETTINGS", "IAM_RETRY", "NOT_FOUND", "PLACEHOLDER", "RUNTIME", "Deployer",
     "substitute",
 ]  # fmt: skip
+
+
+def check_bigquery_route(cfg: Config) -> None:
+    """Refuse a deploy whose functions could not reach BigQuery: no credential route, or the
+    offline default project."""
+    if cfg.bq_project == Config().bq_project:
+        raise ConfigError(
+            f"bq_project is still the offline default {cfg.bq_project!r}; set bq_project to "
+            "your BigQuery project before deploying to AWS"
+        )
+    if cfg.bq_credentials_config and cfg.bq_credentials_secret:
+        raise ConfigError(
+            "both bq_credentials_config and bq_credentials_secret are set; keep one BigQuery "
+            "credential route"
+        )
+    if not cfg.bq_credentials_config and not cfg.bq_credentials_secret:
+        raise ConfigError(
+            "no BigQuery credentials for the functions: set bq_credentials_config (workload "
+            "identity federation, recommended) or bq_credentials_secret (a key in Secrets Manager)"
+        )
 
 
 class Deployer(AccessSteps, LambdaSteps, StatesSteps):
@@ -70,14 +93,15 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
             # OPSBOOK_LAYER_REQUIREMENTS="a,b,c" replaces what the layer is built from.
             env = os.environ.get("OPSBOOK_LAYER_REQUIREMENTS", "")
             layer_requirements = tuple(r.strip() for r in env.split(",") if r.strip())
-        self.layer_requirements = tuple(layer_requirements) or packaging.LAYER_REQUIREMENTS
+        self.layer_requirements = tuple(layer_requirements) or None  # None: the functions' own
         self.direct_upload_limit = direct_upload_limit
         self.package_root = Path(package_root)
-        self.build_dir = Path(build_dir) if build_dir else Path(self.cfg.home) / "build"
+        self.build_dir = Path(build_dir) if build_dir else None  # None: the shared build cache
         self.iam_retry = iam_retry
         self.changes: list[Change] = []
         self.plan = False
         self.fresh_roles = False
+        self.handlers: dict[str, str] = {}  # function name -> Lambda Handler, from the build
 
     @property
     def names(self) -> Names:
@@ -85,6 +109,13 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
 
     def c(self, service: str) -> Any:
         return self.backend.client(service)
+
+    @property
+    def observability(self) -> Observability:
+        return Observability(self.c, self.names, self.cfg, self.note, self.tags)
+
+    def logging_configuration(self) -> dict[str, Any]:
+        return self.observability.logging_configuration()
 
     @property
     def tags(self) -> dict[str, str]:
@@ -105,22 +136,30 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
             return DeployResult(
                 self.changes, applied=not plan, version_arn=version, alias_arn=self.names.alias_arn
             )
-        packaging.check_platform()
+        check_bigquery_route(self.cfg)
         definition = self.render_definition()
         schedule = self.render_schedule()
-        function_zip = packaging.build_function_zip(self.package_root)
-        layer = packaging.build_layer(self.layer_requirements, cache_dir=self.build_dir)
+        # The same build as `opsbook package`: pip for the runtime, ELF audit, sandbox import.
+        built = build_for_config(
+            self.cfg, cache_dir=self.build_dir, requirements=self.layer_requirements
+        )
+        self.handlers = {h.function: h.lambda_handler for h in built.handlers}
+        function_zip, layer = built.function, built.layer
         packaging.check_sizes(function_zip, [layer])
         with aws_errors("deploying"):
             self.ensure_bucket()
             self.ensure_templates()
             secret_arns = self.ensure_secrets()
             self.ensure_roles(secret_arns)
+            watch = self.observability
+            watch.ensure_log_groups()  # before the functions run, so retention applies
             layer_arn = self.ensure_layer(layer)
             self.ensure_functions(function_zip, layer_arn)
             version = self.ensure_state_machine(definition)
             self.ensure_alias(version)
+            watch.ensure_dlq()
             self.ensure_schedule(schedule)
+            watch.ensure_alarms()
             ensure_failure_alerts(
                 self.c("events"), self.c("lambda"), self.names, self.tags, self.note
             )
@@ -139,6 +178,8 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         spec = substitute(_read_json(path), self.names.placeholders, path.name)
         spec["Name"] = self.names.schedule  # named after the prefix, so teardown finds it
         spec.setdefault("GroupName", "default")
+        # Failed starts, after the retry policy, land in the schedule's dead-letter queue.
+        spec["Target"]["DeadLetterConfig"] = {"Arn": self.names.dlq_arn}
         return spec
 
     # --- S3 ----------------------------------------------------------------------------------
@@ -216,18 +257,45 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
 
     # ================================================================ teardown
 
-    def teardown(self, *, plan: bool = False) -> DeployResult:
+    def teardown(self, *, plan: bool = False, force: bool = False) -> DeployResult:
         self.plan = plan
         with aws_errors("tearing down"):
+            if not force:
+                self.refuse_while_running()
             self.remove_schedule()
             remove_failure_alerts(self.c("events"), self.names, self.tags, self.note)
+            watch = self.observability
+            watch.remove_alarms()
+            watch.remove_dlq()
             self.remove_state_machine()
             self.remove_functions()
+            watch.remove_log_groups()
             self.remove_layer()
             self.remove_roles()
             self.remove_secrets()
             self.remove_objects()
         return DeployResult(self.changes, applied=not plan)
+
+    def refuse_while_running(self) -> None:
+        """Deleting the state machine would end a RUNNING execution mid-load: name it and stop,
+        unless --force. ListExecutions on the unqualified ARN lists every version's and alias's
+        executions (Step Functions API reference, ListExecutions)."""
+        sfn = self.c("stepfunctions")
+        try:
+            page = sfn.list_executions(
+                stateMachineArn=self.names.state_machine_arn, statusFilter="RUNNING", maxResults=100
+            )
+        except ClientError as exc:
+            if _missing(exc):
+                return
+            raise
+        running = [e["name"] for e in page.get("executions", [])]
+        if running:
+            more = f" and {len(running) - 1} more" if len(running) > 1 else ""
+            raise UsageError(
+                f"execution {running[0]}{more} is RUNNING on {self.names.state_machine}; wait for "
+                f"it or stop it (opsbook stop {running[0]}), or pass --force to tear down anyway"
+            )
 
     def remove_objects(self) -> None:
         s3 = self.c("s3")

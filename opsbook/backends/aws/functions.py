@@ -8,7 +8,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from opsbook.backends.aws import packaging
-from opsbook.backends.aws.common import FUNCTION_SETTINGS, RUNTIME, _missing
+from opsbook.backends.aws.common import FUNCTION_SETTINGS, _missing
+from opsbook.lambda_build import credentials
 
 
 class LambdaSteps:
@@ -55,8 +56,8 @@ class LambdaSteps:
             LayerName=layer,
             Description=f"opsbook dependencies: {', '.join(artifact.distributions)}"[:256],
             Content=content,
-            CompatibleRuntimes=[RUNTIME],
-            CompatibleArchitectures=[packaging.lambda_architecture()],
+            CompatibleRuntimes=[self.cfg.lambda_runtime],
+            CompatibleArchitectures=[self.cfg.lambda_architecture],
         )
         if key:
             self.c("s3").delete_object(Bucket=self.names.bucket, Key=key)  # Lambda keeps a copy
@@ -76,20 +77,29 @@ class LambdaSteps:
             "SQL_PREFIX": names.sql_prefix,
             "SLACK_SECRET_NAME": names.slack_secret,
         }
-        if names.bq_secret:
+        if cfg.bq_credentials_config:
+            env["BQ_CREDENTIALS_CONFIG"] = credentials.ARCNAME  # shipped in the function zip
+        elif names.bq_secret:
             env["BQ_CREDENTIALS_SECRET"] = names.bq_secret
+        if cfg.bq_maximum_bytes_billed:
+            env["BQ_MAXIMUM_BYTES_BILLED"] = str(cfg.bq_maximum_bytes_billed)
         return env
 
     def function_config(self, module: str, layer_arn: str) -> dict[str, Any]:
         timeout, memory = FUNCTION_SETTINGS[module]
+        name = self.names.function(module)
+        env = self.function_environment()
+        # A BigQuery job may run until two minutes before the function's own timeout; each
+        # job is cut shorter still by the time the invocation has left (opsbook.warehouse.bigquery_jobs).
+        env["BQ_JOB_TIMEOUT_SECONDS"] = str(max(timeout - 120, 1))
         return {
             "Role": self.names.role_arn(self.names.lambda_role),
-            "Handler": f"opsbook.lambdas.{module}.handler",
-            "Runtime": RUNTIME,
+            "Handler": self.handlers.get(name, f"opsbook.lambdas.{module}.handler"),
+            "Runtime": self.cfg.lambda_runtime,
             "Timeout": timeout,
             "MemorySize": memory,
             "Layers": [layer_arn],
-            "Environment": {"Variables": self.function_environment()},
+            "Environment": {"Variables": env},
         }
 
     @staticmethod
@@ -113,7 +123,7 @@ class LambdaSteps:
                         lambda name=name, desired=desired: lam.create_function(
                             FunctionName=name,
                             Code={"ZipFile": artifact.data},
-                            Architectures=[packaging.lambda_architecture()],
+                            Architectures=[self.cfg.lambda_architecture],
                             Description="opsbook weekly load",
                             Tags=self.tags,
                             Publish=False,

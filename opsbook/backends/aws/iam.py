@@ -23,6 +23,18 @@ FUNCTIONS = {
     "insert_week": "InsertWeekFunctionArn",
 }
 MANAGED_TAG = ("opsbook:managed-by", "opsbook")
+# Step Functions logging ("Logging using CloudWatch Logs"): actions without resource-level
+# permissions, so the one statement audit_policy lets use Resource "*".
+LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
 POLICY_VERSION = "2012-10-17"
 
 
@@ -124,6 +136,42 @@ class Names:
     @property
     def schedule(self) -> str:
         return f"{self.prefix}-weekly-load"
+
+    # observability ---------------------------------------------------------------------------
+    @property
+    def dlq(self) -> str:
+        """The schedule's dead-letter queue (a standard queue: Scheduler takes no FIFO one)."""
+        return f"{self.prefix}-schedule-dlq"
+
+    @property
+    def dlq_arn(self) -> str:
+        return self._arn("sqs", self.dlq)
+
+    @property
+    def states_log_group(self) -> str:
+        # /aws/vendedlogs/ keeps the log group out of CloudWatch Logs' resource policy size
+        # limit (Step Functions developer guide, "Logging using CloudWatch Logs").
+        return f"/aws/vendedlogs/states/{self.state_machine}"
+
+    @property
+    def states_log_group_arn(self) -> str:
+        return self._arn("logs", f"log-group:{self.states_log_group}")
+
+    @property
+    def log_groups(self) -> list[str]:
+        """Every log group deploy creates (with a retention period): the functions' and the
+        state machine's."""
+        return [f"/aws/lambda/{self.function(m)}" for m in FUNCTIONS] + [self.states_log_group]
+
+    @property
+    def alarms(self) -> dict[str, str]:
+        return {
+            "schedule_errors": f"{self.prefix}-schedule-target-errors",
+            "executions_failed": f"{self.prefix}-executions-failed",
+        }
+
+    def alarm_arn(self, name: str) -> str:
+        return self._arn("cloudwatch", f"alarm:{name}")
 
     # S3 and secrets -------------------------------------------------------------------------
     def object_arn(self, key: str) -> str:
@@ -248,15 +296,35 @@ def render_policies(
             "Effect": "Allow",
             "Action": "lambda:InvokeFunction",
             "Resource": [names.function_arn(m) for m in FUNCTIONS],
-        }
+        },
+        {
+            # What the Step Functions developer guide lists for logging to CloudWatch Logs;
+            # these log-delivery actions take no resource-level permissions, hence "*".
+            "Sid": "LogDelivery",
+            "Effect": "Allow",
+            "Action": list(LOG_DELIVERY_ACTIONS),
+            "Resource": "*",
+        },
     )
+    # Step Functions authorizes a start through an alias against the unqualified state machine
+    # ARN; the states:StateMachineQualifier condition keeps it to the alias ("Authorization
+    # for versions and aliases in Step Functions workflows"). Scheduler sends dead-letter
+    # events with the schedule's own role (EventBridge Scheduler user guide, "Configuring a
+    # schedule's dead-letter queue").
     scheduler_policy = _doc(
         {
             "Sid": "StartLiveAlias",
             "Effect": "Allow",
             "Action": "states:StartExecution",
-            "Resource": [names.alias_arn],
-        }
+            "Resource": [names.state_machine_arn],
+            "Condition": {"StringEquals": {"states:StateMachineQualifier": names.alias}},
+        },
+        {
+            "Sid": "DeadLetters",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": [names.dlq_arn],
+        },
     )
     return {
         names.lambda_role: lambda_policy,
@@ -274,6 +342,9 @@ def audit_policy(doc: Mapping[str, Any]) -> list[str]:
     for st in doc.get("Statement", []):
         actions = st.get("Action", [])
         resources = st.get("Resource", [])
+        acts = [actions] if isinstance(actions, str) else list(actions)
+        if resources == "*" and acts and set(acts) <= set(LOG_DELIVERY_ACTIONS):
+            continue  # documented: log delivery takes no resource-level permissions
         for action in [actions] if isinstance(actions, str) else actions:
             if "*" in action or "?" in action:
                 problems.append(f"wildcard action {action}")
@@ -302,7 +373,7 @@ def deployer_policy(cfg: Config, account: str, region: str) -> dict[str, Any]:
         if s and not s.startswith("/")
     ]
     schedule = n._arn("scheduler", f"schedule/default/{n.schedule}")
-    statements = [
+    statements: list[dict[str, Any]] = [
         {"Sid": "WhoAmI", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
         {
             "Sid": "SqlBucket",
@@ -369,6 +440,9 @@ def deployer_policy(cfg: Config, account: str, region: str) -> dict[str, Any]:
                 "lambda:UpdateFunctionConfiguration",
                 "lambda:DeleteFunction",
                 "lambda:TagResource",
+                # GetFunction returns the function's tags only with ListTags, and teardown
+                # deletes only what carries the opsbook tag.
+                "lambda:ListTags",
             ],
             "Resource": functions,
         },
@@ -425,6 +499,57 @@ def deployer_policy(cfg: Config, account: str, region: str) -> dict[str, Any]:
                 "scheduler:DeleteSchedule",
             ],
             "Resource": schedule,
+        },
+    ]
+    log_groups = [n._arn("logs", f"log-group:{g}") for g in n.log_groups]
+    statements += [
+        {
+            "Sid": "LogGroups",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogGroup",
+                "logs:DeleteLogGroup",
+                "logs:PutRetentionPolicy",
+                "logs:TagResource",
+                "logs:TagLogGroup",
+                "logs:ListTagsForResource",
+                "logs:ListTagsLogGroup",
+            ],
+            "Resource": log_groups + [f"{g}:*" for g in log_groups],
+        },
+        {
+            # Passed on to Step Functions when the state machine logs; no resource-level
+            # permissions exist for these (DescribeLogGroups lists by prefix).
+            "Sid": "LogDelivery",
+            "Effect": "Allow",
+            "Action": list(LOG_DELIVERY_ACTIONS),
+            "Resource": "*",
+        },
+        {
+            "Sid": "DeadLetterQueue",
+            "Effect": "Allow",
+            "Action": [
+                "sqs:CreateQueue",
+                "sqs:GetQueueUrl",
+                "sqs:GetQueueAttributes",
+                "sqs:SetQueueAttributes",
+                "sqs:TagQueue",
+                "sqs:ListQueueTags",
+                "sqs:DeleteQueue",
+            ],
+            "Resource": n.dlq_arn,
+        },
+        {
+            "Sid": "Alarms",
+            "Effect": "Allow",
+            "Action": [
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:TagResource",
+                "cloudwatch:ListTagsForResource",
+            ],
+            "Resource": [n.alarm_arn(a) for a in n.alarms.values()],
         },
     ]
     if secrets:

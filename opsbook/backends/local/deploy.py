@@ -171,7 +171,8 @@ class LocalDeploy:
             result.applied = True
         return result
 
-    def teardown(self, *, plan: bool = False) -> DeployResult:
+    def teardown(self, *, plan: bool = False, force: bool = False) -> DeployResult:
+        # Local executions run inside the process that started them; `force` changes nothing.
         if plan or not self._has_store():
             return self._teardown(plan=plan)
         with self._deploy_lock():
