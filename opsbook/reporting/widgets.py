@@ -514,12 +514,17 @@ class OpsConsole:
         exited = mine[mine["type"].str.endswith("StateExited")]
         visit = next((v for v in self.visits if v["state"] == name), None)
         seen = f" (entered {visit['count']}×, {visit['status']})" if visit else ""
+        # A latest visit that failed (or is still running) never exited: it has no output,
+        # rather than the output of the visit before it.
+        done = len(exited) > 0 and (
+            len(entered) == 0 or exited["id"].iloc[-1] > entered["id"].iloc[-1]
+        )
         self.state_io.value = (
             f"<b>{html.escape(name)}</b>{html.escape(seen)}"
             "<br><b>Input</b> (latest visit)"
             + _json_block(entered["input"].iloc[-1] if len(entered) else None)
             + "<b>Output</b> (latest visit)"
-            + _json_block(exited["output"].iloc[-1] if len(exited) else None)
+            + _json_block(exited["output"].iloc[-1] if done else None)
         )
 
     @_guarded

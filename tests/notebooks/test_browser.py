@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -119,7 +120,9 @@ def test_console_legend_failure_panel_and_rerun(voila, demo):
             panel = page.locator(".opsbook-failure")
             panel.locator("b", has_text="PollingGaveUp").wait_for(timeout=30_000)
             text = panel.inner_text()
-            assert "LoadFailed" in text and "no rows for 2026-11-04" in text
+            # The execution failed at the Task whose check gave up, not at a Fail state.
+            assert "CheckRecords" in text and "no rows for 2026-11-04" in text
+            assert "LoadFailed" not in text
             assert "UTC" in text and "JST" in text and '"check_date": "2026-11-04"' in text
             # The events tab (hidden behind Executions) lists the poll loop as one row.
             page.locator(".opsbook-events >> text=WaitForData").wait_for(
@@ -182,7 +185,11 @@ def test_report_html_shows_graph_and_charts_in_chromium(report_run):
             assert page.title() == "opsbook-weekly-load · week 2026-11-05 · FAILED"
             graph = page.locator(".opsbook-graph svg")
             assert graph.count() == 1 and graph.bounding_box()["width"] > 600
-            assert "LoadFailed" in graph.text_content()
+            # The failed Task is drawn red, with its 19 visits.
+            title = page.locator("title", has_text=re.compile(r"^CheckRecords$"))
+            failed = graph.locator("g.node", has=title)
+            assert failed.locator("[stroke='#c62828']").count() >= 1
+            assert "×19" in failed.text_content()
             images = page.locator("img[src^='data:image/png']")
             assert images.count() >= 4
             widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")

@@ -46,18 +46,29 @@ def test_build_graph_has_every_state_and_labelled_choice_edges():
     choice = [e for e in g.edges if e.source == "ArePollsExhausted"]
     assert {e.kind for e in choice} == {"choice", "default"}
     assert any("max_polls" in e.label for e in choice)
-    assert any(e.kind == "catch" and e.source == "CheckRecords" for e in g.edges)
+    # Only the Slack notifications are caught; the work Tasks fail the execution where they fail.
+    catches = {(e.source, e.target) for e in g.edges if e.kind == "catch"}
+    assert catches == {
+        ("NotifyWaiting", "WaitForData"),
+        ("NotifyInsertStarting", "InsertWeek"),
+        ("NotifyComplete", "LoadSucceeded"),
+    }
 
 
 def test_overlay_of_the_failed_week(histories):
     overlay = graph.overlay_from_history(histories[FAILED])
     assert overlay.status == "FAILED"
-    assert overlay.failed_state == "LoadFailed"
+    # The execution fails in the Task whose check gave up (PollingGaveUp on the last poll).
+    assert overlay.failed_state == "CheckRecords"
+    assert overlay.state_status("CheckRecords") == "failed"
+    assert overlay.visits["CheckRecords"] == 19  # the first check and one after each of 18 waits
     assert overlay.visits["WaitForData"] == 18
     assert overlay.transitions[("WaitForData", "CheckRecords")] == 18
+    assert overlay.visits["NotifyWaiting"] == 4  # polls 1, 6, 12 and 18
     # No notify task failed, so no catch edge was taken.
     assert sum(overlay.caught.values()) == 0
     assert overlay.state_status("InsertWeek") == "idle"
+    assert overlay.state_status("LoadFailed") == "idle"
 
 
 def test_overlay_of_a_succeeded_week(histories):
@@ -73,12 +84,12 @@ def test_overlay_of_a_succeeded_week(histories):
 def test_svg_highlights_the_failed_state_red_and_the_path_green(histories):
     svg = graph.render(DEFINITION, histories[FAILED], format="svg")
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
-    failed = _node(svg, "LoadFailed")
-    assert 'fill="#fdecea"' in failed and 'stroke="#c62828"' in failed
+    failed = _node(svg, "CheckRecords")
+    assert 'fill="#fdecea"' in failed and 'stroke="#c62828"' in failed and "×19" in failed
     visited = _node(svg, "WaitForData")
     assert 'stroke="#2e7d32"' in visited and "×18" in visited
-    idle = _node(svg, "InsertWeek")
-    assert 'stroke="#9e9e9e"' in idle
+    for name in ("InsertWeek", "LoadFailed"):
+        assert 'stroke="#9e9e9e"' in _node(svg, name)
 
 
 @needs_dot
@@ -92,12 +103,13 @@ def test_png_and_inline_html(histories):
 
 def test_text_rendering_marks_the_path(histories):
     text = graph.render(DEFINITION, histories[FAILED], format="text")
-    assert "✘ LoadFailed [Fail]" in text
+    assert "✘ CheckRecords [Task] ×19" in text
     assert "✔ WaitForData [Wait] ×18" in text
     assert "· InsertWeek [Task]" in text
+    assert "· LoadFailed [Fail]" in text
     lines = text.splitlines()
-    wait = lines.index("✔ NotifyWaiting [Task] ×18")
-    # The normal edge was taken 18 times; the catch edge to the same state never.
+    wait = lines.index("✔ NotifyWaiting [Task] ×4")
+    # The normal edge was taken 4 times; the catch edge to the same state never.
     assert lines[wait + 1] == "    ═> WaitForData"
     assert lines[wait + 2] == "    -> WaitForData (catch States.ALL)"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import papermill as pm
@@ -58,7 +59,9 @@ def test_rerun_notebook(demo, home_copy, tmp_path, dry_run):
     assert "week-2026-11-05-r1" in text and "START" in text  # the plan
     weeks_after = nb.cells[-1].outputs[0]["data"]["text/html"]
     if dry_run:
-        assert "**1** started" in text and "FAILED" in weeks_after
+        # Nothing was done: the summary counts what would be started, nothing started.
+        assert "**1** would_start" in text and "**0** started" in text
+        assert "FAILED" in weeks_after
         assert "#c62828" in weeks_after  # the failed week is still red
     else:
         assert "**1** succeeded" in text
@@ -77,7 +80,9 @@ def test_opsbook_report_writes_notebook_html_and_figures(report_run, demo):
     assert f"html: {stem}.html" in out and "FAILED, 18 polls" in out
     html = stem.with_suffix(".html").read_text()
     assert html.count("data:image/png;base64,") >= 4  # arrival, its timing, Gantt, week over week
-    assert "<svg" in html and "LoadFailed" in html  # the graph, inline
+    # The graph, inline, marks red the Task the execution failed at (not a Fail state).
+    failed_node = re.search(r"<title>CheckRecords</title>(.*?)</g>", html, re.S)
+    assert "<svg" in html and failed_node and 'stroke="#c62828"' in failed_node.group(1)
     assert "ops = connect(" not in html  # no input cells
     assert "<title>opsbook-weekly-load · week 2026-11-05 · FAILED</title>" in html
     assert "Is this week OK?" in html and "rows arrived after the run ended" in html
@@ -89,7 +94,10 @@ def test_opsbook_report_writes_notebook_html_and_figures(report_run, demo):
     assert list(figures["rows_per_day"]) == [f"2026-10-{d}" for d in range(29, 32)] + [
         f"2026-11-0{d}" for d in range(1, 5)
     ]
-    assert figures["notifications"] == 19 and figures["anomalies"] == []
+    # The states sent 4 messages (polls 1, 6, 12, 18); the failure alert goes from the status
+    # change event, outside the history, and the page says so.
+    assert figures["notifications"] == 4 and figures["anomalies"] == []
+    assert "execution status change event" in html
     assert figures["rows_per_day_at_run"]["2026-11-04"] == 0 < figures["rows_per_day"]["2026-11-04"]
     assert figures["baseline_weeks_used"] == 0
     executed = nbformat.read(str(stem.with_suffix(".ipynb")), as_version=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -82,7 +83,9 @@ def test_selecting_a_failed_week_opens_the_failure_first(console, demo):
     assert console.selected == demo.failed and console.panel.layout.display == ""
     assert "FAILED" in console.week_title.value
     failure = console.failure.value
-    assert "Failed state" in failure and "LoadFailed" in failure and "PollingGaveUp" in failure
+    # The execution failed at the Task whose check gave up, not at a terminal Fail state.
+    assert "Failed state" in failure and "CheckRecords" in failure and "PollingGaveUp" in failure
+    assert "LoadFailed" not in failure
     cause = "polling gave up after 18 polls (600 s apart): no rows for 2026-11-04, the last day"
     assert cause in failure  # the full cause, not cut
     assert "2026-11-05 03:30 UTC · 2026-11-05 12:30 JST" in failure
@@ -90,7 +93,10 @@ def test_selecting_a_failed_week_opens_the_failure_first(console, demo):
     assert "week-2026-11-05" in console.executions.value
     assert cause in console.executions.value  # the executions tab keeps the cause too
     assert console.timeline.value[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "<svg" in console.graph.value and "LoadFailed" in console.graph.value
+    failed_node = re.search(
+        r"<title>CheckRecords</title>(.*?)</g>", console.graph.value, re.S
+    )  # the graph marks the failed Task red
+    assert failed_node and 'stroke="#c62828"' in failed_node.group(1)
     assert console.rerun_button.description == f"Rerun {demo.failed}…"
 
 
@@ -98,23 +104,31 @@ def test_events_filter_states_errors_all(console, demo):
     _button(console, demo.failed).click()
     assert console.event_filter.value == "states"
     states = console.events.value
-    assert states.count("<tr>") == 12  # header + 11 states, the poll loop collapsed
+    # header + 9 states (PrepareWeek, IsWeekValid, the 7 of the poll loop), the loop collapsed
+    assert states.count("<tr>") == 10
     assert "WaitForData" in states and ">18<" in states and "3h00m" in states
     console.event_filter.value = "errors"
     errors = console.events.value
-    assert "ExecutionFailed" in errors and "WaitStateEntered" not in errors
+    assert "TaskFailed" in errors and "ExecutionFailed" in errors
+    assert "WaitStateEntered" not in errors
     console.event_filter.value = "all"
-    assert console.events.value.count("<tr>") == 348  # header + every event
+    # header + 300 events: the execution's 2, PrepareWeek and IsWeekValid 2 each, CheckRecords
+    # 18 x 5 + 4 (the last one fails), 18 x 2 for each of the five other loop states, and
+    # NotifyWaiting 4 x 5 (polls 1, 6, 12, 18)
+    assert console.events.value.count("<tr>") == 301
 
 
 def test_picking_a_state_shows_its_input_and_output(console, demo):
     _button(console, demo.failed).click()
-    assert console.state_picker.value == "LoadFailed"  # the failed state first
-    assert "no output" not in console.state_io.value and "(none)" in console.state_io.value
-    console.state_picker.value = "CheckRecords"
-    io = console.state_io.value
-    assert "entered 19×" in io
-    assert "&quot;return_value&quot;: 0" in io  # its output: the last check found no rows
+    assert console.state_picker.value == "CheckRecords"  # the failed state first
+    given, output = console.state_io.value.split("<b>Output</b>")
+    assert "entered 19×, FAILED" in given
+    assert "&quot;last&quot;: true" in given  # its input: the last allowed poll
+    assert "(none)" in output and "{" not in output  # it failed, so no output, not an old one
+    console.state_picker.value = "CountPoll"
+    given, output = console.state_io.value.split("<b>Output</b>")
+    assert "entered 18×, SUCCEEDED" in given and "&quot;count&quot;: 17" in given
+    assert "&quot;count&quot;: 18" in output  # its output: the poll it counted
 
 
 def test_clear_selection_closes_the_panel(console, demo):
