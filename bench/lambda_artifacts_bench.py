@@ -37,8 +37,16 @@ from opsbook.lambda_build.targets import runtime  # noqa: E402
 
 HANDLERS = ("check_records", "insert_week", "notify")
 AFTER_PATH = {
-    "check_records": ["opsbook.warehouse.bigquery_jobs", "google.cloud.bigquery", "google.auth.aws"],
-    "insert_week": ["opsbook.warehouse.bigquery_jobs", "google.cloud.bigquery", "opsbook.warehouse.rules"],
+    "check_records": [
+        "opsbook.warehouse.bigquery_jobs",
+        "google.cloud.bigquery",
+        "google.auth.aws",
+    ],
+    "insert_week": [
+        "opsbook.warehouse.bigquery_jobs",
+        "google.cloud.bigquery",
+        "opsbook.warehouse.rules",
+    ],
     "notify": ["slack_sdk.webhook"],
 }
 BEFORE_PATH = {
