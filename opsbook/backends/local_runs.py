@@ -77,16 +77,28 @@ class LocalRuns:
         return Resources.local(self.home, config=self.cfg, **overrides)
 
     @contextmanager
-    def _run_resources(self, clock) -> Iterator[Any]:
-        """Resources for one run. Under the virtual clock a run takes well under a second of
-        real time, so it keeps one DuckDB connection for the whole run; under the real clock
-        each call opens the file and closes it, so waits don't hold the lock."""
+    def _held_warehouse(self, clock) -> Iterator[Any]:
+        """The warehouse a virtual-clock run keeps open from start to end (None under the real
+        clock). It is taken BEFORE the execution is created or claimed: a file another process
+        holds is then a refusal before anything was reported, never a reported run that is
+        later lost (issue 14, finding 1)."""
         if getattr(clock, "virtual", False) is False:
-            yield self.resources()
+            yield None
             return
         wh = self.open_warehouse()
         with wh.session():
-            yield self.resources(open_warehouse=lambda: _Borrowed(wh))
+            yield wh
+
+    @contextmanager
+    def _run_resources(self, held: Any) -> Iterator[Any]:
+        """Resources for one run. Under the virtual clock a run takes well under a second of
+        real time, so it uses the one DuckDB connection `held` for the whole run; under the
+        real clock (held None) each call opens the file and closes it, so waits don't hold
+        the lock."""
+        if held is None:
+            yield self.resources()
+            return
+        yield self.resources(open_warehouse=lambda: _Borrowed(held))
 
     def _tasks(self, clock, resources) -> dict[str, Callable]:
         """The engine's task registry: the workflow's Lambda handlers, run in process.
@@ -141,7 +153,9 @@ class LocalRuns:
             wh.close()
         self.store.set_meta(key, "ready")
 
-    def _run(self, execution: Execution, text: str, clock, *, redrive: bool) -> Execution:
+    def _run(
+        self, execution: Execution, text: str, clock, *, redrive: bool, held: Any = None
+    ) -> Execution:
         store = self.store
         arn = execution.arn
 
@@ -156,16 +170,13 @@ class LocalRuns:
         store.set_meta(_owner_key(arn), f"{os.getpid()}:{process_identity(os.getpid())}")
         _RUNNING_HERE.add(arn)
         try:
-            with self._run_resources(clock) as resources:
+            with self._run_resources(held) as resources:
                 run = self._engine_run(
                     execution, text, clock, resources, persist, should_abort, redrive
                 )
         except BaseException as exc:
-            from opsbook.warehouse import WarehouseLocked
-
-            if isinstance(exc, WarehouseLocked) and not redrive and store.discard_unstarted(arn):
-                raise  # the warehouse was busy before the run began: as if never started
             # The engine itself broke (not a workflow failure): close the execution, say why.
+            # An execution someone may have seen is never deleted, only closed with its cause.
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 error, cause = INTERRUPTED_ERROR, "the run was interrupted; redrive it to resume"
             else:
@@ -278,7 +289,9 @@ class LocalRuns:
             child.wait(timeout=30)
             from opsbook import errors
 
-            cls = getattr(errors, reply["error"], OperationFailed)
+            # Errors defined elsewhere (e.g. WarehouseLocked) keep their exit code.
+            fallback = errors.UsageError if reply.get("exit_code") == 2 else OperationFailed
+            cls = getattr(errors, reply["error"], fallback)
             existing = self.store.get_execution(reply["arn"]) if reply.get("arn") else None
             if cls is errors.ExecutionAlreadyExists:
                 raise cls(reply["message"], existing)

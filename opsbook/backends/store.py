@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from opsbook.backends.base import RUNNING, Execution, dumps
+from opsbook.backends.base import ABORTED, FAILED, RUNNING, TIMED_OUT, Execution, dumps
 from opsbook.errors import ExecutionAlreadyExists, UsageError
 
 SCHEMA_VERSION = 1
+REDRIVABLE = (FAILED, TIMED_OUT, ABORTED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -356,36 +357,28 @@ class Store:
             conn.execute(f"UPDATE executions SET {assignments} WHERE arn = ?", (*values, arn))
 
     def claim_redrive(self, arn: str, *, owner_pid: int, redrive_date: datetime) -> Execution:
-        """Atomically move a closed execution back to RUNNING for a redrive (one winner)."""
+        """Move a FAILED, TIMED_OUT or ABORTED execution back to RUNNING for a redrive: one
+        compare-and-set, so of two overlapping redrives one wins, and a redrive whose checks
+        passed before another one SUCCEEDED is refused (RedriveExecution's rule)."""
         with self.transaction() as conn:
-            row = conn.execute(
-                f"SELECT {_EXEC_COLUMNS} FROM executions WHERE arn = ?", (arn,)
-            ).fetchone()
-            if row is None:
-                raise UsageError(f"no execution {arn}")
-            current = _execution(row)
-            if current.status == RUNNING:
-                raise UsageError(
-                    f"execution {current.name} is RUNNING; only a closed one can be redriven"
-                )
-            conn.execute(
+            claimed = conn.execute(
                 "UPDATE executions SET status = ?, output = NULL, error = NULL, cause = NULL,"
                 " stop_date = NULL, redrive_count = redrive_count + 1, redrive_date = ?,"
-                " owner_pid = ?, stop_requested = 0 WHERE arn = ?",
-                (RUNNING, to_text(redrive_date), owner_pid, arn),
-            )
+                " owner_pid = ?, stop_requested = 0"
+                f" WHERE arn = ? AND status IN ({', '.join('?' * len(REDRIVABLE))})",
+                (RUNNING, to_text(redrive_date), owner_pid, arn, *REDRIVABLE),
+            ).rowcount
+            if not claimed:
+                row = conn.execute(
+                    "SELECT name, status FROM executions WHERE arn = ?", (arn,)
+                ).fetchone()
+                if row is None:
+                    raise UsageError(f"no execution {arn}")
+                raise UsageError(
+                    f"execution {row[0]} is {row[1]}; only a failed, timed out or aborted one"
+                    " can be redriven"
+                )
         return self.get_execution(arn)  # type: ignore[return-value]
-
-    def discard_unstarted(self, arn: str) -> bool:
-        """Remove an execution that has no events yet (its run never began)."""
-        with self.transaction() as conn:
-            (count,) = conn.execute(
-                "SELECT COUNT(*) FROM events WHERE execution = ?", (arn,)
-            ).fetchone()
-            if count:
-                return False
-            conn.execute("DELETE FROM executions WHERE arn = ?", (arn,))
-        return True
 
     def get_execution(self, arn: str) -> Execution | None:
         row = self.conn.execute(
