@@ -158,8 +158,11 @@ def load_config(
     file_path = Path(path) if path else None
     if file_path is None:
         candidate = (home_path or Path(".opsbook")) / "config.toml"
-        if candidate.is_file():
-            file_path = candidate
+        try:
+            if candidate.is_file():
+                file_path = candidate
+        except OSError as exc:  # a name too long, a loop: the home itself is unusable
+            raise ConfigError(f"cannot use the home {candidate.parent}: {exc.strerror}") from None
     if file_path is not None:
         values.update(read_config_file(file_path))
     for key in _FIELDS:

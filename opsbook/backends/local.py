@@ -106,11 +106,21 @@ class LocalBackend(LocalDeploy, LocalRuns):
         return f"{self.sm_arn}:{self.cfg.alias_name}"
 
     def _ensure_home(self) -> None:
-        if self.home.exists() and not self.home.is_dir():
-            raise UsageError(f"OPSBOOK_HOME {self.home} is a file, not a folder")
+        try:
+            if self.home.exists() and not self.home.is_dir():
+                raise UsageError(f"OPSBOOK_HOME {self.home} is a file, not a folder")
+        except OSError as exc:  # a symlink loop, a name too long: one line, exit 2
+            raise UsageError(f"cannot use the home {self.home}: {exc.strerror}") from None
         for sub in ("", "objects", "outbox", "cache"):
             path = self.home / sub
-            path.mkdir(parents=True, exist_ok=True)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                raise UsageError(
+                    f"cannot use the home {self.home}: {path} is not a folder"
+                ) from None
+            except OSError as exc:  # /proc, a read-only or full disk, a path under a file
+                raise UsageError(f"cannot create the home {path}: {exc.strerror}") from None
             try:
                 os.chmod(path, 0o700)
             except OSError:
@@ -205,6 +215,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
         owner_pid: int,
         on_created: Callable[[Execution, bool], None] | None = None,
     ) -> Execution:
+        self.store.require_writable()  # a read-only or full disk: said before anything else
         version_arn, text = self._deployed()
         self._ensure_schema()
         clock = self._clock(scheduled_time)
@@ -234,7 +245,12 @@ class LocalBackend(LocalDeploy, LocalRuns):
 
     def _has_store(self) -> bool:
         # Reads on a home that was never used answer "nothing" instead of creating files.
-        return self._store is not None or (self.home / "store.sqlite").exists()
+        if self._store is not None:
+            return True
+        try:
+            return (self.home / "store.sqlite").exists()
+        except OSError as exc:
+            raise UsageError(f"cannot use the home {self.home}: {exc.strerror}") from None
 
     def describe(self, execution: str) -> Execution:
         arn = self._resolve(execution)
@@ -322,6 +338,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
     def _redrive(
         self, arn: str, *, on_claimed: Callable[[Execution, bool], None] | None = None
     ) -> Execution:
+        self.store.require_writable()
         current = self.store.get_execution(arn)
         if current is None:
             raise ExecutionNotFound(f"no execution {arn!r} in {self.home}")

@@ -17,13 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from opsbook.backends.base import ABORTED, FAILED, RUNNING, SUCCEEDED, Execution
+from opsbook.backends.base import ABORTED, FAILED, SUCCEEDED, Execution
 from opsbook.backends.local_names import function_arn
-from opsbook.backends.store import utcnow
+from opsbook.backends.store import StorageError, utcnow
 from opsbook.config import Config
 from opsbook.errors import OperationFailed
 
 INTERRUPTED_ERROR = "Opsbook.Interrupted"
+# The events that close an execution: stored with its status row, in one transaction.
+CLOSING_EVENTS = frozenset(
+    {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
+)
 # Executions this process is running (any thread): stop() asks them instead of closing them.
 _RUNNING_HERE: set[str] = set()
 _RELEASE_LOCK = threading.Lock()
@@ -159,7 +163,12 @@ class LocalRuns:
         store = self.store
         arn = execution.arn
 
+        closing: list[dict[str, Any]] = []
+
         def persist(event: dict[str, Any]) -> None:
+            if event.get("type") in CLOSING_EVENTS:
+                closing.append(event)  # written with the status row, in one transaction
+                return
             store.append_event(arn, event)
 
         def should_abort() -> bool:
@@ -186,7 +195,7 @@ class LocalRuns:
             raise
         finally:
             _RUNNING_HERE.discard(arn)
-        return self._record(arn, run, clock)
+        return self._record(arn, run, clock, closing)
 
     def _engine_run(self, execution, text, clock, resources, persist, should_abort, redrive):
         from opsbook import engine
@@ -211,8 +220,8 @@ class LocalRuns:
             )
         return engine.execute(text, execution.input, **common)
 
-    def _record(self, arn: str, run, clock) -> Execution:
-        """Store how the run ended."""
+    def _record(self, arn: str, run, clock, closing: list[dict[str, Any]]) -> Execution:
+        """Store how the run ended: the closing event and the status row together."""
         store = self.store
         fields: dict[str, Any] = {
             "status": run.status,
@@ -227,25 +236,22 @@ class LocalRuns:
             current = store.get_execution(arn)
             fields["error"] = current.error if current else run.error
             fields["cause"] = current.cause if current else run.cause
-        store.update_execution(arn, **fields)
+        if closing:
+            store.finish_execution(arn, closing[-1], **fields)
+        else:
+            store.update_execution(arn, **fields)
         return store.get_execution(arn)  # type: ignore[return-value]
 
     def _close_failed(self, arn: str, error: str, cause: str, when: datetime) -> None:
-        store = self.store
-        last = store.last_event_id(arn)
-        store.append_event(
+        self.store.finish_execution(
             arn,
             {
                 "timestamp": when,
                 "type": "ExecutionFailed",
-                "id": last + 1,
-                "previousEventId": last,
                 "executionFailedEventDetails": {"error": error, "cause": cause},
             },
-        )
-        store.update_execution(
-            arn, status=FAILED, error=error, cause=cause, stop_date=when, owner_pid=None
-        )
+            status=FAILED, error=error, cause=cause, stop_date=when, owner_pid=None,
+        )  # fmt: skip
 
     def _start_detached(
         self, input: dict[str, Any], name: str, scheduled_time: datetime | None
@@ -314,50 +320,55 @@ class LocalRuns:
     def _reap(self, arn: str | None = None) -> None:
         """Mark RUNNING executions whose process died (e.g. SIGKILL) as FAILED, interrupted."""
         store = self.store
+        if store.read_only:
+            return  # nothing can be recorded on a read-only disk; the next writer reaps
         for run_arn, pid in store.running():
             if arn is not None and run_arn != arn:
                 continue
             if pid is None or self._owner_alive(run_arn, pid):
                 continue
-            with store.transaction() as conn:
-                row = conn.execute(
-                    "SELECT status, owner_pid FROM executions WHERE arn = ?", (run_arn,)
-                ).fetchone()
-                if row is None or row[0] != RUNNING or row[1] != pid:
-                    continue  # someone else reaped or redrove it meanwhile
-                conn.execute("UPDATE executions SET owner_pid = NULL WHERE arn = ?", (run_arn,))
-            events = store.events(run_arn)
-            when = max([e["timestamp"] for e in events], default=utcnow())
-            self._close_failed(
-                run_arn,
-                INTERRUPTED_ERROR,
-                f"the opsbook process running this execution (pid {pid}) ended before it"
-                " finished; redrive it to resume from the interrupted state",
-                when,
-            )
+            try:
+                self._reap_one(run_arn, pid)
+            except StorageError:
+                return  # a full disk: reads go on, the next command that can write reaps
+
+    def _reap_one(self, run_arn: str, pid: int) -> None:
+        store = self.store
+        events = store.events(run_arn)
+        when = max([e["timestamp"] for e in events], default=utcnow())
+        error = INTERRUPTED_ERROR
+        cause = (
+            f"the opsbook process running this execution (pid {pid}) ended before it"
+            " finished; redrive it to resume from the interrupted state"
+        )
+        # One transaction, guarded by the owner: a reap that cannot be written leaves the
+        # execution as it was, for the next command to reap.
+        store.finish_execution(
+            run_arn,
+            {
+                "timestamp": when,
+                "type": "ExecutionFailed",
+                "executionFailedEventDetails": {"error": error, "cause": cause},
+            },
+            owner=pid, status=FAILED, error=error, cause=cause, stop_date=when, owner_pid=None,
+        )  # fmt: skip
 
     def _abort_now(self, arn: str, error: str | None, cause: str | None) -> None:
-        store = self.store
-        last = store.last_event_id(arn)
         when = utcnow()
         details: dict[str, Any] = {}
         if error:
             details["error"] = error
         if cause:
             details["cause"] = cause
-        store.append_event(
+        self.store.finish_execution(
             arn,
             {
                 "timestamp": when,
                 "type": "ExecutionAborted",
-                "id": last + 1,
-                "previousEventId": last,
                 "executionAbortedEventDetails": details,
             },
-        )
-        store.update_execution(
-            arn, status=ABORTED, error=error, cause=cause, stop_date=when, owner_pid=None
-        )
+            status=ABORTED, error=error, cause=cause, stop_date=when, owner_pid=None,
+        )  # fmt: skip
 
 
 class _Borrowed:

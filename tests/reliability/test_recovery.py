@@ -23,8 +23,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import WEEK, add_week, one_line_error, run_cli, scrubbed_env  # noqa: E402
 
-from test_sigkill import _start_and_kill as start_and_kill  # noqa: E402
-
 from opsbook.errors import UsageError  # noqa: E402
 
 NAME = f"week-{WEEK}"
@@ -76,8 +74,12 @@ def test_a_reported_no_wait_start_is_never_lost(deployed, tmp_path):
 
 
 def _kill_after_create(env: dict) -> subprocess.CompletedProcess:
+    return _kill_after(env, "create_execution")
+
+
+def _kill_after(env: dict, method: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(KILL_AT), "create_execution", "--", "start", "--week", WEEK],
+        [sys.executable, str(KILL_AT), method, "--", "start", "--week", WEEK],
         env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -121,10 +123,11 @@ def test_plan_never_redrives_a_history_without_execution_started(deployed, tmp_p
 def test_a_late_redrive_claim_never_turns_succeeded_into_failed(deployed, make_local, tmp_path):
     """Two redrives of one FAILED execution; the second one's claim is delayed until the first
     has SUCCEEDED (as a slow process would be). The late claim is refused."""
-    # A run killed asleep in WaitForData is reaped FAILED (interrupted) and is redrivable.
+    # A run killed right after its first event is reaped FAILED (interrupted), redrivable.
     home = Path(deployed.cfg.home)
     deployed.close()
-    start_and_kill(home, scrubbed_env(tmp_path, OPSBOOK_HOME=str(home)))
+    env = scrubbed_env(tmp_path, OPSBOOK_HOME=str(home))
+    assert _kill_after(env, "append_event").returncode == -9
     assert deployed.describe(NAME).status == "FAILED"
     add_week(deployed)
     deployed.close()
