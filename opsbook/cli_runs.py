@@ -228,7 +228,7 @@ def history(
     backend = state.backend()
     described = backend.describe(execution)
     # History views never show values that match the configured secret patterns.
-    redact = redactor(state.cfg().secret_patterns)
+    redact = redactor(state.cfg().secret_patterns, state.cfg().known_secrets())
     events = [redact(e) for e in backend.history(described.arn)]
     if as_json:
         emit_json({"execution": redact(described.to_dict()), "events": events})

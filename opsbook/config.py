@@ -64,6 +64,12 @@ class Config:
         r"xox[abprs]-[A-Za-z0-9-]+",
     )
 
+    def known_secrets(self) -> list[str]:
+        """Secret values this process knows (the webhook URL from its environment variable),
+        masked with their token parts wherever opsbook stores, logs, prints or renders."""
+        value = os.environ.get(self.slack_webhook_env) if self.slack_webhook_env else None
+        return [value] if value else []
+
     @property
     def fqn_source(self) -> str:
         return f"{self.bq_project}.{self.dataset}.{self.source_table}"

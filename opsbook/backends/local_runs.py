@@ -22,6 +22,7 @@ from opsbook.backends.local_names import function_arn
 from opsbook.backends.store import StorageError, utcnow
 from opsbook.config import Config
 from opsbook.errors import OperationFailed
+from opsbook.masking import REDACTED, masker
 
 INTERRUPTED_ERROR = "Opsbook.Interrupted"
 # The events that close an execution: stored with its status row, in one transaction.
@@ -164,8 +165,12 @@ class LocalRuns:
         arn = execution.arn
 
         closing: list[dict[str, Any]] = []
+        # Nothing secret is stored: the webhook URL's token parts, the secret patterns and
+        # webhook-looking URLs are masked in every event (an error body may echo the path).
+        scrub = masker(self.cfg.known_secrets(), self.cfg.secret_patterns, marker=REDACTED)
 
         def persist(event: dict[str, Any]) -> None:
+            event = scrub(event)
             if event.get("type") in CLOSING_EVENTS:
                 closing.append(event)  # written with the status row, in one transaction
                 return
@@ -195,7 +200,7 @@ class LocalRuns:
             raise
         finally:
             _RUNNING_HERE.discard(arn)
-        return self._record(arn, run, clock, closing)
+        return self._record(arn, run, clock, closing, scrub)
 
     def _engine_run(self, execution, text, clock, resources, persist, should_abort, redrive):
         from opsbook import engine
@@ -220,14 +225,16 @@ class LocalRuns:
             )
         return engine.execute(text, execution.input, **common)
 
-    def _record(self, arn: str, run, clock, closing: list[dict[str, Any]]) -> Execution:
+    def _record(
+        self, arn: str, run, clock, closing: list[dict[str, Any]], scrub: Callable[[Any], Any]
+    ) -> Execution:
         """Store how the run ended: the closing event and the status row together."""
         store = self.store
         fields: dict[str, Any] = {
             "status": run.status,
-            "output": run.output if run.status == SUCCEEDED else None,
-            "error": run.error,
-            "cause": run.cause,
+            "output": scrub(run.output) if run.status == SUCCEEDED else None,
+            "error": scrub(run.error),
+            "cause": scrub(run.cause),
             "stop_date": run.stop_date or clock.now(),
             "owner_pid": None,
         }

@@ -144,9 +144,13 @@ class Resources:
     slack_secret_name: str | None = None
     slack_webhook_url: str | None = field(default=None, repr=False)
     outbox: Path | None = None
-    slack_timeout: float = 10.0
+    slack_timeout: float = 10.0  # one request
     slack_max_retries: int = 3
     slack_backoff_factor: float = 0.5
+    # The whole notification, retries included: below the 60 s TimeoutSeconds of the
+    # definition's Notify tasks (tests/reliability/test_hostile_webhooks.py checks it).
+    slack_deadline: float = 45.0
+    slack_retry_after_cap: float = 15.0  # a longer Retry-After is not waited for
     secret_patterns: tuple[str, ...] = Config().secret_patterns
 
     def __post_init__(self) -> None:
@@ -194,12 +198,11 @@ class Resources:
         return None
 
     def redact(self, text: str) -> str:
-        """`text` with the webhook URL and anything matching the secret patterns masked."""
-        if self.slack_webhook_url:
-            text = text.replace(self.slack_webhook_url, "***")
-        for pattern in self.secret_patterns:
-            text = re.sub(pattern, "***", text)
-        return text
+        """`text` with the webhook URL (and its token parts), anything matching the secret
+        patterns and any webhook-looking URL's path masked (opsbook.masking)."""
+        from opsbook.masking import mask
+
+        return mask(text, [self.slack_webhook_url], self.secret_patterns)
 
     # -- constructors
 
