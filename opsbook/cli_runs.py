@@ -104,6 +104,27 @@ def teardown(
     _print_changes(backend.teardown(plan=plan), as_json, "nothing to remove")
 
 
+def check_range_size(command: str, since: str, until: str, weeks: int, cfg, yes: bool) -> None:
+    """A range over more weeks than `max_partitions` needs --yes (no thousands of runs by a
+    typo)."""
+    if weeks > cfg.max_partitions and not yes:
+        raise UsageError(
+            f"{command} over {since}..{until} covers {weeks} weeks, more than max_partitions"
+            f" ({cfg.max_partitions}); pass --yes to go ahead, or narrow --since/--until"
+        )
+
+
+def check_polling(backend, payload: dict) -> None:
+    """Refuse polling settings that outlast the deployed definition's TimeoutSeconds."""
+    from opsbook.weeks import check_polling_fits
+
+    try:
+        definition = backend.definition()
+    except Exception:  # noqa: BLE001 - not deployed or unreadable: the start reports that
+        return
+    check_polling_fits(definition, payload["poll_seconds"], payload["max_polls"])
+
+
 def input_for_week(cfg, week: str, poll_seconds: int | None, max_polls: int | None) -> dict:
     from opsbook.weeks import week_input
 
@@ -145,6 +166,7 @@ def start(
         )
     options = {"clock": clock} if clock else {}
     backend = state.backend(**options)
+    check_polling(backend, payload)
     existing = False
     try:
         execution = backend.start(payload, name=exec_name, wait=wait)

@@ -86,9 +86,16 @@ def rerun_command(
     succeeded, are running or are in the future are left alone. Safe to run twice."""
     from opsbook import history as hist
     from opsbook.backfill import SKIP, plan_rerun, rerun
+    from opsbook.cli_runs import check_polling, check_range_size
+    from opsbook.history import scheduled_weeks
 
     _check_range(since, until)
-    backend = session(ctx).backend()
+    state = session(ctx)
+    weeks = len(scheduled_weeks(since, until))
+    check_range_size("rerun", since, until, weeks, state.cfg(), yes or dry_run)
+    backend = state.backend()
+    cfg = state.cfg()
+    check_polling(backend, {"poll_seconds": cfg.poll_seconds, "max_polls": cfg.max_polls})
     plan = plan_rerun(backend, since, until)
     acting = plan[plan["action"] != SKIP]
     if not dry_run and len(acting) and not yes:
