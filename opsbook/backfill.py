@@ -202,6 +202,7 @@ def plan_rerun(
             out.update(action=START, reason="no execution for a past week", new_name=name)
         else:
             last = candidates[week]
+            assert last is not None  # a FAILED/TIMED_OUT/ABORTED week has an execution
             refusal = redrive_refusal(last, histories.get(last.arn, []), live, now, definition)
             if refusal is None:
                 out.update(

@@ -15,11 +15,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsbook.backends.base import ABORTED, FAILED, SUCCEEDED, Execution
 from opsbook.backends.local_names import function_arn
-from opsbook.backends.store import StorageError, utcnow
+from opsbook.backends.store import StorageError, Store, utcnow
 from opsbook.config import Config
 from opsbook.errors import OperationFailed
 from opsbook.masking import REDACTED, masker
@@ -66,6 +66,21 @@ def _owner_key(arn: str) -> str:
 class LocalRuns:
     """Runs executions in this process (or a detached child); LocalBackend supplies the store,
     paths, config and clock choice."""
+
+    cfg: Config
+    clock: str
+    home: Path
+    if TYPE_CHECKING:  # supplied by LocalBackend
+
+        @property
+        def store(self) -> Store: ...
+
+        @property
+        def warehouse_path(self) -> Path: ...
+
+        def open_warehouse(self, *, timeout: float | None = None) -> Any: ...
+
+        def describe(self, execution: str) -> Execution: ...
 
     # ------------------------------------------------------------------ executions
     def _clock(self, start: datetime | None):
