@@ -111,5 +111,10 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _error(message: str) -> None:
+    from opsbook.masking import mask
+
     line = " ".join(str(message).split()) or "unknown error"
+    # Never print the webhook's token, whatever the error quoted (opsbook.masking).
+    webhook_env = os.environ.get("OPSBOOK_SLACK_WEBHOOK_ENV") or "SLACK_WEBHOOK_URL"
+    line = mask(line, [os.environ.get(webhook_env)])
     typer.echo(f"error: {line}", err=True)
