@@ -41,7 +41,10 @@ class LocalDeploy:
         return sorted((Path(self.cfg.definitions_dir) / "sql").glob("*.sql"))
 
     def _object_path(self, filename: str) -> Path:
-        return self.objects_dir / self.cfg.sql_prefix / filename
+        from opsbook.lambdas.resources import LocalObjects
+
+        # Kept inside objects/ (config validates sql_prefix; this holds for any key).
+        return LocalObjects(self.objects_dir).path(f"{self.cfg.sql_prefix}{filename}")
 
     @contextmanager
     def _deploy_lock(self) -> Iterator[None]:

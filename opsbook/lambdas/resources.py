@@ -44,8 +44,17 @@ class LocalObjects:
     def location(self, key: str) -> str:
         return str(Path(self.root) / key)
 
+    def path(self, key: str) -> Path:
+        """root/key, refused when it would lead outside root ("..", an absolute key, a
+        symlink out): keys are config, and config never writes or reads beside the home."""
+        root = Path(self.root).resolve()
+        path = (root / key).resolve()
+        if not path.is_relative_to(root):
+            raise ConfigError(f"object key {key!r} leads outside {root}")
+        return path
+
     def get_text(self, key: str) -> str:
-        path = Path(self.root) / key
+        path = self.path(key)
         try:
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:

@@ -136,3 +136,19 @@ def test_a_range_past_the_schedules_last_year_is_refused_not_cut(tmp_path):
         fire_times_between(sched, "2199-12-01", "2200-01-31")
     inside = fire_times_between(sched, "2199-12-01", "2199-12-31")
     assert inside and all(t.year == 2199 for t in inside)
+
+
+@pytest.mark.parametrize("key", ["../x.sql", "sql/../../x.sql", "/etc/passwd", "link/x.sql"])
+def test_object_keys_never_lead_outside_the_objects_folder(tmp_path, key):
+    """Defence in depth behind the sql_prefix check: a key (or a symlink) out of objects/ is
+    refused by the object store itself."""
+    from opsbook.errors import ConfigError
+    from opsbook.lambdas.resources import LocalObjects
+
+    root = tmp_path / "objects"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path)
+    (tmp_path / "x.sql").write_text("SELECT 1")
+    with pytest.raises(ConfigError, match="outside"):
+        LocalObjects(root).get_text(key)
+    assert LocalObjects(root).path("sql/check.sql") == root.resolve() / "sql" / "check.sql"
