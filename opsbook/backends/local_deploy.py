@@ -8,16 +8,46 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsbook.backends.base import Change, DeployResult
 from opsbook.backends.local_names import canonical, render_definition
 from opsbook.errors import UsageError
 
+if TYPE_CHECKING:
+    from opsbook.backends.store import Store
+    from opsbook.config import Config
+
 
 class LocalDeploy:
     """Deploy, rollback, teardown and the live definition; LocalBackend supplies the store,
     paths and config."""
+
+    cfg: Config
+    home: Path
+    if TYPE_CHECKING:  # supplied by LocalBackend
+
+        @property
+        def store(self) -> Store: ...
+
+        @property
+        def sm_name(self) -> str: ...
+
+        @property
+        def sm_arn(self) -> str: ...
+
+        @property
+        def alias_arn(self) -> str: ...
+
+        @property
+        def objects_dir(self) -> Path: ...
+
+        @property
+        def definition_path(self) -> Path: ...
+
+        def _has_store(self) -> bool: ...
+
+        def _ensure_home(self) -> None: ...
 
     # ------------------------------------------------------------------ deploy
     def _read_definition_file(self) -> str:
@@ -184,7 +214,7 @@ class LocalDeploy:
         changes: list[Change] = []
         store = self.store if self._has_store() else None
         sm = store.get_state_machine(self.sm_name) if store else None
-        if sm is not None:
+        if store is not None and sm is not None:
             if store.get_alias(self.sm_name, self.cfg.alias_name):
                 changes.append(Change("delete", "alias", self.alias_arn))
             for version in store.versions(self.sm_name):

@@ -219,7 +219,11 @@ class Store:
             try:
                 os.link(tmp, self.path)
             except FileExistsError:
-                pass
+                pass  # another process created it first: use theirs
+            else:
+                # A new store starts counting afresh; a counter left by a store someone
+                # removed on purpose must not read as lost writes.
+                self.counter_path.unlink(missing_ok=True)
         finally:
             tmp.unlink(missing_ok=True)
             tmp.with_name(tmp.name + "-wal").unlink(missing_ok=True)

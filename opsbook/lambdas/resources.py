@@ -267,7 +267,7 @@ class Resources:
         return cls._local_env(env, tables, defaults)
 
     @classmethod
-    def _aws(cls, env: Mapping[str, str], tables: dict[str, str]) -> Resources:
+    def _aws(cls, env: Mapping[str, str], tables: dict[str, Any]) -> Resources:
         from opsbook.warehouse import BigQueryWarehouse
 
         project = env.get("BQ_PROJECT")
@@ -300,7 +300,7 @@ class Resources:
 
     @classmethod
     def _local_env(
-        cls, env: Mapping[str, str], tables: dict[str, str], defaults: Config
+        cls, env: Mapping[str, str], tables: dict[str, Any], defaults: Config
     ) -> Resources:
         from opsbook.warehouse import DuckDBWarehouse
 

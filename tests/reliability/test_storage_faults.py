@@ -232,3 +232,16 @@ def test_the_store_schema_is_not_rewritten_by_readers(prepared_home):
     conn = sqlite3.connect(store)
     assert conn.execute("PRAGMA quick_check").fetchone() == ("ok",)
     conn.close()
+
+
+def test_a_store_removed_on_purpose_starts_a_new_count(prepared_home, tmp_path):
+    """Deleting store.sqlite (and its -wal/-shm) to start over is not a lost WAL."""
+    env = scrubbed_env(tmp_path, OPSBOOK_HOME=str(prepared_home))
+    assert run_cli("start", "--week", WEEK, env=env).code == 0
+    assert (prepared_home / "store.sqlite-writes").exists()
+    for name in ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm"):
+        (prepared_home / name).unlink(missing_ok=True)
+    listed = run_cli("executions", "--json", env=env)
+    assert listed.code == 0 and json.loads(listed.out) == []
+    again = run_cli("start", "--week", WEEK, env=env)
+    assert again.code == 0, again.err
