@@ -111,6 +111,10 @@ def _loads(text: str | None) -> Any:
     return json.loads(text) if text is not None else None
 
 
+# SQLite's words for a damaged file (SQLITE_NOTADB, SQLITE_CORRUPT, our quick_check).
+_DAMAGE = ("not a database", "malformed", "integrity check failed")
+
+
 class StorageError(UsageError):
     """The store's disk is full or read-only: said as such, with the path (never "corrupt")."""
 
@@ -122,6 +126,8 @@ def storage_problem(path: Path, exc: BaseException) -> str | None:
     cannot be made, "disk I/O error"), and a read-only one as "attempt to write a readonly
     database" or "unable to open database file"; the filesystem tells which it was."""
     text = str(exc).lower()
+    if any(marker in text for marker in _DAMAGE):
+        return None  # the file itself is damaged, whatever the disk
     folder = path.parent
     try:
         st: os.statvfs_result | None = os.statvfs(folder)
@@ -243,8 +249,10 @@ class Store:
             self.read_only = True
             try:
                 self._check_integrity()
-            except sqlite3.DatabaseError:
+            except sqlite3.DatabaseError as exc:
                 self.close()
+                if any(marker in str(exc).lower() for marker in _DAMAGE):
+                    raise self._unreadable(exc) from None  # damaged, whatever the disk
                 continue
             self._write_problem = problem
             return

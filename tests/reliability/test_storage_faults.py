@@ -245,3 +245,16 @@ def test_a_store_removed_on_purpose_starts_a_new_count(prepared_home, tmp_path):
     assert listed.code == 0 and json.loads(listed.out) == []
     again = run_cli("start", "--week", WEEK, env=env)
     assert again.code == 0, again.err
+
+
+def test_a_damaged_store_on_a_read_only_home_is_still_called_damaged(read_only_home, small_fs):
+    """Read-only is not an excuse to misname damage: a junk store on a read-only disk is
+    reported unreadable, not read-only."""
+    home, env = read_only_home
+    subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True, timeout=30)
+    (home / "store.sqlite").write_bytes(b"not a database at all " * 512)
+    for name in ("store.sqlite-wal", "store.sqlite-shm"):
+        (home / name).unlink(missing_ok=True)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True, timeout=30)
+    line = one_line_error(run_cli("executions", env=env))
+    assert "unreadable" in line and "read-only" not in line
