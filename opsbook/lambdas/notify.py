@@ -211,4 +211,10 @@ def run(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """AWS Lambda entry point: raises NotifyError on failure (the definition catches it)."""
-    return run(event, Resources.from_env())
+    resources = Resources.from_env()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        # Never outlive the Lambda itself (its Timeout is 50 s, the Notify tasks' 60 s):
+        # keep two seconds to report the failure.
+        resources.slack_deadline = max(1.0, min(resources.slack_deadline, remaining() / 1000 - 2))
+    return run(event, resources)

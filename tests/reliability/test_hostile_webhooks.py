@@ -186,3 +186,18 @@ def test_a_mistyped_scheme_leaks_nothing_on_stderr(deployed, tmp_path):
     for path in home.rglob("*"):
         if path.is_file():
             _assert_no_token(path.read_bytes())
+
+
+def test_the_lambda_never_outlives_its_remaining_time(hostile, monkeypatch):
+    """On AWS the Lambda context's remaining time bounds the deadline too."""
+    hook = hostile(lambda n, path: (503, {}, "unavailable", 0))
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", hook.url)
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 4000  # 4 s left: 2 s for the webhook, 2 s to report
+
+    began = time.monotonic()
+    with pytest.raises(NotifyError):
+        notify.handler(MESSAGE, Context())
+    assert time.monotonic() - began < 3.5
