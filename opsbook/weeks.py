@@ -611,12 +611,21 @@ def next_fire_times(
     out: list[datetime] = []
     if n == 0:
         return out
+    ended = False
     for fired in _iter_fire_times(sched, _aware(after, sched.timezone)):
         if sched.end_date and fired > sched.end_date:
+            ended = True
             break
         out.append(fired)
         if len(out) >= n:
-            break
+            return out
+    expr = sched.expression
+    if not ended and isinstance(expr, CronExpression) and _MAX_YEAR in expr.years:
+        # Fewer than asked because cron years stop at 2199: say so, never cut silently.
+        raise UsageError(
+            f"the schedule fires only {len(out)} more time(s): EventBridge cron years end in"
+            f" {_MAX_YEAR}; ask for fewer with --next"
+        )
     return out
 
 

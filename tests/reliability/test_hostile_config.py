@@ -152,3 +152,16 @@ def test_object_keys_never_lead_outside_the_objects_folder(tmp_path, key):
     with pytest.raises(ConfigError, match="outside"):
         LocalObjects(root).get_text(key)
     assert LocalObjects(root).path("sql/check.sql") == root.resolve() / "sql" / "check.sql"
+
+
+def test_next_fire_times_are_never_cut_at_2199_silently():
+    from datetime import datetime
+
+    from opsbook.errors import UsageError
+    from opsbook.weeks import load_schedule, next_fire_times
+
+    sched = load_schedule(Config().definitions_dir / "schedule.json")
+    after = datetime(2199, 11, 1)
+    assert len(next_fire_times(sched, 3, after=after)) == 3
+    with pytest.raises(UsageError, match="2199"):
+        next_fire_times(sched, 10, after=after)
