@@ -20,6 +20,30 @@ from opsbook.lambda_build.targets import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME
 # config and must match these patterns.
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+# Step Functions names (CreateStateMachine, StateMachineListItem.name): 1-80 characters, no
+# whitespace, brackets < > { } [ ], wildcards ? *, special characters " # % \ ^ | ~ ` $ & , ; : /
+# or control characters.
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_StateMachineListItem.html
+STATE_MACHINE_NAME = re.compile(r"^[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}$")
+# Alias names (CreateStateMachineAlias): 1-80 of [a-zA-Z0-9_.-] with at least one non-digit
+# ("to avoid conflict with version ARNs, don't use an integer").
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_CreateStateMachineAlias.html
+ALIAS_NAME = re.compile(r"^(?=.*[a-zA-Z_.-])[a-zA-Z0-9_.-]{1,80}$")
+# The prefix names Lambda functions, IAM roles and the default S3 bucket
+# (<prefix>-sql-<account>-<region>), so it takes the strictest of their rules: S3's
+# lower-case letters, digits and hyphens.
+RESOURCE_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Keys under objects/ (and S3): relative segments, no "..", ending in "/".
+SQL_PREFIX = re.compile(r"^([A-Za-z0-9_.-]+/)*$")
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse anything this big
+# Integer settings and their ranges.
+INT_RANGES = {
+    "poll_seconds": (0, 365 * 24 * 3600),
+    "max_polls": (1, 1000),
+    "max_concurrency": (1, 50),
+    "max_partitions": (1, 100_000),
+}
 BACKENDS = ("local", "aws")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -73,6 +97,8 @@ class Config:
     # True only for a local AWS emulator (moto): enables its workarounds. Also on when
     # AWS_ENDPOINT_URL points at a loopback address.
     local_emulator: bool = False
+    # `schedule run` and `rerun` over more weeks than this need --yes.
+    max_partitions: int = 53
     # Slack: the URL is resolved at run time and never travels in execution input.
     slack_webhook_env: str = "SLACK_WEBHOOK_URL"
     slack_secret_name: str = (
@@ -85,6 +111,12 @@ class Config:
         r"https://hooks\.slack\.com/\S+",
         r"xox[abprs]-[A-Za-z0-9-]+",
     )
+
+    def known_secrets(self) -> list[str]:
+        """Secret values this process knows (the webhook URL from its environment variable),
+        masked with their token parts wherever opsbook stores, logs, prints or renders."""
+        value = os.environ.get(self.slack_webhook_env) if self.slack_webhook_env else None
+        return [value] if value else []
 
     @property
     def fqn_source(self) -> str:
@@ -126,6 +158,36 @@ class Config:
             raise ConfigError("poll_seconds must be >= 0 and max_polls >= 1")
         if self.notify_every < 0:
             raise ConfigError("notify_every must be >= 0 (0: only the first poll is announced)")
+        for key, (low, high) in INT_RANGES.items():
+            _check_int(key, getattr(self, key), low, high)
+        if not STATE_MACHINE_NAME.match(self.state_machine_name):
+            raise ConfigError(
+                f"config key state_machine_name={self.state_machine_name!r} is not a Step"
+                " Functions name (1-80 characters; no whitespace, brackets, wildcards,"
+                ' " # % \\ ^ | ~ ` $ & , ; : / or control characters)'
+            )
+        if not ALIAS_NAME.match(self.alias_name):
+            raise ConfigError(
+                f"config key alias_name={self.alias_name!r} is not a Step Functions alias name"
+                " (1-80 of letters, digits, _ . -, not only digits)"
+            )
+        if not RESOURCE_PREFIX.match(self.resource_prefix):
+            raise ConfigError(
+                f"config key resource_prefix={self.resource_prefix!r} must be 1-32 lower-case"
+                " letters, digits and hyphens (it names Lambda functions, roles and the bucket)"
+            )
+        if not SQL_PREFIX.match(self.sql_prefix) or any(
+            part in (".", "..") for part in self.sql_prefix.split("/")
+        ):
+            raise ConfigError(
+                f"config key sql_prefix={self.sql_prefix!r} must be a relative folder like"
+                " 'sql/' (segments of letters, digits, _ . -; no '..', no leading '/')"
+            )
+        if self.slack_webhook_env and not ENV_NAME.match(self.slack_webhook_env):
+            raise ConfigError(
+                f"config key slack_webhook_env={self.slack_webhook_env!r} is not an environment"
+                " variable name"
+            )
         for pattern in self.secret_patterns:
             try:
                 re.compile(pattern)
@@ -139,10 +201,20 @@ class Config:
 _FIELDS = {f.name: f for f in fields(Config)}
 
 
+def _check_int(key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"config key {key} must be a whole number, not {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"config key {key} must be between {low} and {high}, not {value}")
+    return value
+
+
 def _coerce(key: str, value: Any) -> Any:
     default = _FIELDS[key].default
     kind = type(default) if default is not None and not callable(default) else None
     if key in ("home", "definitions_dir"):
+        if not isinstance(value, (str, Path)) or not str(value) or "\0" in str(value):
+            raise ConfigError(f"config key {key} must be a path (a non-empty string)")
         return Path(os.path.expanduser(str(value)))
     if key == "secret_patterns":
         if isinstance(value, str):
@@ -160,12 +232,10 @@ def _coerce(key: str, value: Any) -> Any:
             return False
         raise ConfigError(f"config key {key} must be true or false, not {value!r}")
     if kind is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"config key {key} must be an integer, not {value!r}")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"config key {key} must be an integer, not {value!r}") from None
+        # Integers are integers: 1.9 is not silently 1, 1e400 is not an OverflowError. The
+        # environment gives text, so a string of digits is read as one.
+        low, high = INT_RANGES.get(key, (-(2**63), 2**63 - 1))
+        return _check_int(key, value, low, high)
     if kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"config key {key} must be a string, not {value!r}")
@@ -174,11 +244,19 @@ def _coerce(key: str, value: Any) -> Any:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            # Read at most one byte past the limit: /dev/zero or a huge file is refused
+            # without reading it all.
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file {path} is too large (over {MAX_CONFIG_BYTES // 1024} KiB); give a"
+            " TOML file of settings"
+        )
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -206,14 +284,21 @@ def load_config(
     file_path = Path(path) if path else None
     if file_path is None:
         candidate = (home_path or Path(".opsbook")) / "config.toml"
-        if candidate.is_file():
-            file_path = candidate
+        try:
+            if candidate.is_file():
+                file_path = candidate
+        except OSError as exc:  # a name too long, a loop: the home itself is unusable
+            raise ConfigError(f"cannot use the home {candidate.parent}: {exc.strerror}") from None
     if file_path is not None:
         values.update(read_config_file(file_path))
     for key in _FIELDS:
         env = os.environ.get(f"OPSBOOK_{key.upper()}")
         if env is not None and key != "home":
-            values[key] = env
+            # The environment only holds text: a whole number in it is read as one.
+            if isinstance(_FIELDS[key].default, int) and re.fullmatch(r"\s*-?\d{1,18}\s*", env):
+                values[key] = int(env)
+            else:
+                values[key] = env
     if home_path is not None:
         values["home"] = home_path
     if backend:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from opsbook.backends.base import Backend, Change, DeployResult, Execution
@@ -44,7 +45,7 @@ def check_home(home: Path) -> None:
     if home.exists() and not home.is_dir():
         raise UsageError(f"OPSBOOK_HOME {home} is a file, not a folder")
     if not home.is_dir():
-        where = home.resolve()
+        where = Path(os.path.abspath(home))  # not resolve(): a symlink loop must still say this
         raise UsageError(
             f"opsbook home {where} does not exist; create it with `opsbook --home {where} init`"
             " (or point --home / OPSBOOK_HOME at an existing home)"

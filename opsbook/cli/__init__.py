@@ -34,7 +34,7 @@ from opsbook.errors import OpsbookError
 try:  # typer >= 0.20 vendors click as typer._click
     from typer._click import exceptions as _click_exceptions
 except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as _click_exceptions
+    from click import exceptions as _click_exceptions  # type: ignore[no-redef]
 
 # Usage errors (unknown option, missing or malformed value) -> one line, exit 2.
 _CLICK_ERRORS = (_click_exceptions.ClickException,)
@@ -128,5 +128,10 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _error(message: str) -> None:
+    from opsbook.masking import mask
+
     line = " ".join(str(message).split()) or "unknown error"
+    # Never print the webhook's token, whatever the error quoted (opsbook.masking).
+    webhook_env = os.environ.get("OPSBOOK_SLACK_WEBHOOK_ENV") or "SLACK_WEBHOOK_URL"
+    line = mask(line, [os.environ.get(webhook_env)])
     typer.echo(f"error: {line}", err=True)

@@ -118,12 +118,18 @@ def rerun_command(
     A week is redriven when AWS allows it, otherwise week-<DATE>-r<N> is started; weeks that
     succeeded, are running or are in the future are left alone. Safe to run twice.
     Without --since/--until: the last 12 weeks up to today."""
+    from opsbook.cli.runs import check_polling, check_range_size
     from opsbook.operations import history as hist
     from opsbook.operations.backfill import SKIP, outcome, plan_rerun, rerun, summary_line
+    from opsbook.operations.history import scheduled_weeks
 
     since, until = _range(since, until)
     state = session(ctx)
+    weeks = len(scheduled_weeks(since, until))
+    check_range_size("rerun", since, until, weeks, state.cfg(), yes or dry_run)
     backend = state.backend()
+    cfg = state.cfg()
+    check_polling(backend, {"poll_seconds": cfg.poll_seconds, "max_polls": cfg.max_polls})
     plan = plan_rerun(backend, since, until)
     acting = plan[plan["action"] != SKIP]
     if not as_json:
@@ -176,10 +182,16 @@ def report_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON document: paths and figures."),
 ) -> None:
     """Write the weekly report: the executed notebook, HTML (no code) and key figures as JSON."""
-    from opsbook.reporting.report import require_run_due, resolve_week, run_report
+    from opsbook.reporting.report import (
+        prepare_report_folder,
+        require_run_due,
+        resolve_week,
+        run_report,
+    )
 
     state = session(ctx)
     day = require_run_due(resolve_week(week))  # a bad week fails (exit 2) before any kernel
+    prepare_report_folder(out)  # an unusable --out fails (exit 2) before anything is printed
     if not as_json:  # papermill's progress bar follows on stderr, cell by cell
         typer.echo(f"report for week {day}: running the notebook with papermill", err=True)
     files = run_report(

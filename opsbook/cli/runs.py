@@ -114,6 +114,27 @@ def teardown(
     _print_changes(backend.teardown(plan=plan, force=force), as_json, "nothing to remove")
 
 
+def check_range_size(command: str, since: str, until: str, weeks: int, cfg, yes: bool) -> None:
+    """A range over more weeks than `max_partitions` needs --yes (no thousands of runs by a
+    typo)."""
+    if weeks > cfg.max_partitions and not yes:
+        raise UsageError(
+            f"{command} over {since}..{until} covers {weeks} weeks, more than max_partitions"
+            f" ({cfg.max_partitions}); pass --yes to go ahead, or narrow --since/--until"
+        )
+
+
+def check_polling(backend, payload: dict) -> None:
+    """Refuse polling settings that outlast the deployed definition's TimeoutSeconds."""
+    from opsbook.workflows.schedules import check_polling_fits
+
+    try:
+        definition = backend.definition()
+    except Exception:  # noqa: BLE001 - not deployed or unreadable: the start reports that
+        return
+    check_polling_fits(definition, payload["poll_seconds"], payload["max_polls"])
+
+
 def input_for_week(cfg, week: str, poll_seconds: int | None, max_polls: int | None) -> dict:
     from opsbook.workflows.schedules import week_input
 
@@ -156,6 +177,7 @@ def start(
         )
     options = {"clock": clock} if clock else {}
     backend = state.backend(**options)
+    check_polling(backend, payload)
     existing = False
     try:
         execution = backend.start(payload, name=exec_name, wait=wait)
@@ -250,7 +272,7 @@ def history(
     backend = state.backend()
     described = resolve_execution(backend, execution)
     # History views never show values that match the configured secret patterns.
-    redact = redactor(state.cfg().secret_patterns)
+    redact = redactor(state.cfg().secret_patterns, state.cfg().known_secrets())
     events = [redact(e) for e in backend.history(described.arn)]
     failure = failure_detail(events)
     if as_json:

@@ -100,14 +100,23 @@ def schedule_run(
     ctx: typer.Context,
     since: str = typer.Option(..., "--since", help="First day (YYYY-MM-DD)."),
     until: str = typer.Option(..., "--until", help="Last day (YYYY-MM-DD)."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Go ahead over more weeks than max_partitions."
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
     """Fire every scheduled time in the range (virtual clock at each fire time)."""
+    from opsbook.cli.runs import check_polling, check_range_size
     from opsbook.workflows.schedules import weeks_between
 
-    weeks_between(since, until)  # validates both dates before anything is written
+    weeks = weeks_between(since, until)  # validates both dates before anything is written
     state = session(ctx)
-    results = fire_schedule(state.backend(), state.cfg(), since, until, progress=not as_json)
+    check_range_size("schedule run", since, until, len(weeks), state.cfg(), yes)
+    backend = state.backend()
+    check_polling(
+        backend, {"poll_seconds": state.cfg().poll_seconds, "max_polls": state.cfg().max_polls}
+    )
+    results = fire_schedule(backend, state.cfg(), since, until, progress=not as_json)
     if as_json:
         emit_json(results)
         return

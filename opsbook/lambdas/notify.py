@@ -9,20 +9,27 @@ The webhook URL is resolved at run time from a secret (Secrets Manager / SSM on 
 environment variable locally) and never read from the event, so it never enters an execution's
 input, output or history. Without a URL, local runs append the message to the outbox file.
 
-Posting retries 429, 5xx, connection errors and timeouts with backoff (slack_sdk retry
-handlers, bounded). A message that still fails raises NotifyError: the task fails visibly in
-the history and the definition's Catch keeps the data load going.
+Posting is bounded by a total deadline below the Notify tasks' TimeoutSeconds; it retries
+429 (Retry-After honoured up to a cap), 5xx and connection errors with backoff, and never
+retries a timeout (the message may have been delivered). A message that still fails raises
+NotifyError, every secret part masked: the task fails visibly in the history and the
+definition's Catch keeps the data load going. slack_sdk's own log lines are masked and kept
+at DEBUG.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
 from opsbook.lambdas.resources import Resources
+from opsbook.masking import mask
 
 log = logging.getLogger("opsbook.lambdas.notify")
 FIELDS = ("username", "icon_emoji", "text")
@@ -106,58 +113,125 @@ def payload_from(event: Any) -> dict[str, str]:
     return out
 
 
-def _retry_handlers(resources: Resources) -> list:
-    from slack_sdk.http_retry.builtin_handlers import (
-        ConnectionErrorRetryHandler,
-        RateLimitErrorRetryHandler,
-        ServerErrorRetryHandler,
-    )
-    from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+class _MaskedForward(logging.Handler):
+    """slack_sdk's own log records (they hold the full request URL), masked and passed on to
+    opsbook's logger at DEBUG: they never reach a terminal or a store unfiltered."""
 
-    class AnyServerErrorRetryHandler(ServerErrorRetryHandler):
-        """Retry every 5xx, not only 500 and 503."""
+    def __init__(self, secrets: list[str], patterns: tuple[str, ...]):
+        super().__init__(logging.DEBUG)
+        self.secrets = secrets
+        self.patterns = patterns
 
-        def _can_retry(self, *, state, request, response=None, error=None) -> bool:
-            return response is not None and 500 <= response.status_code <= 599
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad record is dropped, never raised
+            return
+        log.debug("slack_sdk: %s", mask(text, self.secrets, self.patterns))
 
-    backoff = BackoffRetryIntervalCalculator(backoff_factor=resources.slack_backoff_factor)
-    retries = resources.slack_max_retries
-    from urllib.error import URLError
 
-    return [
-        RateLimitErrorRetryHandler(max_retry_count=retries),
-        AnyServerErrorRetryHandler(max_retry_count=retries, interval_calculator=backoff),
-        ConnectionErrorRetryHandler(
-            max_retry_count=retries,
-            interval_calculator=backoff,
-            error_types=[URLError, ConnectionError, TimeoutError],
-        ),
-    ]
+def _sdk_logger(url: str, resources: Resources) -> logging.Logger:
+    sdk = logging.getLogger("opsbook.lambdas.notify.slack_sdk")
+    sdk.propagate = False
+    sdk.setLevel(logging.INFO)  # slack_sdk checks `level <= DEBUG` before logging the body
+    for old in list(sdk.handlers):
+        sdk.removeHandler(old)
+    sdk.addHandler(_MaskedForward([url], resources.secret_patterns))
+    return sdk
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Did the request time out (after it may have reached the server)?"""
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return True
+    reason = getattr(exc, "reason", None)
+    return isinstance(reason, (TimeoutError, socket.timeout))
+
+
+def _retry_after(response: Any) -> float | None:
+    headers = {str(k).lower(): v for k, v in (response.headers or {}).items()}
+    value = headers.get("retry-after")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        seconds = float(value) if value is not None else 1.0
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def post_webhook(url: str, message: dict[str, str], resources: Resources) -> None:
-    """POST to the webhook with bounded retries; raise NotifyError (URL masked) on failure."""
+    """POST to the webhook within a total deadline (`slack_deadline`, below the Notify tasks'
+    TimeoutSeconds); raise NotifyError, with every secret part masked, on failure.
+
+    Retried: 429 after its Retry-After when that fits `slack_retry_after_cap` and the
+    deadline; every 5xx and connection errors with exponential backoff. Never retried: a
+    timeout (the server may have delivered the message; a retry would post it twice)."""
+    from slack_sdk.errors import SlackRequestError
     from slack_sdk.webhook import WebhookClient
 
-    quiet = logging.getLogger("opsbook.lambdas.notify.http")
-    quiet.setLevel(logging.WARNING)  # slack_sdk logs request URLs at DEBUG: keep them out
+    def masked(text: str) -> str:
+        return mask(text, [url], resources.secret_patterns)
 
-    def mask(text: str) -> str:
-        return resources.redact(text.replace(url, "***"))
+    sdk_logger = _sdk_logger(url, resources)
+    deadline = time.monotonic() + resources.slack_deadline
+    retries = max(0, int(resources.slack_max_retries))
+    attempt = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.05:
+            raise NotifyError(f"Slack webhook: no delivery within {resources.slack_deadline:g} s")
+        timeout = max(0.05, min(float(resources.slack_timeout), remaining))
+        client = WebhookClient(url, timeout=timeout, logger=sdk_logger, retry_handlers=[])  # type: ignore[arg-type]
+        wait: float | None
+        try:
+            response = client.send_dict(message)
+        except SlackRequestError as exc:  # e.g. a URL that is not http(s): not retried
+            raise NotifyError(masked(f"Slack webhook URL refused: {exc}")) from None
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if _timed_out(exc):
+                raise NotifyError(
+                    f"Slack webhook did not answer within {timeout:g} s; the message may have"
+                    " been delivered, so it is not sent again"
+                ) from None
+            if attempt >= retries:
+                raise NotifyError(
+                    masked(f"Slack webhook unreachable: {type(exc).__name__}: {exc}")
+                ) from None
+            wait = resources.slack_backoff_factor * (2**attempt)
+            problem = masked(f"{type(exc).__name__}: {exc}")
+        else:
+            status = response.status_code
+            if status == 200:
+                return
+            body = masked((response.body or "").strip()[:200])
+            problem = f"Slack webhook answered HTTP {status}: {body}"
+            if status == 429:
+                wait = _retry_after(response)
+                cap = resources.slack_retry_after_cap
+                if wait is None or wait > cap:
+                    raise NotifyError(
+                        f"{problem} (Retry-After {_header_text(response)} s is more than the"
+                        f" {cap:g} s opsbook waits)"
+                    )
+            elif 500 <= status <= 599:
+                wait = resources.slack_backoff_factor * (2**attempt)
+            else:
+                raise NotifyError(problem)
+            if attempt >= retries:
+                raise NotifyError(problem)
+        if time.monotonic() + wait >= deadline:
+            raise NotifyError(
+                f"{problem} (no time left for a retry within {resources.slack_deadline:g} s)"
+            )
+        time.sleep(wait)
+        attempt += 1
 
-    client = WebhookClient(
-        url,
-        timeout=max(1, int(resources.slack_timeout)),
-        logger=quiet,
-        retry_handlers=_retry_handlers(resources),
-    )
-    try:
-        response = client.send_dict(message)
-    except Exception as exc:  # connection refused, reset, timed out: after the retries
-        raise NotifyError(mask(f"Slack webhook unreachable: {type(exc).__name__}: {exc}")) from None
-    if response.status_code != 200:
-        body = (response.body or "").strip()[:200]
-        raise NotifyError(mask(f"Slack webhook answered HTTP {response.status_code}: {body}"))
+
+def _header_text(response: Any) -> str:
+    headers = {str(k).lower(): v for k, v in (response.headers or {}).items()}
+    value = headers.get("retry-after", "?")
+    return str(value[0] if isinstance(value, list) and value else value)[:20]
 
 
 def append_outbox(path: Path, message: dict[str, str]) -> None:
@@ -204,4 +278,10 @@ def run(event: dict[str, Any], resources: Resources) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """AWS Lambda entry point: raises NotifyError on failure (the definition catches it)."""
-    return run(event, Resources.from_env())
+    resources = Resources.from_env()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        # Never outlive the Lambda itself (its Timeout is 50 s, the Notify tasks' 60 s):
+        # keep two seconds to report the failure.
+        resources.slack_deadline = max(1.0, min(resources.slack_deadline, remaining() / 1000 - 2))
+    return run(event, resources)

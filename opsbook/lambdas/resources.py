@@ -44,8 +44,17 @@ class LocalObjects:
     def location(self, key: str) -> str:
         return str(Path(self.root) / key)
 
+    def path(self, key: str) -> Path:
+        """root/key, refused when it would lead outside root ("..", an absolute key, a
+        symlink out): keys are config, and config never writes or reads beside the home."""
+        root = Path(self.root).resolve()
+        path = (root / key).resolve()
+        if not path.is_relative_to(root):
+            raise ConfigError(f"object key {key!r} leads outside {root}")
+        return path
+
     def get_text(self, key: str) -> str:
-        path = Path(self.root) / key
+        path = self.path(key)
         try:
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -144,9 +153,13 @@ class Resources:
     slack_secret_name: str | None = None
     slack_webhook_url: str | None = field(default=None, repr=False)
     outbox: Path | None = None
-    slack_timeout: float = 10.0
+    slack_timeout: float = 10.0  # one request
     slack_max_retries: int = 3
     slack_backoff_factor: float = 0.5
+    # The whole notification, retries included: below the 60 s TimeoutSeconds of the
+    # definition's Notify tasks (tests/reliability/test_hostile_webhooks.py checks it).
+    slack_deadline: float = 45.0
+    slack_retry_after_cap: float = 15.0  # a longer Retry-After is not waited for
     secret_patterns: tuple[str, ...] = Config().secret_patterns
 
     def __post_init__(self) -> None:
@@ -194,12 +207,11 @@ class Resources:
         return None
 
     def redact(self, text: str) -> str:
-        """`text` with the webhook URL and anything matching the secret patterns masked."""
-        if self.slack_webhook_url:
-            text = text.replace(self.slack_webhook_url, "***")
-        for pattern in self.secret_patterns:
-            text = re.sub(pattern, "***", text)
-        return text
+        """`text` with the webhook URL (and its token parts), anything matching the secret
+        patterns and any webhook-looking URL's path masked (opsbook.masking)."""
+        from opsbook.masking import mask
+
+        return mask(text, [self.slack_webhook_url], self.secret_patterns)
 
     # -- constructors
 
@@ -311,7 +323,7 @@ class Resources:
 
     @classmethod
     def _local_env(
-        cls, env: Mapping[str, str], tables: dict[str, str], defaults: Config
+        cls, env: Mapping[str, str], tables: dict[str, Any], defaults: Config
     ) -> Resources:
         home = Path(env.get("OPSBOOK_HOME") or ".opsbook")
         path = Path(env.get("OPSBOOK_WAREHOUSE") or home / "warehouse.duckdb")

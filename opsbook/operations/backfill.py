@@ -93,6 +93,9 @@ def redrive_refusal(
     """Why this execution cannot (usefully) be redriven, or None when REDRIVE is right."""
     if execution.status == SUCCEEDED or not execution.closed:
         return f"{execution.name} is {execution.status}"
+    if not events or events[0].get("type") != "ExecutionStarted":
+        # Its process ended before the run began: there is nothing to resume (issue 14, #2).
+        return f"{execution.name} has no ExecutionStarted event; nothing to redrive"
     if execution.start_date < REDRIVE_EPOCH:
         return f"{execution.name} started before 2023-11-15 (not redrivable)"
     closed_at = closed_time(execution, events)

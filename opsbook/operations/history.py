@@ -41,7 +41,8 @@ MISSING = "MISSING"
 PENDING = "PENDING"
 WEEK_STATUSES = (SUCCEEDED, FAILED, TIMED_OUT, ABORTED, RUNNING, MISSING, PENDING)
 NAME_PATTERN = WEEK_NAME  # kept under this name for callers (backfill, tests)
-REDACTED = "<redacted>"
+from opsbook.masking import REDACTED  # noqa: E402 - re-exported as history.REDACTED
+
 # The schedule fires Thursdays 09:30 Asia/Tokyo (definitions/schedule.json).
 FIRE_TIME = time(9, 30)
 FIRE_TZ = ZoneInfo("Asia/Tokyo")
@@ -195,22 +196,12 @@ def _is_number(text: str) -> bool:
     return bool(re.fullmatch(r"-?\d+(\.\d+)?([eE][-+]?\d+)?", text))
 
 
-def redactor(patterns: Iterable[str]):
-    """A function that replaces every match of the secret patterns in a decoded JSON value."""
-    compiled = [re.compile(p) for p in patterns]
+def redactor(patterns: Iterable[str], secrets: Iterable[str | None] = ()):
+    """A function that masks the secret patterns, the given secrets (and their token parts)
+    and webhook-looking URLs in a decoded JSON value (opsbook.masking)."""
+    from opsbook.masking import masker
 
-    def redact(value: Any) -> Any:
-        if isinstance(value, str):
-            for rx in compiled:
-                value = rx.sub(REDACTED, value)
-            return value
-        if isinstance(value, dict):
-            return {k: redact(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [redact(v) for v in value]
-        return value
-
-    return redact
+    return masker(secrets, patterns, marker=REDACTED)
 
 
 def _details(event: dict[str, Any]) -> dict[str, Any]:
@@ -263,7 +254,7 @@ class History:
         self.cfg = config_of(backend, cfg)
         self.cache = cache if cache is not None else HistoryCache(Path(self.cfg.home))
         self.max_concurrency = max(1, max_concurrency or self.cfg.max_concurrency)
-        self.redact = redactor(self.cfg.secret_patterns)
+        self.redact = redactor(self.cfg.secret_patterns, self.cfg.known_secrets())
         self._names: tuple[str, str] | None = None
 
     # -- raw access

@@ -367,6 +367,16 @@ class ReportFiles:
     data: dict[str, Any]
 
 
+def prepare_report_folder(out_dir: str | Path) -> Path:
+    """The report folder, created private (0700) if missing; a bad path is a UsageError."""
+    out = Path(out_dir)
+    try:
+        private_folder(out)
+    except OSError as exc:  # a bad --out is the user's to fix: one line, exit 2
+        raise UsageError(f"cannot create the report folder {out}: {exc.strerror}") from None
+    return out
+
+
 def run_report(
     week: str | date | None,
     out_dir: str | Path = "reports",
@@ -392,13 +402,11 @@ def run_report(
     day = require_run_due(resolve_week(week))
     cfg = load_config(config, home=home, backend=backend)
     source = Path(notebook) if notebook else notebook_path(WEEKLY_REPORT)
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a bad --out is the user's to fix: one line, exit 2
-        raise UsageError(f"cannot create the report folder {out}: {exc.strerror}") from None
+    out = prepare_report_folder(out_dir)
     stem = f"{source.stem}-{day.isoformat()}"
     executed = out / f"{stem}.ipynb"
+    # papermill rewrites the file in place, keeping the mode it finds: make it private first.
+    private_write(executed, b"")
     parameters = {
         "week": day.isoformat(),  # a string: the notebook parses it like the CLI does
         "backend": cfg.backend,
@@ -432,13 +440,35 @@ def run_report(
             f"{source.name} did not finish: {type(exc).__name__}: {message}"
         ) from None
     html = out / f"{stem}.html"
-    html.write_text(to_html(executed), encoding="utf-8")
+    private_write(html, to_html(executed).encode("utf-8"))
     data = read_figures(executed)
     if data is None:
         raise OperationFailed(f"{executed} has no {FIGURES_MIME} output; the notebook emits none")
     figures = out / f"{stem}.json"
-    figures.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    private_write(figures, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
     return ReportFiles(executed, html, figures, data)
+
+
+def private_folder(path: Path) -> None:
+    """Create `path` (and missing parents) 0700 whatever the umask, as docs/reliability.md
+    requires for folders of files with notification texts; an existing folder is left as
+    its owner set it (its files are private anyway)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for folder in missing:
+        os.chmod(folder, 0o700)
+
+
+def private_write(path: Path, data: bytes) -> None:
+    """Write `path` 0600 whatever the umask (it holds notification texts and causes)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

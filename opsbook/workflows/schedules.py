@@ -151,6 +151,35 @@ def week_input(
     return out
 
 
+def check_polling_fits(definition: Any, poll_seconds: int, max_polls: int) -> None:
+    """Polling must end inside the state machine's own TimeoutSeconds, with room left for the
+    longest Task (the insert): otherwise the execution ends TIMED_OUT, silently, with no
+    failure message. The timeout is read from the definition, never assumed."""
+    if not isinstance(definition, dict):
+        return
+    timeout = definition.get("TimeoutSeconds")
+    if isinstance(timeout, bool) or not isinstance(timeout, int):
+        return  # no execution timeout: a year, checked by week_input
+    states = definition.get("States")
+    tasks = states.values() if isinstance(states, dict) else []
+    room = max(
+        (
+            int(state["TimeoutSeconds"])
+            for state in tasks
+            if isinstance(state, dict)
+            and state.get("Type") == "Task"
+            and isinstance(state.get("TimeoutSeconds"), int)
+        ),
+        default=0,
+    )
+    if poll_seconds * max_polls + room > timeout:
+        raise UsageError(
+            f"{max_polls} polls {poll_seconds} s apart ({poll_seconds * max_polls} s) plus {room} s"
+            f" for the longest task outlast the state machine's TimeoutSeconds ({timeout} s);"
+            " lower --poll-seconds or --max-polls"
+        )
+
+
 def thursday_on_or_before(day: date) -> date:
     return day - timedelta(days=(day.weekday() - THURSDAY) % 7)
 
@@ -593,12 +622,21 @@ def next_fire_times(
     out: list[datetime] = []
     if n == 0:
         return out
+    ended = False
     for fired in _iter_fire_times(sched, _aware(after, sched.timezone)):
         if sched.end_date and fired > sched.end_date:
+            ended = True
             break
         out.append(fired)
         if len(out) >= n:
-            break
+            return out
+    expr = sched.expression
+    if not ended and isinstance(expr, CronExpression) and _MAX_YEAR in expr.years:
+        # Fewer than asked because cron years stop at 2199: say so, never cut silently.
+        raise UsageError(
+            f"the schedule fires only {len(out)} more time(s): EventBridge cron years end in"
+            f" {_MAX_YEAR}; ask for fewer with --next"
+        )
     return out
 
 
@@ -613,6 +651,20 @@ def fire_times_between(
     start, end = _aware(since, tz), _aware(until, tz, end_of_day=True)
     if end < start:
         raise UsageError(f"--until {until} is before --since {since}")
+    expr = sched.expression
+    if (
+        isinstance(expr, CronExpression)
+        and end.year > _MAX_YEAR
+        and _MAX_YEAR in expr.years
+        and not (sched.end_date and sched.end_date.year <= _MAX_YEAR)
+    ):
+        # EventBridge cron years run 1970-2199
+        # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html):
+        # say so rather than silently cut the range there.
+        raise UsageError(
+            f"the schedule's cron expression fires until {_MAX_YEAR} at the latest (EventBridge"
+            f" cron years are 1970-{_MAX_YEAR}); --until {until} is past it"
+        )
     out: list[datetime] = []
     for fired in _iter_fire_times(sched, start - timedelta(microseconds=1)):
         if fired > end or (sched.end_date and fired > sched.end_date):

@@ -147,7 +147,8 @@ def test_history_redacts_values_matching_the_secret_patterns(cli, home):
     try:
         payload = {"week": WEEK, "max_polls": 1, "poll_seconds": 0, "note": secret}
         backend.start(payload, name="leaky")
-        assert secret in json.dumps(backend.history("leaky"), default=str)  # stored as run
+        # masked before it is stored (issue 14: wherever text is stored)
+        assert "abcdefSECRET" not in json.dumps(backend.history("leaky"), default=str)
     finally:
         backend.close()
     as_json = cli("--home", str(home), "history", "leaky", "--json")

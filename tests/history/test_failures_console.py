@@ -77,13 +77,6 @@ def test_a_poll_loop_collapses_to_one_row_per_state_with_its_count():
     assert rows[0]["entered"] == T0 and rows[0]["exited"] == T0 + timedelta(minutes=21)
 
 
-def test_a_redrive_adds_to_the_failed_states_row_and_ends_its_status():
-    rows = {r["state"]: r for r in state_visits(REDRIVEN_TO_SUCCESS)}
-    assert rows["GaveUp"]["count"] == 2 and rows["GaveUp"]["status"] == "SUCCEEDED"
-    assert rows["GaveUp"]["duration_s"] == 120.0
-    assert rows["LoadFailed"]["status"] == "FAILED"
-
-
 @pytest.mark.parametrize(
     ("events", "expected"),
     [

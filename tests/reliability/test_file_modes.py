@@ -26,7 +26,7 @@ def mode(path: Path) -> int:
 def _run(args, env, cwd):
     return subprocess.run(
         [sys.executable, "-m", "opsbook", *args],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=300,
         stdin=subprocess.DEVNULL, preexec_fn=lambda: os.umask(0),
     )  # fmt: skip
 
@@ -75,3 +75,23 @@ def test_an_existing_home_with_loose_modes_is_tightened(make_local, tmp_path):
     backend.init()
     assert mode(home) == 0o700 and mode(home / "outbox") == 0o700
     assert mode(home / "store.sqlite") == 0o600
+
+
+@pytest.mark.slow
+def test_report_files_are_private_under_umask_000(deployed, tmp_path):
+    """The report holds the week's notification texts and failure causes, like the outbox:
+    its files are 0600, and a folder it creates is 0700, whatever the umask (issue 14, #12)."""
+    add_week(deployed, WEEK)
+    home = Path(deployed.cfg.home)
+    deployed.close()
+    env = scrubbed_env(tmp_path, OPSBOOK_HOME=str(home))
+    out = tmp_path / "reports" / "weekly"
+    for args in (["start", "--week", WEEK], ["report", "--week", WEEK, "--out", str(out)]):
+        done = _run(args, env, tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+    files = sorted(p for p in out.iterdir() if p.is_file())
+    assert {p.suffix for p in files} == {".ipynb", ".html", ".json"}
+    for path in files:
+        assert mode(path) == 0o600, (path, oct(mode(path)))
+    for folder in (out, out.parent):
+        assert mode(folder) == 0o700, (folder, oct(mode(folder)))

@@ -94,15 +94,16 @@ def _unredacted(frame: pd.DataFrame) -> bool:
 
 
 def test_history_views_redact_the_secret_patterns(deployed):
-    """Someone put a webhook URL and a Slack token into an execution's input: the notebook views
-    (opsbook.operations.history) show *** in their place."""
+    """Someone put a webhook URL and a Slack token into an execution's input: neither the
+    stored history nor the notebook views (opsbook.operations.history) hold them (issue 14: masked
+    wherever text is stored)."""
     payload = {**week_input(WEEK, max_polls=1), "note": f"see {SECRET_URL}", "token": SECRET_TOKEN}
     run = deployed.start(payload, name="leaky")
     assert run.status == "FAILED"
     raw = json.dumps(deployed.history("leaky"), default=str)
-    assert "xyzSECRETxyz" in raw  # the raw history does hold it (it was in the input)...
+    assert "xyzSECRETxyz" not in raw and "abcdefSECRET" not in raw  # never stored...
     events = hist.events(deployed, "leaky")
-    assert not _unredacted(events)  # ...the views never show it
+    assert not _unredacted(events)  # ...nor shown
     assert hist.REDACTED in json.dumps(events["input"].iloc[0])
     assert not _unredacted(hist.failure(deployed, "leaky"))
     assert not _unredacted(hist.timeline(deployed, "leaky"))

@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,11 +118,21 @@ class LocalBackend(LocalDeploy, LocalRuns):
         return f"{self.sm_arn}:{self.cfg.alias_name}"
 
     def _ensure_home(self) -> None:
-        if self.home.exists() and not self.home.is_dir():
-            raise UsageError(f"OPSBOOK_HOME {self.home} is a file, not a folder")
+        try:
+            if self.home.exists() and not self.home.is_dir():
+                raise UsageError(f"OPSBOOK_HOME {self.home} is a file, not a folder")
+        except OSError as exc:  # a symlink loop, a name too long: one line, exit 2
+            raise UsageError(f"cannot use the home {self.home}: {exc.strerror}") from None
         for sub in ("", "objects", "outbox", "cache"):
             path = self.home / sub
-            path.mkdir(parents=True, exist_ok=True)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                raise UsageError(
+                    f"cannot use the home {self.home}: {path} is not a folder"
+                ) from None
+            except OSError as exc:  # /proc, a read-only or full disk, a path under a file
+                raise UsageError(f"cannot create the home {path}: {exc.strerror}") from None
             try:
                 os.chmod(path, 0o700)
             except OSError:
@@ -216,30 +227,42 @@ class LocalBackend(LocalDeploy, LocalRuns):
         owner_pid: int,
         on_created: Callable[[Execution, bool], None] | None = None,
     ) -> Execution:
+        self.store.require_writable()  # a read-only or full disk: said before anything else
         version_arn, text = self._deployed()
         self._ensure_schema()
         clock = self._clock(scheduled_time)
         arn = execution_arn(self.sm_name, name)
-        execution, created = self.store.create_execution(
-            state_machine=self.sm_name,
-            state_machine_arn=self.sm_arn,
-            arn=arn,
-            name=name,
-            input=input,
-            start_date=clock.now(),
-            version_arn=version_arn,
-            owner_pid=owner_pid,
-        )
-        if on_created is not None:
-            on_created(execution, created)
-        if not created:
-            # A duplicate start of a RUNNING execution: AWS returns the original.
-            return self.wait(execution.arn)
-        return self._run(execution, text, clock, redrive=False)
+        with ExitStack() as stack:
+            held = None
+            if self.store.find_execution(self.sm_name, name) is None:
+                # Wait for the warehouse before the execution exists (and before anyone is
+                # told it is RUNNING); a duplicate start never needs it.
+                held = stack.enter_context(self._held_warehouse(clock))
+            execution, created = self.store.create_execution(
+                state_machine=self.sm_name,
+                state_machine_arn=self.sm_arn,
+                arn=arn,
+                name=name,
+                input=input,
+                start_date=clock.now(),
+                version_arn=version_arn,
+                owner_pid=owner_pid,
+            )
+            if on_created is not None:
+                on_created(execution, created)
+            if created:
+                return self._run(execution, text, clock, redrive=False, held=held)
+        # A duplicate start of a RUNNING execution: AWS returns the original.
+        return self.wait(execution.arn)
 
     def _has_store(self) -> bool:
         # Reads on a home that was never used answer "nothing" instead of creating files.
-        return self._store is not None or (self.home / "store.sqlite").exists()
+        if self._store is not None:
+            return True
+        try:
+            return (self.home / "store.sqlite").exists()
+        except OSError as exc:
+            raise UsageError(f"cannot use the home {self.home}: {exc.strerror}") from None
 
     def describe(self, execution: str) -> Execution:
         arn = self._resolve(execution)
@@ -314,6 +337,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
             )
         if not current.closed:
             raise UsageError(f"execution {current.name} is {current.status}; it has not closed yet")
+        self._check_resumable(current)
         now = utcnow()
         if current.stop_date and now - current.stop_date > REDRIVE_WINDOW:
             raise UsageError(
@@ -327,6 +351,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
     def _redrive(
         self, arn: str, *, on_claimed: Callable[[Execution, bool], None] | None = None
     ) -> Execution:
+        self.store.require_writable()
         current = self.store.get_execution(arn)
         if current is None:
             raise ExecutionNotFound(f"no execution {arn!r} in {self.home}")
@@ -336,10 +361,23 @@ class LocalBackend(LocalDeploy, LocalRuns):
         # Virtual runs may have closed "in the future" (a manual start at now that polled for
         # hours); resume after that so the history never goes back in time.
         clock = self._clock(max(now, current.stop_date or now))
-        claimed = self.store.claim_redrive(arn, owner_pid=os.getpid(), redrive_date=now)
-        if on_claimed is not None:
-            on_claimed(claimed, True)
-        return self._run(claimed, text, clock, redrive=True)
+        self._check_resumable(current)
+        with self._held_warehouse(clock) as held:
+            claimed = self.store.claim_redrive(arn, owner_pid=os.getpid(), redrive_date=now)
+            if on_claimed is not None:
+                on_claimed(claimed, True)
+            return self._run(claimed, text, clock, redrive=True, held=held)
+
+    def _check_resumable(self, current: Execution) -> None:
+        """A redrive resumes a history that begins with ExecutionStarted; one whose process
+        died before its first event has nothing to resume (refused before anything is
+        claimed or appended; a new execution is the way on)."""
+        first = self.store.events(current.arn)[:1]
+        if not first or first[0]["type"] != "ExecutionStarted":
+            raise UsageError(
+                f"execution {current.name} has no ExecutionStarted event (its process ended"
+                " before the run began); it cannot be redriven: start a new execution"
+            )
 
 
 def build_backend_from_request(request: dict[str, Any]) -> LocalBackend:
@@ -377,6 +415,7 @@ def _detached_main() -> int:
                     {
                         "error": type(exc).__name__,
                         "message": str(exc),
+                        "exit_code": getattr(exc, "exit_code", 1),
                         "arn": existing.arn if existing is not None else None,
                     }
                 ),

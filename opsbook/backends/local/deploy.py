@@ -8,16 +8,46 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsbook.backends.base import Change, DeployResult
 from opsbook.backends.local.names import canonical, render_definition
 from opsbook.errors import UsageError
 
+if TYPE_CHECKING:
+    from opsbook.backends.local.store import Store
+    from opsbook.config import Config
+
 
 class LocalDeploy:
     """Deploy, rollback, teardown and the live definition; LocalBackend supplies the store,
     paths and config."""
+
+    cfg: Config
+    home: Path
+    if TYPE_CHECKING:  # supplied by LocalBackend
+
+        @property
+        def store(self) -> Store: ...
+
+        @property
+        def sm_name(self) -> str: ...
+
+        @property
+        def sm_arn(self) -> str: ...
+
+        @property
+        def alias_arn(self) -> str: ...
+
+        @property
+        def objects_dir(self) -> Path: ...
+
+        @property
+        def definition_path(self) -> Path: ...
+
+        def _has_store(self) -> bool: ...
+
+        def _ensure_home(self) -> None: ...
 
     # ------------------------------------------------------------------ deploy
     def _read_definition_file(self) -> str:
@@ -41,7 +71,10 @@ class LocalDeploy:
         return sorted((Path(self.cfg.definitions_dir) / "sql").glob("*.sql"))
 
     def _object_path(self, filename: str) -> Path:
-        return self.objects_dir / self.cfg.sql_prefix / filename
+        from opsbook.lambdas.resources import LocalObjects
+
+        # Kept inside objects/ (config validates sql_prefix; this holds for any key).
+        return LocalObjects(self.objects_dir).path(f"{self.cfg.sql_prefix}{filename}")
 
     @contextmanager
     def _deploy_lock(self) -> Iterator[None]:
@@ -182,7 +215,7 @@ class LocalDeploy:
         changes: list[Change] = []
         store = self.store if self._has_store() else None
         sm = store.get_state_machine(self.sm_name) if store else None
-        if sm is not None:
+        if store is not None and sm is not None:
             if store.get_alias(self.sm_name, self.cfg.alias_name):
                 changes.append(Change("delete", "alias", self.alias_arn))
             for version in store.versions(self.sm_name):

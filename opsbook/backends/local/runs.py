@@ -15,15 +15,20 @@ from contextlib import contextmanager
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opsbook.backends.base import ABORTED, FAILED, RUNNING, SUCCEEDED, Execution
+from opsbook.backends.base import ABORTED, FAILED, SUCCEEDED, Execution
 from opsbook.backends.local.names import function_arn
-from opsbook.backends.local.store import utcnow
+from opsbook.backends.local.store import StorageError, Store, utcnow
 from opsbook.config import Config
 from opsbook.errors import OperationFailed
+from opsbook.masking import REDACTED, masker
 
 INTERRUPTED_ERROR = "Opsbook.Interrupted"
+# The events that close an execution: stored with its status row, in one transaction.
+CLOSING_EVENTS = frozenset(
+    {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
+)
 # Executions this process is running (any thread): stop() asks them instead of closing them.
 _RUNNING_HERE: set[str] = set()
 _RELEASE_LOCK = threading.Lock()
@@ -62,6 +67,21 @@ class LocalRuns:
     """Runs executions in this process (or a detached child); LocalBackend supplies the store,
     paths, config and clock choice."""
 
+    cfg: Config
+    clock: str
+    home: Path
+    if TYPE_CHECKING:  # supplied by LocalBackend
+
+        @property
+        def store(self) -> Store: ...
+
+        @property
+        def warehouse_path(self) -> Path: ...
+
+        def open_warehouse(self, *, timeout: float | None = None) -> Any: ...
+
+        def describe(self, execution: str) -> Execution: ...
+
     # ------------------------------------------------------------------ executions
     def _clock(self, start: datetime | None):
         from opsbook.engine import RealClock, VirtualClock
@@ -77,16 +97,28 @@ class LocalRuns:
         return Resources.local(self.home, config=self.cfg, **overrides)
 
     @contextmanager
-    def _run_resources(self, clock) -> Iterator[Any]:
-        """Resources for one run. Under the virtual clock a run takes well under a second of
-        real time, so it keeps one DuckDB connection for the whole run; under the real clock
-        each call opens the file and closes it, so waits don't hold the lock."""
+    def _held_warehouse(self, clock) -> Iterator[Any]:
+        """The warehouse a virtual-clock run keeps open from start to end (None under the real
+        clock). It is taken BEFORE the execution is created or claimed: a file another process
+        holds is then a refusal before anything was reported, never a reported run that is
+        later lost (issue 14, finding 1)."""
         if getattr(clock, "virtual", False) is False:
-            yield self.resources()
+            yield None
             return
         wh = self.open_warehouse()
         with wh.session():
-            yield self.resources(open_warehouse=lambda: _Borrowed(wh))
+            yield wh
+
+    @contextmanager
+    def _run_resources(self, held: Any) -> Iterator[Any]:
+        """Resources for one run. Under the virtual clock a run takes well under a second of
+        real time, so it uses the one DuckDB connection `held` for the whole run; under the
+        real clock (held None) each call opens the file and closes it, so waits don't hold
+        the lock."""
+        if held is None:
+            yield self.resources()
+            return
+        yield self.resources(open_warehouse=lambda: _Borrowed(held))
 
     def _tasks(self, clock, resources) -> dict[str, Callable]:
         """The engine's task registry: the workflow's Lambda handlers, run in process.
@@ -141,11 +173,22 @@ class LocalRuns:
             wh.close()
         self.store.set_meta(key, "ready")
 
-    def _run(self, execution: Execution, text: str, clock, *, redrive: bool) -> Execution:
+    def _run(
+        self, execution: Execution, text: str, clock, *, redrive: bool, held: Any = None
+    ) -> Execution:
         store = self.store
         arn = execution.arn
 
+        closing: list[dict[str, Any]] = []
+        # Nothing secret is stored: the webhook URL's token parts, the secret patterns and
+        # webhook-looking URLs are masked in every event (an error body may echo the path).
+        scrub = masker(self.cfg.known_secrets(), self.cfg.secret_patterns, marker=REDACTED)
+
         def persist(event: dict[str, Any]) -> None:
+            event = scrub(event)
+            if event.get("type") in CLOSING_EVENTS:
+                closing.append(event)  # written with the status row, in one transaction
+                return
             store.append_event(arn, event)
 
         def should_abort() -> bool:
@@ -156,16 +199,13 @@ class LocalRuns:
         store.set_meta(_owner_key(arn), f"{os.getpid()}:{process_identity(os.getpid())}")
         _RUNNING_HERE.add(arn)
         try:
-            with self._run_resources(clock) as resources:
+            with self._run_resources(held) as resources:
                 run = self._engine_run(
                     execution, text, clock, resources, persist, should_abort, redrive
                 )
         except BaseException as exc:
-            from opsbook.warehouse import WarehouseLocked
-
-            if isinstance(exc, WarehouseLocked) and not redrive and store.discard_unstarted(arn):
-                raise  # the warehouse was busy before the run began: as if never started
             # The engine itself broke (not a workflow failure): close the execution, say why.
+            # An execution someone may have seen is never deleted, only closed with its cause.
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 error, cause = INTERRUPTED_ERROR, "the run was interrupted; redrive it to resume"
             else:
@@ -175,7 +215,7 @@ class LocalRuns:
             raise
         finally:
             _RUNNING_HERE.discard(arn)
-        return self._record(arn, run, clock)
+        return self._record(arn, run, clock, closing, scrub)
 
     def _engine_run(self, execution, text, clock, resources, persist, should_abort, redrive):
         from opsbook import engine
@@ -200,14 +240,16 @@ class LocalRuns:
             )
         return engine.execute(text, execution.input, **common)
 
-    def _record(self, arn: str, run, clock) -> Execution:
-        """Store how the run ended."""
+    def _record(
+        self, arn: str, run, clock, closing: list[dict[str, Any]], scrub: Callable[[Any], Any]
+    ) -> Execution:
+        """Store how the run ended: the closing event and the status row together."""
         store = self.store
         fields: dict[str, Any] = {
             "status": run.status,
-            "output": run.output if run.status == SUCCEEDED else None,
-            "error": run.error,
-            "cause": run.cause,
+            "output": scrub(run.output) if run.status == SUCCEEDED else None,
+            "error": scrub(run.error),
+            "cause": scrub(run.cause),
             "stop_date": run.stop_date or clock.now(),
             "owner_pid": None,
         }
@@ -216,7 +258,10 @@ class LocalRuns:
             current = store.get_execution(arn)
             fields["error"] = current.error if current else run.error
             fields["cause"] = current.cause if current else run.cause
-        store.update_execution(arn, **fields)
+        if closing:
+            store.finish_execution(arn, closing[-1], **fields)
+        else:
+            store.update_execution(arn, **fields)
         return self._announce(arn)
 
     def _announce(self, arn: str) -> Execution:
@@ -231,21 +276,15 @@ class LocalRuns:
         return execution
 
     def _close_failed(self, arn: str, error: str, cause: str, when: datetime) -> None:
-        store = self.store
-        last = store.last_event_id(arn)
-        store.append_event(
+        self.store.finish_execution(
             arn,
             {
                 "timestamp": when,
                 "type": "ExecutionFailed",
-                "id": last + 1,
-                "previousEventId": last,
                 "executionFailedEventDetails": {"error": error, "cause": cause},
             },
-        )
-        store.update_execution(
-            arn, status=FAILED, error=error, cause=cause, stop_date=when, owner_pid=None
-        )
+            status=FAILED, error=error, cause=cause, stop_date=when, owner_pid=None,
+        )  # fmt: skip
         self._announce(arn)
 
     def _start_detached(
@@ -290,7 +329,9 @@ class LocalRuns:
             child.wait(timeout=30)
             from opsbook import errors
 
-            cls = getattr(errors, reply["error"], OperationFailed)
+            # Errors defined elsewhere (e.g. WarehouseLocked) keep their exit code.
+            fallback = errors.UsageError if reply.get("exit_code") == 2 else OperationFailed
+            cls = getattr(errors, reply["error"], fallback)
             existing = self.store.get_execution(reply["arn"]) if reply.get("arn") else None
             if cls is errors.ExecutionAlreadyExists:
                 raise cls(reply["message"], existing)
@@ -313,50 +354,55 @@ class LocalRuns:
     def _reap(self, arn: str | None = None) -> None:
         """Mark RUNNING executions whose process died (e.g. SIGKILL) as FAILED, interrupted."""
         store = self.store
+        if store.read_only:
+            return  # nothing can be recorded on a read-only disk; the next writer reaps
         for run_arn, pid in store.running():
             if arn is not None and run_arn != arn:
                 continue
             if pid is None or self._owner_alive(run_arn, pid):
                 continue
-            with store.transaction() as conn:
-                row = conn.execute(
-                    "SELECT status, owner_pid FROM executions WHERE arn = ?", (run_arn,)
-                ).fetchone()
-                if row is None or row[0] != RUNNING or row[1] != pid:
-                    continue  # someone else reaped or redrove it meanwhile
-                conn.execute("UPDATE executions SET owner_pid = NULL WHERE arn = ?", (run_arn,))
-            events = store.events(run_arn)
-            when = max([e["timestamp"] for e in events], default=utcnow())
-            self._close_failed(
-                run_arn,
-                INTERRUPTED_ERROR,
-                f"the opsbook process running this execution (pid {pid}) ended before it"
-                " finished; redrive it to resume from the interrupted state",
-                when,
-            )
+            try:
+                self._reap_one(run_arn, pid)
+            except StorageError:
+                return  # a full disk: reads go on, the next command that can write reaps
+
+    def _reap_one(self, run_arn: str, pid: int) -> None:
+        store = self.store
+        events = store.events(run_arn)
+        when = max([e["timestamp"] for e in events], default=utcnow())
+        error = INTERRUPTED_ERROR
+        cause = (
+            f"the opsbook process running this execution (pid {pid}) ended before it"
+            " finished; redrive it to resume from the interrupted state"
+        )
+        # One transaction, guarded by the owner: a reap that cannot be written leaves the
+        # execution as it was, for the next command to reap.
+        store.finish_execution(
+            run_arn,
+            {
+                "timestamp": when,
+                "type": "ExecutionFailed",
+                "executionFailedEventDetails": {"error": error, "cause": cause},
+            },
+            owner=pid, status=FAILED, error=error, cause=cause, stop_date=when, owner_pid=None,
+        )  # fmt: skip
 
     def _abort_now(self, arn: str, error: str | None, cause: str | None) -> None:
-        store = self.store
-        last = store.last_event_id(arn)
         when = utcnow()
         details: dict[str, Any] = {}
         if error:
             details["error"] = error
         if cause:
             details["cause"] = cause
-        store.append_event(
+        self.store.finish_execution(
             arn,
             {
                 "timestamp": when,
                 "type": "ExecutionAborted",
-                "id": last + 1,
-                "previousEventId": last,
                 "executionAbortedEventDetails": details,
             },
-        )
-        store.update_execution(
-            arn, status=ABORTED, error=error, cause=cause, stop_date=when, owner_pid=None
-        )
+            status=ABORTED, error=error, cause=cause, stop_date=when, owner_pid=None,
+        )  # fmt: skip
         self._announce(arn)
 
 
