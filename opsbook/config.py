@@ -24,17 +24,27 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
-def _default_definitions() -> Path:
-    return PACKAGE_ROOT / "definitions" / "weekly_load"
+# Keys a [workflows.<name>] table may set for one workflow.
+WORKFLOW_KEYS = (
+    "state_machine_name", "alias_name", "poll_seconds", "max_polls", "dataset",
+    "source_table", "target_table",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Config:
     backend: str = "local"
     home: Path = Path(".opsbook")
-    definitions_dir: Path = field(default_factory=_default_definitions)
-    # Workflow
-    state_machine_name: str = "opsbook-weekly-load"
+    # The user's workflow folders (<definitions_dir>/<name>/workflow.toml), beside the shipped
+    # ones; which workflow commands act on: `workflow` (--workflow), else `default_workflow`,
+    # else the only one.
+    definitions_dir: Path = Path("definitions")
+    workflow: str = ""
+    default_workflow: str = ""
+    # Per-workflow settings: {"weekly_load": {"poll_seconds": 300}}, from [workflows.<name>].
+    workflows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Workflow (empty: the manifest's state machine name)
+    state_machine_name: str = ""
     alias_name: str = "live"
     poll_seconds: int = 600
     max_polls: int = 18
@@ -72,6 +82,15 @@ class Config:
     def fqn_target(self) -> str:
         return f"{self.bq_project}.{self.dataset}.{self.target_table}"
 
+    def for_workflow(self, workflow: Any) -> Config:
+        """This config as one workflow sees it: its [workflows.<name>] table applied and
+        the state machine name from its manifest unless the config names one."""
+        table = {k: _coerce(k, v) for k, v in self.workflows.get(workflow.name, {}).items()}
+        table.setdefault(
+            "state_machine_name", self.state_machine_name or workflow.state_machine_name
+        )
+        return replace(self, workflow=workflow.name, **table).validate()
+
     def validate(self) -> Config:
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
@@ -105,6 +124,19 @@ def _coerce(key: str, value: Any) -> Any:
     kind = type(default) if default is not None and not callable(default) else None
     if key in ("home", "definitions_dir"):
         return Path(os.path.expanduser(str(value)))
+    if key == "workflows":
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise ConfigError("config key workflows must be tables: [workflows.<name>]")
+        for name, table in value.items():
+            unknown = sorted(set(table) - set(WORKFLOW_KEYS))
+            if unknown:
+                raise ConfigError(
+                    f"[workflows.{name}]: unknown key {unknown[0]!r} (per-workflow keys:"
+                    f" {', '.join(WORKFLOW_KEYS)})"
+                )
+            for k, v in table.items():
+                _coerce(k, v)
+        return {name: dict(table) for name, table in value.items()}
     if key == "secret_patterns":
         if isinstance(value, str):
             value = [value]
@@ -164,7 +196,7 @@ def load_config(
         values.update(read_config_file(file_path))
     for key in _FIELDS:
         env = os.environ.get(f"OPSBOOK_{key.upper()}")
-        if env is not None and key != "home":
+        if env is not None and key not in ("home", "workflows"):
             values[key] = env
     if home_path is not None:
         values["home"] = home_path

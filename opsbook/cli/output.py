@@ -53,23 +53,20 @@ def when(value: datetime | None) -> str:
 
 
 def duration(execution: Execution) -> str:
+    """The run's length in the one format opsbook uses (human_duration: 5s, 12m30s, 1h05m)."""
+    from opsbook.operations.history import human_duration
+
     if execution.stop_date is None:
         return "-"
-    seconds = int((execution.stop_date - execution.start_date).total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+    return human_duration((execution.stop_date - execution.start_date).total_seconds())
 
 
-def polls(events: list[dict[str, Any]]) -> int:
-    """How many times the run waited for data (Wait states entered)."""
-    return sum(1 for e in events if e.get("type") == "WaitStateEntered")
-
-
-def execution_row(execution: Execution) -> dict[str, Any]:
+def execution_row(execution: Execution, label: str = "partition") -> dict[str, Any]:
+    """One table row; `label` names the partition column (week, day or month)."""
     return {
         "name": execution.name,
         "status": execution.status,
-        "week": execution.week,
+        label: execution.partition,
         "started": when(execution.start_date),
         "duration": duration(execution),
         "redrives": execution.redrive_count,

@@ -1,4 +1,5 @@
-"""`opsbook weeks`, `rerun` and `report`: the weekly status matrix, reruns and the report."""
+"""`opsbook partitions` (alias `weeks`), `rerun` and `report`: the status matrix of a
+workflow's partitions, reruns and the report."""
 
 from __future__ import annotations
 
@@ -14,17 +15,25 @@ from opsbook.errors import OperationFailed
 commands = typer.Typer()
 
 
-# --------------------------------------------------------------------------- weeks and rerun
-# (history engineer) The weekly status matrix and reruns of failed/missing weeks; the logic
-# lives in opsbook.operations.history and opsbook.operations.backfill, these only parse, confirm and print.
+# --------------------------------------------------------------------------- partitions, rerun
+# The status matrix and reruns of failed/missing partitions; the logic lives in
+# opsbook.operations.history and opsbook.operations.backfill, these only parse, confirm, print.
+# The first column is named by the scheme: week, day or month.
 WEEK_TABLE = ["week", "status", "attempts", "execution", "polls", "duration", "cause"]
 RERUN_TABLE = ["week", "status", "action", "execution", "reason"]
 
 
-def _check_range(since: str, until: str) -> None:
+def _columns(columns: list[str], label: str) -> list[str]:
+    return [label if c == "week" else c for c in columns]
+
+
+def _check_range(ctx: typer.Context, since: str, until: str) -> str:
+    """The scheme's label after checking the range (a one-line UsageError when bad)."""
     from opsbook.operations import history as hist
 
-    hist.scheduled_weeks(since, until)  # one-line UsageError for a bad date or range
+    flow = session(ctx).workflow()
+    hist.scheduled_partitions(flow, since, until)
+    return flow.scheme.label
 
 
 def week_rows(df) -> list[dict[str, Any]]:
@@ -50,6 +59,24 @@ def _print_frame(
         typer.echo(table(rows, columns))
 
 
+@commands.command("partitions")
+def partitions_command(
+    ctx: typer.Context,
+    since: str = typer.Option(..., "--since", help="First day (YYYY-MM-DD)."),
+    until: str = typer.Option(..., "--until", help="Last day (YYYY-MM-DD)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout."),
+) -> None:
+    """One row per partition: status, attempts, last execution, polls, duration, cause."""
+    from opsbook.operations import history as hist
+
+    if as_json and as_csv:
+        fail("give --json or --csv, not both")
+    label = _check_range(ctx, since, until)
+    df = hist.partitions(session(ctx).backend(), since, until)
+    _print_frame(df, _columns(WEEK_TABLE, label), week_rows(df), as_json, as_csv)
+
+
 @commands.command("weeks")
 def weeks_command(
     ctx: typer.Context,
@@ -58,14 +85,8 @@ def weeks_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout."),
 ) -> None:
-    """One row per scheduled week: status, attempts, last execution, polls, duration, cause."""
-    from opsbook.operations import history as hist
-
-    if as_json and as_csv:
-        fail("give --json or --csv, not both")
-    _check_range(since, until)
-    df = hist.weeks(session(ctx).backend(), since, until)
-    _print_frame(df, WEEK_TABLE, week_rows(df), as_json, as_csv)
+    """The same as `partitions` (the weekly load's name for it)."""
+    partitions_command(ctx, since, until, as_json, as_csv)
 
 
 @commands.command("rerun")
@@ -87,14 +108,14 @@ def rerun_command(
     from opsbook.operations import history as hist
     from opsbook.operations.backfill import SKIP, plan_rerun, rerun
 
-    _check_range(since, until)
+    label = _check_range(ctx, since, until)
     backend = session(ctx).backend()
     plan = plan_rerun(backend, since, until)
     acting = plan[plan["action"] != SKIP]
     if not dry_run and len(acting) and not yes:
         if not sys.stdin.isatty():
             fail(f"rerun would act on {len(acting)} week(s); use --yes to confirm (or --dry-run)")
-        typer.echo(table(hist.records(plan), RERUN_TABLE))
+        typer.echo(table(hist.records(plan), _columns(RERUN_TABLE, label)))
         if not typer.confirm(f"Rerun {len(acting)} week(s)?", default=False):
             fail("rerun cancelled; nothing was started", code=1)
     results = rerun(
@@ -107,48 +128,57 @@ def rerun_command(
         typer.echo(
             table(
                 week_rows(results),
-                ["week", "action", "status", "attempts", "execution", "reason", "error"],
+                [label, "action", "status", "attempts", "execution", "reason", "error"],
             )
         )
         verb = "would act on" if dry_run else "acted on"
-        typer.echo(f"{verb} {len(acting)} of {len(plan)} weeks")
+        typer.echo(f"{verb} {len(acting)} of {len(plan)} {label}s")
     bad = results[(results["action"] != SKIP) & ~results["status"].isin(["SUCCEEDED", "RUNNING"])]
     if not dry_run and len(bad):
-        weeks_list = ", ".join(f"{r.week} {r.status}" for r in bad.itertuples())
+        weeks_list = ", ".join(f"{r[label]} {r['status']}" for _, r in bad.iterrows())
         raise OperationFailed(f"{len(bad)} rerun(s) did not succeed: {weeks_list}")
 
 
 # --------------------------------------------------------------------------- report
-# (notebooks engineer) papermill runs notebooks/weekly_report.ipynb; opsbook.reporting.report does the work.
+# papermill runs the workflow's report notebook; opsbook.reporting.report does the work.
 @commands.command("report")
 def report_command(
     ctx: typer.Context,
-    week: str = typer.Option(
-        None, "--week", help="The week's Thursday (YYYY-MM-DD); default: the last completed week."
+    partition: str = typer.Option(
+        None, "--partition", help="The partition key; default: the last completed partition."
     ),
+    week: str = typer.Option(None, "--week", help="Weekly workflows: the week's run date."),
     out: str = typer.Option("reports", "--out", help="Folder for the .ipynb, .html and .json."),
     lookback_weeks: int = typer.Option(
-        8, "--lookback-weeks", min=1, max=104, help="Weeks of weekly_summary to compare."
+        8, "--lookback-weeks", min=1, max=104, help="Weekly load: weeks of weekly_summary."
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document: paths and figures."),
 ) -> None:
-    """Write the weekly report: the executed notebook, HTML (no code) and key figures as JSON."""
-    from opsbook.reporting.report import resolve_week, run_report
+    """Write a partition's report: the executed notebook, HTML (no code), key figures (JSON)."""
+    from opsbook.cli.runs import partition_key
+    from opsbook.reporting.report import run_report
 
     state = session(ctx)
-    day = resolve_week(week)  # a bad week fails (exit 2) before any kernel starts
+    flow = state.workflow()
+    key = partition_key(state, partition, week)  # a bad key fails before any kernel starts
     files = run_report(
-        day, out, backend=state.backend_name, home=state.home, config=state.config,
-        lookback_weeks=lookback_weeks, progress=not as_json and sys.stderr.isatty(),
+        key, out, backend=state.backend_name, home=state.home, config=state.config,
+        workflow=flow.name, lookback_weeks=lookback_weeks,
+        progress=not as_json and sys.stderr.isatty(),
     )  # fmt: skip
     paths = {"notebook": files.notebook, "html": files.html, "figures": files.figures}
     if as_json:
         emit_json({**paths, "data": files.data})
         return
     data = files.data
-    typer.echo(
-        f"week {data['week']}: {data['status']}, {data['polls'] if data['polls'] is not None else '-'}"
-        f" polls, {data['rows_total']} rows, {len(data['anomalies'])} anomalies"
-    )
+    label = flow.scheme.label
+    if "rows_total" in data:  # the weekly load's report
+        typer.echo(
+            f"{label} {data[label]}: {data['status']},"
+            f" {data['polls'] if data['polls'] is not None else '-'} polls,"
+            f" {data['rows_total']} rows, {len(data['anomalies'])} anomalies"
+        )
+    else:
+        typer.echo(f"{label} {data[label]}: {data['status']}, {data['attempts']} attempt(s)")
     for kind, path in paths.items():
         typer.echo(f"{kind}: {path}")

@@ -11,10 +11,10 @@ import json
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -25,25 +25,22 @@ from opsbook.backends.base import (
     RUNNING,
     SUCCEEDED,
     TIMED_OUT,
-    WEEK_NAME,
     Backend,
     Execution,
-    week_in_name,
 )
 from opsbook.config import Config, load_config
 from opsbook.errors import UsageError
 from opsbook.operations.cache import ExecutionCache, HistoryCache, listed_only
-from opsbook.workflows.schedules import as_date  # re-exported: callers import it from here
+from opsbook.workflows.manifest import Workflow
+from opsbook.workflows.partitions import as_date  # re-exported: callers import it from here
 
 MISSING = "MISSING"
 PENDING = "PENDING"
 WEEK_STATUSES = (SUCCEEDED, FAILED, TIMED_OUT, ABORTED, RUNNING, MISSING, PENDING)
-NAME_PATTERN = WEEK_NAME  # kept under this name for callers (backfill, tests)
+# opsbook's own execution names, <prefix>-<KEY>[-r<N>] for any partition scheme.
+NAME_PATTERN = re.compile(r"^(?:day|week|month)-(\d{4}-\d{2}(?:-\d{2})?)(?:-r(\d+))?$")
 REDACTED = "<redacted>"
-# The schedule fires Thursdays 09:30 Asia/Tokyo (definitions/schedule.json).
-FIRE_TIME = time(9, 30)
-FIRE_TZ = ZoneInfo("Asia/Tokyo")
-# Default state names of definitions/weekly_load.asl.json, used when it cannot be read.
+# Default state names of the polling loop, used when the definition cannot be read.
 DEFAULT_CHECK_STATE = "CheckRecords"
 DEFAULT_WAIT_STATE = "WaitForData"
 
@@ -56,7 +53,7 @@ _END_EVENTS = {
 _TASK_ATTEMPT_EVENTS = ("TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled")
 
 EXECUTION_COLUMNS = [
-    "name", "arn", "week", "status", "start_date", "stop_date", "duration",
+    "name", "arn", "partition", "status", "start_date", "stop_date", "duration",
     "redrive_count", "redrive_date", "version_arn", "error", "cause",
 ]  # fmt: skip
 EVENT_COLUMNS = [
@@ -91,11 +88,6 @@ def config_of(backend: Backend, cfg: Config | None = None) -> Config:
     return load_config()
 
 
-def fire_time(week: date) -> datetime:
-    """When the schedule fires for this week, in UTC."""
-    return datetime.combine(week, FIRE_TIME, tzinfo=FIRE_TZ).astimezone(UTC)
-
-
 def _now(today: date | datetime | None) -> datetime:
     """`today` as an instant: a date means the start of that day in UTC."""
     if today is None:
@@ -105,39 +97,30 @@ def _now(today: date | datetime | None) -> datetime:
     return datetime.combine(as_date(today, "today"), time(0), tzinfo=UTC)
 
 
-def scheduled_weeks(since: date | str, until: date | str) -> list[date]:
-    """The Thursdays in [since, until] (the weekly calendar of opsbook.workflows.schedules)."""
+def workflow_of(backend: Backend, cfg: Config | None = None) -> Workflow:
+    """The workflow a backend operates (backends keep the one they were opened on)."""
+    flow = getattr(backend, "workflow", None)
+    if isinstance(flow, Workflow):
+        return flow
+    from opsbook.workflows.registry import get_workflow
+
+    return get_workflow(config_of(backend, cfg))
+
+
+def scheduled_partitions(workflow: Workflow, since: date | str, until: date | str) -> list[str]:
+    """The keys of the workflow's partitions in [since, until]."""
     start, end = as_date(since, "--since"), as_date(until, "--until")
     if start > end:
         raise UsageError(f"--since {start} is after --until {end}")
     if (end - start).days > 366 * 20:
         raise UsageError("the date range is longer than 20 years; narrow --since/--until")
-    from opsbook.workflows import schedules as calendar  # the workflow engineer's week calendar
-
-    return [as_date(w) for w in calendar.weeks_between(start, end)]
+    return [p.key for p in workflow.scheme.between(start, end)]
 
 
-def week_of(execution: Execution) -> str | None:
-    """The week an execution ran for, as the definition's PrepareWeek works it out: the input's
-    "week"; else the schedule's "scheduled_time" (EventBridge Scheduler names runs randomly);
-    else the name week-<DATE>[-r<N>]."""
-    week = execution.week
-    if isinstance(week, str) and week:
-        try:
-            return as_date(week).isoformat()
-        except UsageError:
-            return None
-    fired = execution.input.get("scheduled_time") if isinstance(execution.input, dict) else None
-    if isinstance(fired, str) and fired:
-        from opsbook.workflows.schedules import week_for_fire_time
-
-        try:
-            return week_for_fire_time(
-                datetime.fromisoformat(fired.replace("Z", "+00:00"))
-            ).isoformat()
-        except ValueError:
-            return None
-    return week_in_name(execution.name)
+def partition_of(execution: Execution) -> str | None:
+    """The partition an execution ran for, as its backend's workflow read it (from the input,
+    the schedule's scheduled_time, or the name <prefix>-<KEY>[-r<N>])."""
+    return execution.partition
 
 
 def _decode(value: Any) -> Any:
@@ -222,6 +205,7 @@ class History:
     ):
         self.backend = backend
         self.cfg = config_of(backend, cfg)
+        self.workflow = workflow_of(backend, self.cfg)
         self.cache = cache if cache is not None else HistoryCache(Path(self.cfg.home))
         self.max_concurrency = max(1, max_concurrency or self.cfg.max_concurrency)
         self.redact = redactor(self.cfg.secret_patterns)
@@ -248,8 +232,20 @@ class History:
         done = ExecutionCache(self.cfg.home).complete(
             wanted, self.backend.describe, self.max_concurrency
         )
-        full = {e.arn: e for e in done}
+        full = {e.arn: self.tag(e) for e in done}
         return [full.get(e.arn, e) for e in items]
+
+    def tag(self, execution: Execution) -> Execution:
+        """The execution with its partition filled in (backends fill it; a cached or
+        hand-made one may lack it)."""
+        if execution.partition is not None:
+            return execution
+        return replace(execution, partition=self.workflow.partition_of(execution))
+
+    @property
+    def label(self) -> str:
+        """The key column of the partition matrix: week, day or month."""
+        return self.workflow.scheme.label
 
     def raw_history(self, execution: Execution | str) -> list[dict[str, Any]]:
         """The events of one execution, from the cache when it is closed and cached."""
@@ -287,7 +283,7 @@ class History:
     def loop_states(self) -> tuple[str, str]:
         """(check state, wait state) of the polling loop, read from the definition."""
         if self._names is None:
-            self._names = _loop_states(self.cfg)
+            self._names = _loop_states(self.workflow)
         return self._names
 
     # -- DataFrames
@@ -302,7 +298,8 @@ class History:
         stop = _bound(until, "--until", end=True)
         listed = self.backend.list_executions(status=status, since=start, until=stop)
         # error and cause of unsuccessful executions the backend listed without describing.
-        return executions_frame(self.complete(listed, unsuccessful_only=True))
+        done = self.complete(listed, unsuccessful_only=True)
+        return executions_frame([self.tag(e) for e in done])
 
     def events(self, execution: Execution | str) -> pd.DataFrame:
         ex = self.resolve(execution)
@@ -316,7 +313,7 @@ class History:
         ex = self.resolve(execution)
         return failure_frame(ex, self.raw_histories([ex])[ex.arn], self.redact)
 
-    def weeks(
+    def partitions(
         self,
         since: date | str,
         until: date | str,
@@ -324,19 +321,23 @@ class History:
         *,
         listed: list[Execution] | None = None,
     ) -> pd.DataFrame:
-        week_list = scheduled_weeks(since, until)
+        """One row per partition in [since, until] (the key column is named week, day or
+        month): status, attempts, last execution, polls, duration and failure cause."""
+        week_list = scheduled_partitions(self.workflow, since, until)
         listed = self.backend.list_executions() if listed is None else listed
-        groups = group_by_week(listed)
+        listed = [self.tag(e) for e in listed]
+        groups = group_by_partition(listed)
         now = _now(today)
-        lasts = {w: last_execution(groups.get(w.isoformat(), [])) for w in week_list}
+        lasts = {w: last_execution(groups.get(w, [])) for w in week_list}
         histories = self.raw_histories(ex for ex in lasts.values() if ex is not None)
         _check_state, wait_state = self.loop_states()
         rows = []
         for week in week_list:
-            execs = groups.get(week.isoformat(), [])
+            execs = groups.get(week, [])
             last = lasts[week]
             row: dict[str, Any] = dict.fromkeys(WEEK_COLUMNS)
-            row.update(week=week.isoformat(), status=week_status(execs, week, now))
+            fires = self.workflow.fire_time(week)
+            row.update(week=week, status=partition_status(execs, fires, now))
             row["attempts"] = sum(1 + e.redrive_count for e in execs)
             if last is not None:
                 events = histories[last.arn]
@@ -365,7 +366,9 @@ class History:
         df["attempts"] = df["attempts"].astype("int64")
         df["polls"] = df["polls"].astype("Int64")
         df["redrive_count"] = df["redrive_count"].astype("Int64")
-        return df
+        return df.rename(columns={"week": self.label})
+
+    weeks = partitions  # the weekly load's name for it
 
 
 def closed_time(execution: Execution, events: list[dict[str, Any]]) -> datetime | None:
@@ -383,9 +386,9 @@ def _history_closed(events: list[dict[str, Any]]) -> bool:
     return bool(events) and events[-1].get("type") in _END_EVENTS
 
 
-def _loop_states(cfg: Config) -> tuple[str, str]:
+def _loop_states(workflow: Workflow) -> tuple[str, str]:
     """Find the Wait state of the polling loop and the check it goes back to."""
-    path = Path(cfg.definitions_dir) / "weekly_load.asl.json"
+    path = workflow.definition_path
     try:
         states = json.loads(path.read_text(encoding="utf-8")).get("States", {})
     except (OSError, ValueError, AttributeError):
@@ -412,11 +415,11 @@ def _cause_text(fail: pd.Series) -> str | None:
 # ---------------------------------------------------------------- pure shaping
 
 
-def group_by_week(executions: Iterable[Execution]) -> dict[str, list[Execution]]:
-    """Executions by week (ISO date string); executions of no week are left out."""
+def group_by_partition(executions: Iterable[Execution]) -> dict[str, list[Execution]]:
+    """Executions by partition key; executions of no partition are left out."""
     groups: dict[str, list[Execution]] = {}
     for ex in executions:
-        week = week_of(ex)
+        week = partition_of(ex)
         if week:
             groups.setdefault(week, []).append(ex)
     return groups
@@ -437,10 +440,12 @@ def last_execution(executions: list[Execution]) -> Execution | None:
     return max(running or executions, key=_activity)
 
 
-def week_status(executions: list[Execution], week: date, now: datetime) -> str:
+def partition_status(executions: list[Execution], fires: datetime, now: datetime) -> str:
+    """The status of a partition whose scheduled run fires at `fires`: its last execution's,
+    else PENDING before that time and MISSING after it."""
     last = last_execution(executions)
     if last is None:
-        return PENDING if fire_time(week) > now else MISSING
+        return PENDING if fires > now else MISSING
     return RUNNING if last.status == PENDING_REDRIVE else last.status
 
 
@@ -610,7 +615,7 @@ def executions_frame(listed: Iterable[Execution]) -> pd.DataFrame:
             {
                 "name": ex.name,
                 "arn": ex.arn,
-                "week": week_of(ex),
+                "partition": partition_of(ex),
                 "status": ex.status,
                 "start_date": ex.start_date,
                 "stop_date": ex.stop_date,
@@ -654,16 +659,20 @@ def failure(
     return History(backend, cfg).failure(execution)
 
 
-def weeks(
+def partitions(
     backend: Backend,
     since: date | str,
     until: date | str,
     today: date | datetime | None = None,
     cfg: Config | None = None,
 ) -> pd.DataFrame:
-    """One row per scheduled week in [since, until]: status, attempts, last execution, polls,
-    duration and failure cause. `today` (default: now) decides MISSING versus PENDING."""
-    return History(backend, cfg).weeks(since, until, today)
+    """One row per partition of the backend's workflow in [since, until]: status, attempts,
+    last execution, polls, duration and failure cause. `today` (default: now) decides MISSING
+    versus PENDING."""
+    return History(backend, cfg).partitions(since, until, today)
+
+
+weeks = partitions  # the weekly load's name for it
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:

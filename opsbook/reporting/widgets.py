@@ -24,7 +24,7 @@ from opsbook.backends.base import Backend, Execution
 from opsbook.config import Config
 from opsbook.errors import OpsbookError, UsageError
 from opsbook.operations import backfill
-from opsbook.operations.history import History, group_by_week, human_duration, last_execution
+from opsbook.operations.history import History, group_by_partition, human_duration, last_execution
 from opsbook.reporting import charts
 from opsbook.reporting.report import STATUS_COLUMNS
 
@@ -216,7 +216,7 @@ class OpsConsole:
         from opsbook.reporting.graph import GraphView
 
         self.selected = week
-        execs = group_by_week(self.listed).get(week, [])
+        execs = group_by_partition(self.listed).get(week, [])
         last = last_execution(execs)
         status = self.week_status(week) or "?"
         self.week_title.value = (

@@ -96,7 +96,7 @@ def test_schedule_next_and_run(cli, home):
     nxt = _json(cli(*h, "schedule", "--next", "3", "--json"))
     assert nxt["timezone"] == "Asia/Tokyo" and len(nxt["fire_times"]) == 3
     first = nxt["fire_times"][0]
-    assert first["tokyo"].endswith("T09:30:00+09:00") and first["utc"].endswith("T00:30:00+00:00")
+    assert first["local"].endswith("T09:30:00+09:00") and first["utc"].endswith("T00:30:00+00:00")
     text = cli(*h, "schedule", "--next", "2")
     assert text.code == 0 and "cron(30 9 ? * THU *)" in text.out
 

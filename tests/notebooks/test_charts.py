@@ -97,7 +97,7 @@ def test_anomalies_need_a_baseline(local, demo):
 def test_notifications_from_a_real_history(local, demo):
     backend, cfg, _ = local
     hist = History(backend, cfg)
-    failed = next(ex for ex in backend.list_executions() if ex.week == demo.failed)
+    failed = next(ex for ex in backend.list_executions() if ex.partition == demo.failed)
     sent = charts.notifications(hist.events(failed))
     assert list(sent.columns) == ["timestamp", "state", "text", "sent"]
     assert sent["state"].tolist() == ["NotifyWaiting"] * 18 + ["NotifyFailure"]
@@ -110,7 +110,7 @@ def test_notifications_from_a_real_history(local, demo):
 def test_charts_render_to_png(local, demo):
     backend, cfg, wh = local
     hist = History(backend, cfg)
-    polled = next(ex for ex in backend.list_executions() if ex.week == demo.polled)
+    polled = next(ex for ex in backend.list_executions() if ex.partition == demo.polled)
     week = date.fromisoformat(demo.polled)
     figures = [
         charts.gantt(hist.timeline(polled)),

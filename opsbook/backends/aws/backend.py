@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +35,7 @@ from botocore.exceptions import (
 )
 
 from opsbook.backends.aws.iam import Names
-from opsbook.backends.base import WEEK_NAME, DeployResult, Execution, dumps
+from opsbook.backends.base import DeployResult, Execution, dumps
 from opsbook.config import Config
 from opsbook.errors import (
     ConfigError,
@@ -43,6 +44,8 @@ from opsbook.errors import (
     OperationFailed,
     UsageError,
 )
+from opsbook.workflows.manifest import Workflow
+from opsbook.workflows.registry import get_workflow
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +146,18 @@ class AwsBackend:
     name = "aws"
 
     def __init__(
-        self, cfg: Config, *, session: boto3.session.Session | None = None, **options: Any
+        self,
+        cfg: Config,
+        *,
+        workflow: Workflow | None = None,
+        session: boto3.session.Session | None = None,
+        **options: Any,
     ):
         unknown = sorted(set(options) - DEPLOY_OPTIONS)
         if unknown:
             raise UsageError(f"option {unknown[0]!r} does not apply to the aws backend")
-        self.cfg = cfg
+        self.workflow = workflow or get_workflow(cfg)
+        self.cfg = cfg.for_workflow(self.workflow)
         self.options = options  # passed to the deployer (layer requirements, upload limit, ...)
         # botocore reads AWS_DEFAULT_REGION and profiles; AWS_REGION is what the other SDKs read.
         region = cfg.region or os.environ.get("AWS_REGION") or None
@@ -242,7 +251,7 @@ class AwsBackend:
                 if alias not in aliases:
                     aliases[alias] = self._alias_target(alias)
                 version = aliases[alias]
-        return Execution(
+        execution = Execution(
             arn=data["executionArn"],
             name=data["name"],
             status=data["status"],
@@ -257,6 +266,7 @@ class AwsBackend:
             redrive_count=int(data.get("redriveCount") or 0),
             redrive_date=data.get("redriveDate"),
         )
+        return replace(execution, partition=self.workflow.partition_of(execution))
 
     def _alias_target(self, alias_arn: str) -> str | None:
         try:
@@ -286,14 +296,14 @@ class AwsBackend:
             return self._alias_target(self.names.alias_arn)
 
     def definition(self) -> dict[str, Any]:
-        """The definition the live alias runs; definitions/weekly_load.asl.json before deploy."""
+        """The definition the live alias runs; the workflow's definition file before deploy."""
         version = self.live_version()
         if version:
             with aws_errors("reading the deployed definition"):
                 return json.loads(
                     self.sfn.describe_state_machine(stateMachineArn=version)["definition"]
                 )
-        path = self.cfg.definitions_dir / "weekly_load.asl.json"
+        path = self.workflow.definition_path
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -432,7 +442,7 @@ class AwsBackend:
         aliases: dict[str, str | None] = {}
         with aws_errors("describing listed executions"):
             listed = [self._to_execution(item, aliases) for item in items]
-            unknown = [ex for ex in listed if not WEEK_NAME.match(ex.name)]
+            unknown = [ex for ex in listed if not self.workflow.scheme.name_pattern.match(ex.name)]
             described = ExecutionCache(self.cfg.home).complete(
                 unknown, self.describe, self.cfg.max_concurrency
             )

@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ from opsbook.backends.local.runs import (
 from opsbook.backends.local.store import Store, utcnow
 from opsbook.config import Config
 from opsbook.errors import ExecutionNotFound, OperationFailed, UsageError
+from opsbook.workflows.manifest import Workflow
+from opsbook.workflows.registry import get_workflow
 
 __all__ = [
     "ACCOUNT", "ARN_PREFIX", "CLOCKS", "INTERRUPTED_ERROR", "REDRIVE_WINDOW", "REGION",
@@ -59,10 +62,18 @@ class LocalBackend(LocalDeploy, LocalRuns):
 
     name = "local"
 
-    def __init__(self, cfg: Config, *, clock: str = "virtual", **_ignored: Any):
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        workflow: Workflow | None = None,
+        clock: str = "virtual",
+        **_ignored: Any,
+    ):
         if clock not in CLOCKS:
             raise UsageError(f"clock must be one of {', '.join(CLOCKS)}, not {clock!r}")
-        self.cfg = cfg
+        self.workflow = workflow or get_workflow(cfg)
+        self.cfg = cfg.for_workflow(self.workflow)
         self.clock = clock
         self.home = Path(cfg.home)
         self.lock_timeout = 60.0  # how long to wait for a DuckDB file another process holds
@@ -90,7 +101,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
 
     @property
     def definition_path(self) -> Path:
-        return Path(self.cfg.definitions_dir) / "weekly_load.asl.json"
+        return self.workflow.definition_path
 
     @property
     def sm_name(self) -> str:
@@ -147,30 +158,26 @@ class LocalBackend(LocalDeploy, LocalRuns):
     def init(
         self, *, demo_data: bool = False, weeks: int = 12, seed: int = 7, end_week=None
     ) -> dict:
-        """Create the home, the store and the warehouse schema; optionally synthetic late data."""
+        """Create the home, the store and the workflow's tables (its setup hook); with
+        `demo_data`, its demo hook writes `weeks` partitions of synthetic data."""
 
         self.store  # noqa: B018 - creates home and store
         summary: dict[str, Any] = {"home": str(self.home), "demo_rows": 0}
-        wh = self.open_warehouse()
-        try:
-            self._ensure_schema()
-            if demo_data:
-                from opsbook.definitions.weekly_load.demo import generate_demo_data
-
-                info = generate_demo_data(
-                    wh,
-                    dataset=self.cfg.dataset,
-                    source=self.cfg.source_table,
-                    weeks=weeks,
-                    seed=seed,
-                    end_week=end_week,
-                    poll_seconds=self.cfg.poll_seconds,
-                    max_polls=self.cfg.max_polls,
-                )
-                summary.update(info)
-        finally:
-            wh.close()
+        self._ensure_schema()
+        if demo_data:
+            demo = self.workflow.hook("demo")
+            if demo is None:
+                raise UsageError(f"workflow {self.workflow.name} has no demo data (hooks.demo)")
+            wh = self.open_warehouse()
+            try:
+                summary.update(demo(wh, self.cfg, count=weeks, seed=seed, end=end_week))
+            finally:
+                wh.close()
         return summary
+
+    def tag(self, execution: Execution) -> Execution:
+        """The execution with its partition filled in from this backend's workflow."""
+        return replace(execution, partition=self.workflow.partition_of(execution))
 
     def start(
         self,
@@ -193,7 +200,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
             scheduled_time = scheduled_time.astimezone(UTC)
         if not wait:
             return self._start_detached(input, name, scheduled_time)
-        return self._start(input, name, scheduled_time, owner_pid=os.getpid())
+        return self.tag(self._start(input, name, scheduled_time, owner_pid=os.getpid()))
 
     def _start(
         self,
@@ -237,7 +244,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
         found = self.store.get_execution(arn)
         if found is None:
             raise ExecutionNotFound(f"no execution {execution!r} in {self.home}")
-        return found
+        return self.tag(found)
 
     def _resolve(self, execution: str) -> str:
         if not isinstance(execution, str) or not execution:
@@ -256,7 +263,8 @@ class LocalBackend(LocalDeploy, LocalRuns):
         if not self._has_store():
             return []
         self._reap()
-        return self.store.list_executions(self.sm_name, status=status, since=since, until=until)
+        found = self.store.list_executions(self.sm_name, status=status, since=since, until=until)
+        return [self.tag(e) for e in found]
 
     def history(self, execution: str) -> list[dict[str, Any]]:
         arn = self.describe(execution).arn
@@ -309,7 +317,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
             )
         if not wait:
             return self._detached({"op": "redrive", "arn": current.arn})
-        return self._redrive(current.arn)
+        return self.tag(self._redrive(current.arn))
 
     def _redrive(
         self, arn: str, *, on_claimed: Callable[[Execution, bool], None] | None = None

@@ -30,7 +30,7 @@ class LocalDeploy:
             raise UsageError(f"definition {path} does not exist") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read definition {path}: {exc}") from None
-        text = render_definition(text, self.cfg.resource_prefix)
+        text = render_definition(text, self.workflow, self.cfg.resource_prefix)
         diagnostics = validate(text)
         if diagnostics:
             more = f" (+{len(diagnostics) - 1} more)" if len(diagnostics) > 1 else ""
@@ -38,7 +38,7 @@ class LocalDeploy:
         return text
 
     def _sql_files(self) -> list[Path]:
-        return sorted((Path(self.cfg.definitions_dir) / "sql").glob("*.sql"))
+        return self.workflow.sql_files()
 
     def _object_path(self, filename: str) -> Path:
         return self.objects_dir / self.cfg.sql_prefix / filename
