@@ -224,7 +224,7 @@ class OpsConsole:
             f" ({len(execs)} execution{'s' if len(execs) != 1 else ''})</h4>"
         )
         self.rerun_button.description = f"Rerun {week}…"
-        frame = self.history.executions().pipe(lambda df: df[df["week"] == week]).copy()
+        frame = self.history.executions().pipe(lambda df: df[df["partition"] == week]).copy()
         frame["duration"] = [human_duration(v) for v in frame["duration"]]
         self.executions.value = frame_html(frame, EXECUTION_COLUMNS, empty="no executions")
         if last is None:

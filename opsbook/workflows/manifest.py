@@ -7,6 +7,8 @@
     schedule = "schedule.json"                    # default: schedule.json (optional file)
     sql = "sql"                                   # default: sql (optional folder)
     report = "weekly_report.ipynb"                # default: partition_report.ipynb
+    resource_scope = ""                           # AWS roles/layer/SQL: <prefix>-<scope>-...
+                                                  # (default: the name, dashed)
 
     [partition]
     scheme = "weekly:THU"                         # daily | weekly:<DAY> | monthly
@@ -98,6 +100,8 @@ class Workflow:
     tasks: tuple[Task, ...] = ()
     input_fields: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INPUT))
     hooks: dict[str, str] = field(default_factory=dict)
+    # Keeps this workflow's AWS roles, layer and SQL objects apart from other workflows'.
+    resource_scope: str = ""
     shipped: bool = False
 
     # -- files
@@ -337,5 +341,6 @@ def load_workflow(folder: Path, *, shipped: bool = False) -> Workflow:
         tasks=tuple(tasks),
         input_fields=dict(inputs),
         hooks=dict(hooks),
+        resource_scope=str(data.get("resource_scope", name.replace("_", "-"))),
         shipped=shipped,
     )

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from opsbook.backends.aws.iam import FUNCTIONS, Names, render_policies, trust_policies
+from opsbook.backends.aws.iam import Names, render_policies, trust_policies
 from opsbook.config import load_config
 
 ACCOUNT = "123456789012"
@@ -21,10 +21,10 @@ ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
 
 def exact_resources(names: Names) -> set[str]:
     """Everything a policy may name: this deploy's functions, alias, objects, secrets, logs."""
-    allowed = {names.function_arn(m) for m in FUNCTIONS}
+    allowed = {names.function_arn(m) for m in names.functions}
     allowed |= {names.alias_arn}
-    allowed |= {names.log_group_arn(m) for m in FUNCTIONS}
-    allowed |= {f"{names.log_group_arn(m)}:*" for m in FUNCTIONS}  # the one allowed pattern
+    allowed |= {names.log_group_arn(m) for m in names.functions}
+    allowed |= {f"{names.log_group_arn(m)}:*" for m in names.functions}  # the one allowed pattern
     return allowed
 
 
@@ -109,11 +109,11 @@ def test_the_auditor_catches_broad_policies(tmp_path):
     broad = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": "lambda:*", "Resource": names.function_arn("notify")},
+            {"Effect": "Allow", "Action": "lambda:*", "Resource": names.function_arn("Notify")},
             {
                 "Effect": "Allow",
                 "Action": "lambda:InvokeFunction",
-                "Resource": f"{names.function_arn('notify')}:*",
+                "Resource": f"{names.function_arn('Notify')}:*",
             },
             {
                 "Effect": "Allow",

@@ -73,7 +73,8 @@ class AccessSteps:
             names.account,
             names.region,
             secret_arns=secret_arns,
-            templates=sql_templates(self.cfg),
+            templates=sql_templates(self.cfg, self.backend.workflow),
+            workflow=self.backend.workflow,
         )
         for role, trust in trust_policies(names).items():
             policy = policies[role]

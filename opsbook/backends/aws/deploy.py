@@ -27,25 +27,23 @@ from opsbook.backends.aws.backend import aws_errors, error_code
 from opsbook.backends.aws.iam import MANAGED_TAG, Names, sql_templates
 from opsbook.backends.base import Change, DeployResult
 from opsbook.errors import ConfigError
+from opsbook.workflows.templates import PLACEHOLDER, substitute
 
 if TYPE_CHECKING:
     from opsbook.backends.aws.backend import AwsBackend
 from opsbook.backends.aws.access import AccessSteps
 from opsbook.backends.aws.common import (
-    FUNCTION_SETTINGS,
     IAM_RETRY,
     NOT_FOUND,
-    PLACEHOLDER,
     RUNTIME,
     _missing,
     _read_json,
-    substitute,
 )
 from opsbook.backends.aws.functions import LambdaSteps
 from opsbook.backends.aws.states import StatesSteps
 
 __all__ = [
-    "FUNCTION_SETTINGS", "IAM_RETRY", "NOT_FOUND", "PLACEHOLDER", "RUNTIME", "Deployer",
+    "IAM_RETRY", "NOT_FOUND", "PLACEHOLDER", "RUNTIME", "Deployer",
     "substitute",
 ]  # fmt: skip
 
@@ -107,7 +105,9 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         packaging.check_platform()
         definition = self.render_definition()
         schedule = self.render_schedule()
-        function_zip = packaging.build_function_zip(self.package_root)
+        function_zip = packaging.build_function_zip(
+            self.package_root, extra=self.workflow_modules()
+        )
         layer = packaging.build_layer(self.layer_requirements, cache_dir=self.build_dir)
         packaging.check_sizes(function_zip, [layer])
         with aws_errors("deploying"):
@@ -126,12 +126,24 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
 
     # --- definitions -------------------------------------------------------------------------
 
+    def workflow_modules(self) -> dict[str, bytes]:
+        """A workflow outside the opsbook package: its handler modules, at the zip's root (so
+        a task's `module:function` imports as on the local backend). Tests stay behind."""
+        flow = self.backend.workflow
+        if flow.shipped:
+            return {}
+        return {
+            path.relative_to(flow.folder).as_posix(): path.read_bytes()
+            for path in sorted(flow.folder.rglob("*.py"))
+            if "__pycache__" not in path.parts and not path.name.startswith("test_")
+        }
+
     def render_definition(self) -> dict[str, Any]:
-        path = Path(self.cfg.definitions_dir) / "weekly_load.asl.json"
+        path = self.backend.workflow.definition_path
         return substitute(_read_json(path), self.names.placeholders, path.name)
 
     def render_schedule(self) -> dict[str, Any]:
-        path = Path(self.cfg.definitions_dir) / "schedule.json"
+        path = self.backend.workflow.schedule_path
         spec = substitute(_read_json(path), self.names.placeholders, path.name)
         spec["Name"] = self.names.schedule  # named after the prefix, so teardown finds it
         spec.setdefault("GroupName", "default")
@@ -185,9 +197,10 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         )
 
     def template_keys(self) -> dict[str, Path]:
-        sql_dir = Path(self.cfg.definitions_dir) / "sql"
+        flow = self.backend.workflow
         return {
-            f"{self.names.sql_prefix}{name}": sql_dir / name for name in sql_templates(self.cfg)
+            f"{self.names.sql_prefix}{name}": flow.sql_dir / name
+            for name in sql_templates(self.cfg, flow)
         }
 
     def ensure_templates(self) -> None:

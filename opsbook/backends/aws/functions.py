@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from opsbook.backends.aws import packaging
-from opsbook.backends.aws.common import FUNCTION_SETTINGS, RUNTIME, _missing
+from opsbook.backends.aws.common import RUNTIME, _missing
 
 
 class LambdaSteps:
@@ -80,14 +80,14 @@ class LambdaSteps:
             env["BQ_CREDENTIALS_SECRET"] = names.bq_secret
         return env
 
-    def function_config(self, module: str, layer_arn: str) -> dict[str, Any]:
-        timeout, memory = FUNCTION_SETTINGS[module]
+    def function_config(self, task_name: str, layer_arn: str) -> dict[str, Any]:
+        task = self.names.task(task_name)  # the manifest's task: handler, timeout, memory
         return {
             "Role": self.names.role_arn(self.names.lambda_role),
-            "Handler": f"opsbook.lambdas.{module}.handler",
+            "Handler": task.lambda_handler,
             "Runtime": RUNTIME,
-            "Timeout": timeout,
-            "MemorySize": memory,
+            "Timeout": task.timeout,
+            "MemorySize": task.memory,
             "Layers": [layer_arn],
             "Environment": {"Variables": self.function_environment()},
         }
