@@ -30,7 +30,7 @@ from opsbook.operations.history import (
     PENDING,
     WEEK_STATUSES,
     History,
-    _now,
+    as_instant,
     closed_time,
     config_of,
     failed_state,
@@ -179,7 +179,7 @@ def plan_rerun(
     groups = group_by_partition(listed)
     scheme = hist.workflow.scheme
     taken = {ex.name for ex in listed}
-    now = _now(today)
+    now = as_instant(today)
     candidates = {
         row.week: last_execution(groups.get(row.week, []))
         for row in table.itertuples()

@@ -88,7 +88,7 @@ def config_of(backend: Backend, cfg: Config | None = None) -> Config:
     return load_config()
 
 
-def _now(today: date | datetime | None) -> datetime:
+def as_instant(today: date | datetime | None) -> datetime:
     """`today` as an instant: a date means the start of that day in UTC."""
     if today is None:
         return datetime.now(UTC)
@@ -327,7 +327,7 @@ class History:
         listed = self.backend.list_executions() if listed is None else listed
         listed = [self.tag(e) for e in listed]
         groups = group_by_partition(listed)
-        now = _now(today)
+        now = as_instant(today)
         lasts = {w: last_execution(groups.get(w, [])) for w in week_list}
         histories = self.raw_histories(ex for ex in lasts.values() if ex is not None)
         _check_state, wait_state = self.loop_states()

@@ -71,9 +71,9 @@ def _from_folder(module: str, workflow: Workflow) -> ModuleType | None:
 
 def _package_name(folder: Path) -> str | None:
     """`opsbook.definitions.weekly_load` for a folder inside the installed opsbook package."""
-    import opsbook
+    from opsbook.config import PACKAGE_ROOT
 
-    root = Path(opsbook.__file__).resolve().parent
+    root = PACKAGE_ROOT
     try:
         rel = folder.resolve().relative_to(root)
     except ValueError:

@@ -26,14 +26,16 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
 )
 
+from opsbook.backends.aws.errors import (
+    NO_CREDENTIALS,
+    NO_REGION,
+    aws_errors,
+    error_code,
+    one_line,
+    translate,
+)
 from opsbook.backends.aws.iam import Names
 from opsbook.backends.base import DeployResult, Execution, dumps
 from opsbook.config import Config
@@ -49,86 +51,13 @@ from opsbook.workflows.registry import get_workflow
 
 log = logging.getLogger(__name__)
 
-NO_CREDENTIALS = (
-    "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
-)
-NO_REGION = (
-    "no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION) or region in the config"
-)
 # botocore's own check of region names (botocore.utils.validate_region_name).
 REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
-AUTH_CODES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "AuthFailure",
-    }
-)
-DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 PAGE = {"PageSize": 1000}
 # Keyword options AwsBackend passes on to the Deployer (tests use a small layer, for one).
 DEPLOY_OPTIONS = frozenset(
     {"layer_requirements", "direct_upload_limit", "package_root", "build_dir", "iam_retry"}
 )  # maxResults=1000 on ListExecutions and GetExecutionHistory
-
-
-def error_code(exc: Exception) -> str:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code", "") or ""
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def translate(exc: Exception, what: str) -> Exception:
-    """A botocore error as the opsbook error the CLI prints in one line."""
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return ConfigError(NO_CREDENTIALS)
-    if isinstance(exc, ProfileNotFound):
-        return ConfigError(
-            f"AWS profile {exc.kwargs.get('profile')!r} not found: fix AWS_PROFILE or ~/.aws/config"
-        )
-    if isinstance(exc, NoRegionError):
-        return ConfigError(NO_REGION)
-    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
-        url = os.environ.get("AWS_ENDPOINT_URL") or getattr(exc, "kwargs", {}).get("endpoint_url")
-        return ConfigError(
-            f"cannot reach the AWS endpoint {url or ''} while {what}: "
-            "check AWS_ENDPOINT_URL, the region and the network".replace("  ", " ")
-        )
-    if isinstance(exc, ClientError):
-        code = error_code(exc)
-        message = _one_line(exc.response.get("Error", {}).get("Message", ""))
-        if code in AUTH_CODES:
-            return ConfigError(
-                f"AWS rejected the credentials ({code}): check AWS_ACCESS_KEY_ID/"
-                "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and AWS_ENDPOINT_URL"
-            )
-        if code in DENIED_CODES:
-            return ConfigError(
-                f"AWS denied {what}: {message} (see docs/aws.md for the permissions)"
-            )
-        if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
-            return OperationFailed(
-                f"AWS kept throttling {what}; retry later or lower max_concurrency"
-            )
-        return OperationFailed(
-            f"{what} failed: {code}: {message}" if message else f"{what} failed: {code}"
-        )
-    return OperationFailed(f"{what} failed: {_one_line(exc)}")
-
-
-@contextlib.contextmanager
-def aws_errors(what: str) -> Iterator[None]:
-    """Turn botocore errors raised inside into opsbook errors; opsbook errors pass through."""
-    try:
-        yield
-    except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, what) from None
 
 
 def _decode(value: str | None) -> Any:
@@ -342,7 +271,7 @@ class AwsBackend:
                         existing=existing,
                     ) from None
                 if code in ("InvalidName", "InvalidExecutionInput"):
-                    message = _one_line(exc.response["Error"].get("Message", ""))
+                    message = one_line(exc.response["Error"].get("Message", ""))
                     raise UsageError(f"{code}: {message}") from None
                 raise
         return self.wait(arn) if wait else self.describe(arn)
@@ -469,7 +398,7 @@ class AwsBackend:
                 self.sfn.redrive_execution(executionArn=arn)
             except ClientError as exc:
                 if error_code(exc) == "ExecutionNotRedrivable":
-                    message = _one_line(exc.response["Error"].get("Message", ""))
+                    message = one_line(exc.response["Error"].get("Message", ""))
                     raise OperationFailed(
                         f"execution {execution} cannot be redriven: {message}"
                     ) from None

@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from opsbook.backends.aws.backend import error_code
+from opsbook.backends.aws.errors import error_code
 from opsbook.errors import ConfigError
 
 RUNTIME = "python3.11"
@@ -28,11 +28,11 @@ NOT_FOUND = frozenset(
 IAM_RETRY = (12, 5.0)  # attempts, seconds: a new role takes a few seconds to be assumable
 
 
-def _missing(exc: ClientError) -> bool:
+def missing(exc: ClientError) -> bool:
     return error_code(exc) in NOT_FOUND
 
 
-def _policy(value: Any) -> Any:
+def normalise_policy(value: Any) -> Any:
     """IAM returns policy documents URL-encoded or parsed depending on the client; normalise."""
     if isinstance(value, str):
         from urllib.parse import unquote
@@ -41,16 +41,16 @@ def _policy(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True))
 
 
-def _short(arn: str) -> str:
+def short_arn(arn: str) -> str:
     """`name:1` or `name:live` for a state machine version or alias ARN, for the change table."""
     return arn.split(":stateMachine:", 1)[-1]
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from opsbook.backends.aws import packaging
-from opsbook.backends.aws.backend import aws_errors, error_code
+from opsbook.backends.aws.errors import aws_errors, error_code
 from opsbook.backends.aws.iam import MANAGED_TAG, Names, sql_templates
 from opsbook.backends.base import Change, DeployResult
 from opsbook.errors import ConfigError
@@ -36,8 +36,8 @@ from opsbook.backends.aws.common import (
     IAM_RETRY,
     NOT_FOUND,
     RUNTIME,
-    _missing,
-    _read_json,
+    missing,
+    read_json,
 )
 from opsbook.backends.aws.functions import LambdaSteps
 from opsbook.backends.aws.states import StatesSteps
@@ -140,11 +140,11 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
 
     def render_definition(self) -> dict[str, Any]:
         path = self.backend.workflow.definition_path
-        return substitute(_read_json(path), self.names.placeholders, path.name)
+        return substitute(read_json(path), self.names.placeholders, path.name)
 
     def render_schedule(self) -> dict[str, Any]:
         path = self.backend.workflow.schedule_path
-        spec = substitute(_read_json(path), self.names.placeholders, path.name)
+        spec = substitute(read_json(path), self.names.placeholders, path.name)
         spec["Name"] = self.names.schedule  # named after the prefix, so teardown finds it
         spec.setdefault("GroupName", "default")
         return spec
@@ -157,7 +157,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         try:
             s3.head_bucket(Bucket=self.names.bucket)
         except ClientError as exc:
-            if _missing(exc):
+            if missing(exc):
                 return "missing"
             if error_code(exc) in ("403", "AccessDenied"):
                 raise ConfigError(
@@ -212,7 +212,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
                 etag = s3.head_object(Bucket=self.names.bucket, Key=key)["ETag"].strip('"')
                 action = "unchanged" if etag == md5 else "update"
             except ClientError as exc:
-                if not _missing(exc):
+                if not missing(exc):
                     raise
                 action = "create"
             if self.note(action, "object", f"s3://{self.names.bucket}/{key}"):
@@ -251,7 +251,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
             try:
                 s3.head_object(Bucket=bucket, Key=key)
             except ClientError as exc:
-                if _missing(exc):
+                if missing(exc):
                     continue
                 raise
             if self.note("delete", "object", f"s3://{bucket}/{key}"):

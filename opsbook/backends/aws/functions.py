@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from opsbook.backends.aws import packaging
-from opsbook.backends.aws.common import RUNTIME, _missing
+from opsbook.backends.aws.common import RUNTIME, missing
 
 
 class LambdaSteps:
@@ -23,7 +23,7 @@ class LambdaSteps:
             for page in lam.get_paginator("list_layer_versions").paginate(LayerName=layer):
                 out.extend(page["LayerVersions"])
         except ClientError as exc:
-            if not _missing(exc):
+            if not missing(exc):
                 raise
         return sorted(out, key=lambda v: v["Version"], reverse=True)
 
@@ -106,7 +106,7 @@ class LambdaSteps:
             try:
                 current = lam.get_function(FunctionName=name)["Configuration"]
             except ClientError as exc:
-                if not _missing(exc):
+                if not missing(exc):
                     raise
                 if self.note("create", "lambda", name, f"{artifact.size / 1e3:.0f} kB zip"):
                     self._after_iam(
@@ -147,7 +147,7 @@ class LambdaSteps:
             try:
                 found = lam.get_function(FunctionName=name)
             except ClientError as exc:
-                if _missing(exc):
+                if missing(exc):
                     continue
                 raise
             if not self._tagged(found.get("Tags", {})):

@@ -36,10 +36,10 @@ from opsbook.backends.local.names import (
     state_machine_arn,
 )
 from opsbook.backends.local.runs import (
-    _RUNNING_HERE,
     INTERRUPTED_ERROR,
+    RUNNING_HERE,
     LocalRuns,
-    _config_from_json,
+    config_from_json,
     process_identity,
 )
 from opsbook.backends.local.store import Store, utcnow
@@ -295,7 +295,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
         running_elsewhere = (
             pid != os.getpid() and pid is not None and self._owner_alive(current.arn, pid)
         )
-        if current.arn in _RUNNING_HERE or running_elsewhere:
+        if current.arn in RUNNING_HERE or running_elsewhere:
             # The engine running it sees the request between states and ends it ABORTED.
             return self.wait(current.arn, timeout=60)
         self._abort_now(current.arn, error, cause)
@@ -338,7 +338,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
 
 
 def build_backend_from_request(request: dict[str, Any]) -> LocalBackend:
-    return LocalBackend(_config_from_json(request["config"]), clock=request.get("clock", "virtual"))
+    return LocalBackend(config_from_json(request["config"]), clock=request.get("clock", "virtual"))
 
 
 def _detached_main() -> int:

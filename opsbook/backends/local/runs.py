@@ -23,7 +23,7 @@ from opsbook.errors import OperationFailed
 
 INTERRUPTED_ERROR = "Opsbook.Interrupted"
 # Executions this process is running (any thread): stop() asks them instead of closing them.
-_RUNNING_HERE: set[str] = set()
+RUNNING_HERE: set[str] = set()
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -124,7 +124,7 @@ class LocalRuns:
         # pid + start time + host of the process running it, so _reap never mistakes a
         # reused pid for this run.
         store.set_meta(_owner_key(arn), f"{os.getpid()}:{process_identity(os.getpid())}")
-        _RUNNING_HERE.add(arn)
+        RUNNING_HERE.add(arn)
         try:
             with self._run_resources(clock) as resources:
                 run = self._engine_run(
@@ -144,7 +144,7 @@ class LocalRuns:
             self._close_failed(arn, error, cause[:32000], clock.now())
             raise
         finally:
-            _RUNNING_HERE.discard(arn)
+            RUNNING_HERE.discard(arn)
         return self._record(arn, run, clock)
 
     def _engine_run(self, execution, text, clock, resources, persist, should_abort, redrive):
@@ -223,7 +223,7 @@ class LocalRuns:
     def _detached(self, request: dict[str, Any]) -> Execution:
         """Run `request` in a detached child process (it outlives us); return once the child
         has recorded the execution as RUNNING."""
-        request = {**request, "config": _config_to_json(self.cfg), "clock": self.clock}
+        request = {**request, "config": config_to_json(self.cfg), "clock": self.clock}
         child = subprocess.Popen(
             [sys.executable, "-m", "opsbook.backends.local.backend"],
             stdin=subprocess.PIPE,
@@ -337,7 +337,7 @@ class _Borrowed:
         pass
 
 
-def _config_to_json(cfg: Config) -> dict[str, Any]:
+def config_to_json(cfg: Config) -> dict[str, Any]:
     data = asdict(cfg)
     for key in ("home", "definitions_dir"):
         data[key] = str(Path(data[key]).resolve())
@@ -345,7 +345,7 @@ def _config_to_json(cfg: Config) -> dict[str, Any]:
     return data
 
 
-def _config_from_json(data: dict[str, Any]) -> Config:
+def config_from_json(data: dict[str, Any]) -> Config:
     data = dict(data)
     data["home"] = Path(data["home"])
     data["definitions_dir"] = Path(data["definitions_dir"])
