@@ -141,11 +141,17 @@ class StatesSteps:
             return
         if version is None:  # plan: the version deploy would publish has no ARN yet
             self.note(
-                "update", "alias", short_arn(names.alias_arn), f"{short_arn(current)} -> the new version"
+                "update",
+                "alias",
+                short_arn(names.alias_arn),
+                f"{short_arn(current)} -> the new version",
             )
             return
         if self.note(
-            "update", "alias", short_arn(names.alias_arn), f"{short_arn(current)} -> {short_arn(version)}"
+            "update",
+            "alias",
+            short_arn(names.alias_arn),
+            f"{short_arn(current)} -> {short_arn(version)}",
         ):
             sfn.update_state_machine_alias(
                 stateMachineAliasArn=names.alias_arn,

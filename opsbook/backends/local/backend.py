@@ -23,8 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from opsbook.backends.base import REDRIVE_WINDOW, SUCCEEDED, Execution, check_execution_name
+from opsbook.backends.base import (
+    REDRIVE_WINDOW,
+    SUCCEEDED,
+    DeployResult,
+    Execution,
+    check_execution_name,
+)
 from opsbook.backends.local.deploy import LocalDeploy
+from opsbook.backends.local.home import LocalHome
 from opsbook.backends.local.names import (
     ACCOUNT,
     ARN_PREFIX,
@@ -57,8 +64,11 @@ __all__ = [
 CLOCKS = ("virtual", "real")
 
 
-class LocalBackend(LocalDeploy, LocalRuns):
-    """The Backend API on this machine. See the module docstring for the file layout."""
+class LocalBackend(LocalRuns):
+    """The Backend API on this machine. See the module docstring for the file layout.
+
+    Its parts receive what they use: `place` (the home, its paths and store) and `deployer`
+    (deploy, rollback, teardown, the live definition)."""
 
     name = "local"
 
@@ -72,64 +82,78 @@ class LocalBackend(LocalDeploy, LocalRuns):
     ):
         if clock not in CLOCKS:
             raise UsageError(f"clock must be one of {', '.join(CLOCKS)}, not {clock!r}")
-        self.workflow = workflow or get_workflow(cfg)
-        self.cfg = cfg.for_workflow(self.workflow)
+        flow = workflow or get_workflow(cfg)
+        self.place = LocalHome(cfg.for_workflow(flow), flow)
+        self.deployer = LocalDeploy(self.place)
         self.clock = clock
-        self.home = Path(cfg.home)
         self.lock_timeout = 60.0  # how long to wait for a DuckDB file another process holds
-        self._store: Store | None = None
 
-    # ------------------------------------------------------------------ paths and handles
+    # ------------------------------------------------------------------ the home's parts
+    @property
+    def cfg(self) -> Config:
+        return self.place.cfg
+
+    @property
+    def workflow(self) -> Workflow:
+        return self.place.workflow
+
+    @property
+    def home(self) -> Path:
+        return self.place.home
+
     @property
     def store(self) -> Store:
-        if self._store is None:
-            self._ensure_home()
-            self._store = Store(self.home / "store.sqlite")
-        return self._store
+        return self.place.store
 
     @property
     def warehouse_path(self) -> Path:
-        return self.home / "warehouse.duckdb"
+        return self.place.warehouse_path
 
     @property
     def objects_dir(self) -> Path:
-        return self.home / "objects"
+        return self.place.objects_dir
 
     @property
     def outbox_path(self) -> Path:
-        return self.home / "outbox" / "slack.jsonl"
+        return self.place.outbox_path
 
     @property
     def definition_path(self) -> Path:
-        return self.workflow.definition_path
+        return self.place.definition_path
 
     @property
     def sm_name(self) -> str:
-        return self.cfg.state_machine_name
+        return self.place.sm_name
 
     @property
     def sm_arn(self) -> str:
-        return state_machine_arn(self.sm_name)
+        return self.place.sm_arn
 
     @property
     def alias_arn(self) -> str:
-        return f"{self.sm_arn}:{self.cfg.alias_name}"
+        return self.place.alias_arn
 
     def _ensure_home(self) -> None:
-        if self.home.exists() and not self.home.is_dir():
-            raise UsageError(f"OPSBOOK_HOME {self.home} is a file, not a folder")
-        for sub in ("", "objects", "outbox", "cache"):
-            path = self.home / sub
-            path.mkdir(parents=True, exist_ok=True)
-            try:
-                os.chmod(path, 0o700)
-            except OSError:
-                pass
+        self.place.ensure_home()
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self.place.close()
+
+    # ------------------------------------------------------------------ deploy
+    def deploy(self, *, plan: bool = False, rollback: bool = False) -> DeployResult:
+        return self.deployer.deploy(plan=plan, rollback=rollback)
+
+    def teardown(self, *, plan: bool = False) -> DeployResult:
+        return self.deployer.teardown(plan=plan)
+
+    def live_version(self) -> str | None:
+        return self.deployer.live_version()
+
+    def definition(self) -> dict[str, Any]:
+        return self.deployer.definition()
+
+    def _deployed(self) -> tuple[str, str]:
+        return self.deployer.deployed()
 
     def __enter__(self) -> LocalBackend:
         return self
@@ -233,8 +257,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
         return self._run(execution, text, clock, redrive=False)
 
     def _has_store(self) -> bool:
-        # Reads on a home that was never used answer "nothing" instead of creating files.
-        return self._store is not None or (self.home / "store.sqlite").exists()
+        return self.place.has_store()
 
     def describe(self, execution: str) -> Execution:
         arn = self._resolve(execution)
