@@ -1,4 +1,8 @@
-"""Browse executions as pandas DataFrames: executions, events, timeline, failure, weeks.
+"""Browse executions as pandas DataFrames: executions, events, timeline, failure, partitions.
+
+This module fetches (History: listings, descriptions and histories through the cache, with
+bounded concurrency); opsbook.operations.frames shapes them and opsbook.operations.status
+decides a partition's status. Their public names are re-exported here.
 
 Every function takes a Backend first and talks to it only through the Backend protocol.
 Histories of closed executions come from the on-disk cache (opsbook.operations.cache) when they can;
@@ -8,7 +12,6 @@ missing ones are fetched with bounded concurrency.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -19,60 +22,52 @@ from typing import Any
 import pandas as pd
 
 from opsbook.backends.base import (
-    ABORTED,
-    FAILED,
-    PENDING_REDRIVE,
-    RUNNING,
     SUCCEEDED,
-    TIMED_OUT,
     Backend,
     Execution,
 )
 from opsbook.config import Config, load_config
-from opsbook.errors import UsageError
 from opsbook.operations.cache import ExecutionCache, HistoryCache, listed_only
+from opsbook.operations.frames import (
+    EVENT_COLUMNS,
+    EXECUTION_COLUMNS,
+    FAILURE_COLUMNS,
+    REDACTED,
+    TIMELINE_COLUMNS,
+    WEEK_COLUMNS,
+    cause_text,
+    closed_time,
+    count_state,
+    decode,
+    events_frame,
+    executions_frame,
+    failed_state,
+    failure_frame,
+    frame,
+    history_closed,
+    human_duration,
+    records,
+    redactor,
+    seconds_between,
+    timeline_frame,
+)
+from opsbook.operations.status import (
+    MISSING,
+    NAME_PATTERN,
+    PENDING,
+    WEEK_STATUSES,
+    as_instant,
+    group_by_partition,
+    last_execution,
+    partition_of,
+    partition_status,
+    scheduled_partitions,
+)
 from opsbook.workflows.manifest import Workflow
 from opsbook.workflows.partitions import as_date  # re-exported: callers import it from here
 
-MISSING = "MISSING"
-PENDING = "PENDING"
-WEEK_STATUSES = (SUCCEEDED, FAILED, TIMED_OUT, ABORTED, RUNNING, MISSING, PENDING)
-# opsbook's own execution names, <prefix>-<KEY>[-r<N>] for any partition scheme.
-NAME_PATTERN = re.compile(r"^(?:day|week|month)-(\d{4}-\d{2}(?:-\d{2})?)(?:-r(\d+))?$")
-REDACTED = "<redacted>"
-# Default state names of the polling loop, used when the definition cannot be read.
 DEFAULT_CHECK_STATE = "CheckRecords"
 DEFAULT_WAIT_STATE = "WaitForData"
-
-_END_EVENTS = {
-    "ExecutionSucceeded": SUCCEEDED,
-    "ExecutionFailed": FAILED,
-    "ExecutionTimedOut": TIMED_OUT,
-    "ExecutionAborted": ABORTED,
-}
-_TASK_ATTEMPT_EVENTS = ("TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled")
-
-EXECUTION_COLUMNS = [
-    "name", "arn", "partition", "status", "start_date", "stop_date", "duration",
-    "redrive_count", "redrive_date", "version_arn", "error", "cause",
-]  # fmt: skip
-EVENT_COLUMNS = [
-    "id", "previous_id", "timestamp", "type", "state", "elapsed",
-    "input", "output", "error", "cause",
-]  # fmt: skip
-TIMELINE_COLUMNS = [
-    "state", "type", "entered", "exited", "duration", "attempt", "retries",
-    "visit", "redrive", "status",
-]  # fmt: skip
-FAILURE_COLUMNS = [
-    "execution", "status", "state", "state_type", "error", "cause",
-    "error_type", "error_message", "timestamp",
-]  # fmt: skip
-WEEK_COLUMNS = [
-    "week", "status", "attempts", "execution", "execution_arn", "start_date", "stop_date",
-    "duration", "polls", "redrive_count", "error", "cause",
-]  # fmt: skip
-
 
 # ---------------------------------------------------------------- small helpers
 
@@ -88,15 +83,6 @@ def config_of(backend: Backend, cfg: Config | None = None) -> Config:
     return load_config()
 
 
-def as_instant(today: date | datetime | None) -> datetime:
-    """`today` as an instant: a date means the start of that day in UTC."""
-    if today is None:
-        return datetime.now(UTC)
-    if isinstance(today, datetime):
-        return today if today.tzinfo else today.replace(tzinfo=UTC)
-    return datetime.combine(as_date(today, "today"), time(0), tzinfo=UTC)
-
-
 def workflow_of(backend: Backend, cfg: Config | None = None) -> Workflow:
     """The workflow a backend operates (backends keep the one they were opened on)."""
     flow = getattr(backend, "workflow", None)
@@ -105,88 +91,6 @@ def workflow_of(backend: Backend, cfg: Config | None = None) -> Workflow:
     from opsbook.workflows.registry import get_workflow
 
     return get_workflow(config_of(backend, cfg))
-
-
-def scheduled_partitions(workflow: Workflow, since: date | str, until: date | str) -> list[str]:
-    """The keys of the workflow's partitions in [since, until]."""
-    start, end = as_date(since, "--since"), as_date(until, "--until")
-    if start > end:
-        raise UsageError(f"--since {start} is after --until {end}")
-    if (end - start).days > 366 * 20:
-        raise UsageError("the date range is longer than 20 years; narrow --since/--until")
-    return [p.key for p in workflow.scheme.between(start, end)]
-
-
-def partition_of(execution: Execution) -> str | None:
-    """The partition an execution ran for, as its backend's workflow read it (from the input,
-    the schedule's scheduled_time, or the name <prefix>-<KEY>[-r<N>])."""
-    return execution.partition
-
-
-def _decode(value: Any) -> Any:
-    """JSON strings decoded; anything else as is."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text[:1] in ("{", "[", '"') or text in ("true", "false", "null") or _is_number(text):
-            try:
-                return json.loads(text)
-            except ValueError:
-                return value
-    return value
-
-
-def _is_number(text: str) -> bool:
-    return bool(re.fullmatch(r"-?\d+(\.\d+)?([eE][-+]?\d+)?", text))
-
-
-def redactor(patterns: Iterable[str]):
-    """A function that replaces every match of the secret patterns in a decoded JSON value."""
-    compiled = [re.compile(p) for p in patterns]
-
-    def redact(value: Any) -> Any:
-        if isinstance(value, str):
-            for rx in compiled:
-                value = rx.sub(REDACTED, value)
-            return value
-        if isinstance(value, dict):
-            return {k: redact(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [redact(v) for v in value]
-        return value
-
-    return redact
-
-
-def _details(event: dict[str, Any]) -> dict[str, Any]:
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, dict):
-            return value
-    return {}
-
-
-def _ts(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return (end - start).total_seconds()
-
-
-def _frame(
-    rows: list[dict[str, Any]], columns: list[str], dates: Iterable[str] = ()
-) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=columns)
-    for col in dates:
-        df[col] = pd.to_datetime(df[col], utc=True)
-    return df
 
 
 # ---------------------------------------------------------------- fetching
@@ -269,7 +173,7 @@ class History:
 
         def fetch(ex: Execution) -> tuple[str, list[dict[str, Any]]]:
             events = list(self.backend.history(ex.arn))
-            if ex.closed and _history_closed(events):
+            if ex.closed and history_closed(events):
                 self.cache.put(ex, events)
             return ex.arn, events
 
@@ -347,7 +251,7 @@ class History:
                     execution_arn=last.arn,
                     start_date=last.start_date,
                     stop_date=stop,
-                    duration=_seconds(last.start_date, stop),
+                    duration=seconds_between(last.start_date, stop),
                     polls=count_state(events, wait_state),
                     redrive_count=last.redrive_count,
                 )
@@ -360,30 +264,15 @@ class History:
                         fail = failure_frame(full, events, self.redact)
                     if len(fail):
                         row["error"] = fail.at[0, "error"]
-                        row["cause"] = _cause_text(fail.iloc[0])
+                        row["cause"] = cause_text(fail.iloc[0])
             rows.append(row)
-        df = _frame(rows, WEEK_COLUMNS, dates=("start_date", "stop_date"))
+        df = frame(rows, WEEK_COLUMNS, dates=("start_date", "stop_date"))
         df["attempts"] = df["attempts"].astype("int64")
         df["polls"] = df["polls"].astype("Int64")
         df["redrive_count"] = df["redrive_count"].astype("Int64")
         return df.rename(columns={"week": self.label})
 
     weeks = partitions  # the weekly load's name for it
-
-
-def closed_time(execution: Execution, events: list[dict[str, Any]]) -> datetime | None:
-    """When a closed execution stopped: its stop date, else its history's last event (some
-    endpoints leave stopDate out, e.g. moto for TIMED_OUT)."""
-    if not execution.closed:
-        return None
-    if execution.stop_date is not None:
-        return execution.stop_date
-    return _ts(events[-1].get("timestamp")) if _history_closed(events) else None
-
-
-def _history_closed(events: list[dict[str, Any]]) -> bool:
-    """The history ends with the execution's end (so it is safe to cache)."""
-    return bool(events) and events[-1].get("type") in _END_EVENTS
 
 
 def _loop_states(workflow: Workflow) -> tuple[str, str]:
@@ -402,195 +291,7 @@ def _loop_states(workflow: Workflow) -> tuple[str, str]:
     return check, wait
 
 
-def _cause_text(fail: pd.Series) -> str | None:
-    """A one-line failure cause: the Lambda error message when there is one."""
-    if fail.get("error_message"):
-        return str(fail["error_message"])
-    cause = fail.get("cause")
-    if cause is None:
-        return None
-    return cause if isinstance(cause, str) else json.dumps(cause, ensure_ascii=False)
-
-
 # ---------------------------------------------------------------- pure shaping
-
-
-def group_by_partition(executions: Iterable[Execution]) -> dict[str, list[Execution]]:
-    """Executions by partition key; executions of no partition are left out."""
-    groups: dict[str, list[Execution]] = {}
-    for ex in executions:
-        week = partition_of(ex)
-        if week:
-            groups.setdefault(week, []).append(ex)
-    return groups
-
-
-def _activity(ex: Execution) -> tuple[datetime, int]:
-    """Sort key: the latest start or redrive, then the rerun number of the name."""
-    match = NAME_PATTERN.match(ex.name)
-    number = int(match.group(2) or 0) if match else -1
-    return max(d for d in (ex.start_date, ex.redrive_date) if d is not None), number
-
-
-def last_execution(executions: list[Execution]) -> Execution | None:
-    """The execution that decides a week's status: a running one, else the latest."""
-    if not executions:
-        return None
-    running = [e for e in executions if e.status in (RUNNING, PENDING_REDRIVE)]
-    return max(running or executions, key=_activity)
-
-
-def partition_status(executions: list[Execution], fires: datetime, now: datetime) -> str:
-    """The status of a partition whose scheduled run fires at `fires`: its last execution's,
-    else PENDING before that time and MISSING after it."""
-    last = last_execution(executions)
-    if last is None:
-        return PENDING if fires > now else MISSING
-    return RUNNING if last.status == PENDING_REDRIVE else last.status
-
-
-def count_state(events: list[dict[str, Any]], state: str) -> int:
-    """How many times `state` was entered."""
-    return sum(
-        1
-        for e in events
-        if str(e.get("type", "")).endswith("StateEntered") and _details(e).get("name") == state
-    )
-
-
-def events_frame(events: list[dict[str, Any]], redact=None) -> pd.DataFrame:
-    """One row per history event, JSON decoded and secrets redacted."""
-    redact = redact or (lambda v: v)
-    rows = []
-    start = _ts(events[0].get("timestamp")) if events else None
-    current: str | None = None
-    for e in events:
-        kind = str(e.get("type", ""))
-        details = _details(e)
-        state = current
-        if kind.endswith("StateEntered"):
-            current = state = details.get("name")
-        elif kind.endswith("StateExited"):
-            state = details.get("name")
-            current = None
-        ts = _ts(e.get("timestamp"))
-        raw_input = details.get("input", details.get("parameters"))
-        rows.append(
-            {
-                "id": e.get("id"),
-                "previous_id": e.get("previousEventId"),
-                "timestamp": ts,
-                "type": kind,
-                "state": state,
-                "elapsed": _seconds(start, ts),
-                "input": redact(_decode(raw_input)),
-                "output": redact(_decode(details.get("output"))),
-                "error": redact(details.get("error")),
-                "cause": redact(_decode(details.get("cause"))),
-            }
-        )
-    df = _frame(rows, EVENT_COLUMNS, dates=("timestamp",))
-    for col in ("id", "previous_id"):
-        df[col] = df[col].astype("Int64")
-    return df
-
-
-def timeline_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per state visit, with task attempts (1 + retries) and the redrive it ran in."""
-    rows: list[dict[str, Any]] = []
-    open_visits: list[dict[str, Any]] = []
-    visits: dict[str, int] = {}
-    redrive = 0
-    for e in events:
-        kind = str(e.get("type", ""))
-        details = _details(e)
-        ts = _ts(e.get("timestamp"))
-        if kind == "ExecutionRedriven":
-            redrive += 1
-        elif kind.endswith("StateEntered"):
-            name = details.get("name")
-            visits[name] = visits.get(name, 0) + 1
-            visit = {
-                "state": name,
-                "type": kind[: -len("StateEntered")],
-                "entered": ts,
-                "exited": None,
-                "attempt": 0,
-                "visit": visits[name],
-                "redrive": redrive,
-                "status": RUNNING,
-            }
-            rows.append(visit)
-            open_visits.append(visit)
-        elif kind.endswith("StateExited"):
-            name = details.get("name")
-            for visit in reversed(open_visits):
-                if visit["state"] == name:
-                    visit.update(exited=ts, status=SUCCEEDED)
-                    open_visits.remove(visit)
-                    break
-        elif kind in _TASK_ATTEMPT_EVENTS and open_visits:
-            open_visits[-1]["attempt"] += 1
-        elif kind in _END_EVENTS:
-            for visit in open_visits:
-                visit.update(exited=ts, status=_END_EVENTS[kind])
-            open_visits = []
-    for row in rows:
-        row["attempt"] = max(1, row["attempt"])
-        row["retries"] = row["attempt"] - 1
-        row["duration"] = _seconds(row["entered"], row["exited"])
-    return _frame(rows, TIMELINE_COLUMNS, dates=("entered", "exited"))
-
-
-def failed_state(events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
-    """(name, type) of the state the execution was in when it last ended unsuccessfully."""
-    current: tuple[str | None, str | None] = (None, None)
-    failed: tuple[str | None, str | None] = (None, None)
-    for e in events:
-        kind = str(e.get("type", ""))
-        if kind.endswith("StateEntered"):
-            current = (_details(e).get("name"), kind[: -len("StateEntered")])
-        elif kind.endswith("StateExited"):
-            current = (None, None)
-        elif kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
-            failed = current
-        elif kind == "ExecutionSucceeded":
-            failed = (None, None)
-    return failed
-
-
-def failure_frame(execution: Execution, events: list[dict[str, Any]], redact=None) -> pd.DataFrame:
-    """The failed state, error and cause of an unsuccessful execution (no rows otherwise)."""
-    redact = redact or (lambda v: v)
-    end = None
-    for e in events:
-        if e.get("type") in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
-            end = e
-        elif e.get("type") == "ExecutionSucceeded":
-            end = None
-    if end is None and execution.status in (SUCCEEDED, RUNNING, PENDING_REDRIVE):
-        return _frame([], FAILURE_COLUMNS, dates=("timestamp",))
-    details = _details(end) if end else {}
-    error = details.get("error", execution.error)
-    if error is None and end is not None and end.get("type") == "ExecutionTimedOut":
-        error = "States.Timeout"  # what AWS reports; some endpoints leave the details out
-    cause = redact(_decode(details.get("cause", execution.cause)))
-    state, state_type = failed_state(events)
-    error_type = error_message = None
-    if isinstance(cause, dict) and ("errorMessage" in cause or "errorType" in cause):
-        error_type, error_message = cause.get("errorType"), cause.get("errorMessage")
-    row = {
-        "execution": execution.name,
-        "status": _END_EVENTS.get(end.get("type")) if end else execution.status,
-        "state": state,
-        "state_type": state_type,
-        "error": redact(error),
-        "cause": cause,
-        "error_type": error_type,
-        "error_message": error_message,
-        "timestamp": _ts(end.get("timestamp")) if end else execution.stop_date,
-    }
-    return _frame([row], FAILURE_COLUMNS, dates=("timestamp",))
 
 
 # ---------------------------------------------------------------- module-level API
@@ -605,29 +306,6 @@ def executions(
 ) -> pd.DataFrame:
     """Executions started in [since, until] (dates are whole days, UTC), newest first."""
     return History(backend, cfg).executions(since, until, status)
-
-
-def executions_frame(listed: Iterable[Execution]) -> pd.DataFrame:
-    """One row per execution, in the given order (EXECUTION_COLUMNS)."""
-    rows = []
-    for ex in listed:
-        rows.append(
-            {
-                "name": ex.name,
-                "arn": ex.arn,
-                "partition": partition_of(ex),
-                "status": ex.status,
-                "start_date": ex.start_date,
-                "stop_date": ex.stop_date,
-                "duration": _seconds(ex.start_date, ex.stop_date),
-                "redrive_count": ex.redrive_count,
-                "redrive_date": ex.redrive_date,
-                "version_arn": ex.version_arn,
-                "error": ex.error,
-                "cause": ex.cause,
-            }
-        )
-    return _frame(rows, EXECUTION_COLUMNS, dates=("start_date", "stop_date", "redrive_date"))
 
 
 def _bound(value: date | datetime | str | None, what: str, *, end: bool) -> datetime | None:
@@ -675,33 +353,13 @@ def partitions(
 weeks = partitions  # the weekly load's name for it
 
 
-def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """JSON-ready rows: NaN/NaT -> None, timestamps -> ISO 8601, numpy scalars -> Python."""
-    out = []
-    for row in df.to_dict("records"):
-        clean: dict[str, Any] = {}
-        for key, value in row.items():
-            if isinstance(value, (dict, list)):
-                clean[key] = value
-            elif value is None or (not isinstance(value, str) and pd.isna(value)):
-                clean[key] = None
-            elif isinstance(value, pd.Timestamp):
-                clean[key] = value.isoformat()
-            elif hasattr(value, "item"):  # numpy scalar
-                clean[key] = value.item()
-            else:
-                clean[key] = value
-        out.append(clean)
-    return out
-
-
-def human_duration(seconds: float | None) -> str:
-    """1h05m, 12m30s, 0s; '-' when unknown."""
-    if seconds is None or pd.isna(seconds):
-        return "-"
-    total = int(round(float(seconds)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+# The shaping (frames) and status functions are part of this module's API.
+__all__ = [
+    "EVENT_COLUMNS", "EXECUTION_COLUMNS", "FAILURE_COLUMNS", "MISSING", "NAME_PATTERN",
+    "PENDING", "REDACTED", "TIMELINE_COLUMNS", "WEEK_COLUMNS", "WEEK_STATUSES", "History",
+    "as_date", "as_instant", "closed_time", "config_of", "count_state", "decode", "events",
+    "events_frame", "executions", "executions_frame", "failed_state", "failure",
+    "failure_frame", "group_by_partition", "human_duration", "last_execution", "partition_of",
+    "partition_status", "partitions", "records", "redactor", "scheduled_partitions",
+    "timeline", "timeline_frame", "weeks", "workflow_of",
+]  # fmt: skip

@@ -192,9 +192,9 @@ def test_events_frame_of_empty_history_is_empty_with_columns():
 
 
 def test_decode_leaves_plain_text_alone():
-    assert H._decode("not json {") == "not json {"
-    assert H._decode('{"a": 1}') == {"a": 1}
-    assert H._decode(json.dumps("x")) == "x"
+    assert H.decode("not json {") == "not json {"
+    assert H.decode('{"a": 1}') == {"a": 1}
+    assert H.decode(json.dumps("x")) == "x"
 
 
 def test_week_of_a_scheduled_run_comes_from_its_fire_time():
