@@ -117,8 +117,14 @@ class Backend(Protocol):
     """What every backend does. Names and ARNs are accepted wherever `execution` is."""
 
     name: str  # "local" | "aws"
-    workflow: Workflow  # the workflow this backend operates
-    cfg: Config  # the configuration as that workflow sees it
+
+    @property
+    def workflow(self) -> Workflow:
+        """The workflow this backend operates."""
+
+    @property
+    def cfg(self) -> Config:
+        """The configuration as that workflow sees it."""
 
     def deploy(self, *, plan: bool = False, rollback: bool = False) -> DeployResult:
         """Create or update everything; `plan` changes nothing; `rollback` moves the alias back."""

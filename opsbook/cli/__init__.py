@@ -33,7 +33,7 @@ from opsbook.errors import OpsbookError
 try:  # typer >= 0.20 vendors click as typer._click
     from typer._click import exceptions as _click_exceptions
 except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as _click_exceptions
+    from click import exceptions as _click_exceptions  # type: ignore[no-redef]
 
 # Usage errors (unknown option, missing or malformed value) -> one line, exit 2.
 _CLICK_ERRORS = (_click_exceptions.ClickException,)

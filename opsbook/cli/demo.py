@@ -95,7 +95,8 @@ def demo(
     end = flow.scheme.last_completed().day
     first = end - timedelta(days=7 * (weeks - 1))
     typer.echo(f"demo home: {home.resolve()}")
-    info = backend.init(demo_data=True, weeks=weeks, seed=seed, end_week=end.isoformat())
+    initialise = getattr(backend, "init")  # noqa: B009 - the local backend's, not the protocol's
+    info = initialise(demo_data=True, weeks=weeks, seed=seed, end_week=end.isoformat())
     typer.echo(
         f"1. synthetic events for {weeks} weeks ({first} .. {end}): {info['demo_rows']} rows;"
         f" each day lands 05:00-10:00 Tokyo the next morning, a few land too late"

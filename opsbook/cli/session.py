@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
@@ -71,5 +71,5 @@ def session(ctx: typer.Context) -> Session:
     return obj
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     raise UsageError(message) if code == 2 else OperationFailed(message)

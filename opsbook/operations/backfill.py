@@ -207,6 +207,7 @@ def plan_rerun(
             out.update(action=START, reason=f"no execution for a past {key}", new_name=name)
         else:
             last = candidates[week]
+            assert last is not None  # a FAILED, TIMED_OUT or ABORTED partition has executions
             refusal = redrive_refusal(last, histories.get(last.arn, []), live, now, definition)
             if refusal is None:
                 out.update(

@@ -216,7 +216,7 @@ def timeline_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
         if kind == "ExecutionRedriven":
             redrive += 1
         elif kind.endswith("StateEntered"):
-            name = details.get("name")
+            name = str(details.get("name"))
             visits[name] = visits.get(name, 0) + 1
             visit = {
                 "state": name,
@@ -289,7 +289,7 @@ def failure_frame(execution: Execution, events: list[dict[str, Any]], redact=Non
         error_type, error_message = cause.get("errorType"), cause.get("errorMessage")
     row = {
         "execution": execution.name,
-        "status": END_EVENTS.get(end.get("type")) if end else execution.status,
+        "status": END_EVENTS.get(str(end.get("type"))) if end else execution.status,
         "state": state,
         "state_type": state_type,
         "error": redact(error),

@@ -192,7 +192,7 @@ class LocalDeploy:
         changes: list[Change] = []
         store = self.place.store if self.place.has_store() else None
         sm = store.get_state_machine(self.place.sm_name) if store else None
-        if sm is not None:
+        if sm is not None and store is not None:
             if store.get_alias(self.place.sm_name, self.place.cfg.alias_name):
                 changes.append(Change("delete", "alias", self.place.alias_arn))
             for version in store.versions(self.place.sm_name):
