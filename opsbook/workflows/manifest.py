@@ -46,6 +46,7 @@ from typing import Any
 
 from opsbook.errors import ConfigError, UsageError
 from opsbook.workflows.partitions import Partition, PartitionScheme, parse_scheme
+from opsbook.workflows.polling import check_polling
 
 MANIFEST = "workflow.toml"
 WORKFLOW_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -53,10 +54,6 @@ TASK_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,39}$")
 INPUT_SOURCES = ("key", "start", "end", "poll_seconds", "max_polls")
 DEFAULT_INPUT = {"partition": "key", "start": "start", "end": "end"}
 HOOKS = ("setup", "demo", "before_task")
-# A Step Functions standard execution lasts at most a year and 25,000 history events (about 18
-# per poll); beyond these AWS would fail the run.
-MAX_POLLS = 1000
-MAX_POLLING_SECONDS = 365 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -233,28 +230,6 @@ class Workflow:
             "folder": str(self.folder),
             "shipped": self.shipped,
         }
-
-
-def check_polling(poll_seconds: Any, max_polls: Any) -> tuple[int, int]:
-    """Poll settings for an execution input; a bad value is a one-line UsageError."""
-    if poll_seconds is None or max_polls is None:
-        from opsbook.config import Config
-
-        defaults = Config()
-        poll_seconds = defaults.poll_seconds if poll_seconds is None else poll_seconds
-        max_polls = defaults.max_polls if max_polls is None else max_polls
-    if isinstance(poll_seconds, bool) or not isinstance(poll_seconds, int) or poll_seconds < 0:
-        raise UsageError(f"poll seconds must be a whole number >= 0, not {poll_seconds!r}")
-    if isinstance(max_polls, bool) or not isinstance(max_polls, int) or max_polls < 1:
-        raise UsageError(f"max polls must be a whole number >= 1, not {max_polls!r}")
-    if max_polls > MAX_POLLS:
-        raise UsageError(f"max polls must be at most {MAX_POLLS}, not {max_polls}")
-    if poll_seconds * max_polls > MAX_POLLING_SECONDS:
-        raise UsageError(
-            f"{max_polls} polls {poll_seconds} s apart outlast a Step Functions execution"
-            f" (1 year); lower --poll-seconds or --max-polls"
-        )
-    return poll_seconds, max_polls
 
 
 def _schedule_zone(folder: Path, schedule_file: str) -> str:
