@@ -1,4 +1,4 @@
-"""opsbook: operate the weekly-load Step Functions workflow, offline or on AWS."""
+"""opsbook: operate scheduled Step Functions workflows and their partitions, offline or on AWS."""
 
 from opsbook.backends import Backend, connect
 from opsbook.errors import OpsbookError, UsageError

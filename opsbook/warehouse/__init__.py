@@ -19,7 +19,7 @@ as bound parameters):
 
     sql = render_template(text, project=..., dataset=..., source=..., target=...)
     statements = split_statements(sql)                 # a template's `;`-separated statements
-    ensure_schema(wh)                                  # analytics.events / weekly_summary
+    # (tables are a workflow's own: the weekly load creates its in definitions/weekly_load/hooks.py)
 
 BigQuery: credentials are a service-account JSON (str or dict), a google.auth Credentials
 object, or None for the default chain. BIGQUERY_EMULATOR_HOST=http://127.0.0.1:PORT (honoured
