@@ -1,4 +1,4 @@
-"""opsbook: operate the weekly-load Step Functions workflow, offline or on AWS.
+"""opsbook: operate scheduled Step Functions workflows and their partitions, offline or on AWS.
 
 `opsbook.connect()` opens a backend; `opsbook.history`, `opsbook.backfill` and
 `opsbook.failures` are the operations modules (imported on first use, so `import opsbook`

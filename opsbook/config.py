@@ -54,17 +54,27 @@ LOG_RETENTION_DAYS = frozenset(
 )
 
 
-def _default_definitions() -> Path:
-    return PACKAGE_ROOT / "definitions" / "weekly_load"
+# Keys a [workflows.<name>] table may set for one workflow.
+WORKFLOW_KEYS = (
+    "state_machine_name", "alias_name", "poll_seconds", "max_polls", "dataset",
+    "source_table", "target_table",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Config:
     backend: str = "local"
     home: Path = Path(".opsbook")
-    definitions_dir: Path = field(default_factory=_default_definitions)
-    # Workflow
-    state_machine_name: str = "opsbook-weekly-load"
+    # The user's workflow folders (<definitions_dir>/<name>/workflow.toml), beside the shipped
+    # ones; which workflow commands act on: `workflow` (--workflow), else `default_workflow`,
+    # else the only one.
+    definitions_dir: Path = Path("definitions")
+    workflow: str = ""
+    default_workflow: str = ""
+    # Per-workflow settings: {"weekly_load": {"poll_seconds": 300}}, from [workflows.<name>].
+    workflows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Workflow (empty: the manifest's state machine name)
+    state_machine_name: str = ""
     alias_name: str = "live"
     poll_seconds: int = 600
     max_polls: int = 18
@@ -126,6 +136,15 @@ class Config:
     def fqn_target(self) -> str:
         return f"{self.bq_project}.{self.dataset}.{self.target_table}"
 
+    def for_workflow(self, workflow: Any) -> Config:
+        """This config as one workflow sees it: its [workflows.<name>] table applied and
+        the state machine name from its manifest unless the config names one."""
+        table = {k: _coerce(k, v) for k, v in self.workflows.get(workflow.name, {}).items()}
+        table.setdefault(
+            "state_machine_name", self.state_machine_name or workflow.state_machine_name
+        )
+        return replace(self, workflow=workflow.name, **table).validate()
+
     def validate(self) -> Config:
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
@@ -160,7 +179,8 @@ class Config:
             raise ConfigError("notify_every must be >= 0 (0: only the first poll is announced)")
         for key, (low, high) in INT_RANGES.items():
             _check_int(key, getattr(self, key), low, high)
-        if not STATE_MACHINE_NAME.match(self.state_machine_name):
+        # Empty: the workflow's manifest names the state machine (checked when it is loaded).
+        if self.state_machine_name and not STATE_MACHINE_NAME.match(self.state_machine_name):
             raise ConfigError(
                 f"config key state_machine_name={self.state_machine_name!r} is not a Step"
                 " Functions name (1-80 characters; no whitespace, brackets, wildcards,"
@@ -216,6 +236,19 @@ def _coerce(key: str, value: Any) -> Any:
         if not isinstance(value, (str, Path)) or not str(value) or "\0" in str(value):
             raise ConfigError(f"config key {key} must be a path (a non-empty string)")
         return Path(os.path.expanduser(str(value)))
+    if key == "workflows":
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise ConfigError("config key workflows must be tables: [workflows.<name>]")
+        for name, table in value.items():
+            unknown = sorted(set(table) - set(WORKFLOW_KEYS))
+            if unknown:
+                raise ConfigError(
+                    f"[workflows.{name}]: unknown key {unknown[0]!r} (per-workflow keys:"
+                    f" {', '.join(WORKFLOW_KEYS)})"
+                )
+            for k, v in table.items():
+                _coerce(k, v)
+        return {name: dict(table) for name, table in value.items()}
     if key == "secret_patterns":
         if isinstance(value, str):
             value = [value]
@@ -293,7 +326,7 @@ def load_config(
         values.update(read_config_file(file_path))
     for key in _FIELDS:
         env = os.environ.get(f"OPSBOOK_{key.upper()}")
-        if env is not None and key != "home":
+        if env is not None and key not in ("home", "workflows"):
             # The environment only holds text: a whole number in it is read as one.
             if isinstance(_FIELDS[key].default, int) and re.fullmatch(r"\s*-?\d{1,18}\s*", env):
                 values[key] = int(env)

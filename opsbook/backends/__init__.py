@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from opsbook.backends.base import Backend, Change, DeployResult, Execution
 from opsbook.config import Config, load_config
@@ -15,28 +16,35 @@ __all__ = ["Backend", "Change", "DeployResult", "Execution", "check_home", "conn
 def connect(
     backend: str | None = None,
     *,
+    workflow: str | None = None,
     home: str | Path | None = None,
     config: str | Path | Config | None = None,
     create: bool = False,
-    **options,
+    **options: Any,
 ) -> Backend:
-    """Open a backend. Arguments override the config file, which overrides environment defaults.
+    """Open a backend on one workflow (default: `--workflow`/OPSBOOK_WORKFLOW, else
+    `default_workflow`, else the only one). Arguments override the config file, which overrides
+    environment defaults.
 
     The local backend refuses a home that does not exist (a mistyped --home would otherwise
-    be an empty new home where every week looks MISSING); `create=True` (what `opsbook init`
-    and `opsbook demo` pass) makes it."""
+    be an empty new home where every partition looks MISSING); `create=True` (what
+    `opsbook init` and `opsbook demo` pass) makes it."""
+    from opsbook.workflows.registry import get_workflow
+
     cfg = config if isinstance(config, Config) else load_config(config, home=home, backend=backend)
+    flow = get_workflow(cfg, workflow)
+    cfg = cfg.for_workflow(flow)
     if cfg.backend == "local":
         from opsbook.backends.local.backend import LocalBackend
 
-        local = LocalBackend(cfg, **options)  # checks its options; touches no file
+        local = LocalBackend(cfg, workflow=flow, **options)  # checks its options; no file
         if not create:
             check_home(Path(cfg.home))
         return local
     if cfg.backend == "aws":
         from opsbook.backends.aws.backend import AwsBackend
 
-        return AwsBackend(cfg, **options)
+        return AwsBackend(cfg, workflow=flow, **options)
     raise ConfigError(f"unknown backend {cfg.backend!r}; use 'local' or 'aws'")
 
 

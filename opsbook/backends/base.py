@@ -10,9 +10,13 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from opsbook.errors import UsageError
+
+if TYPE_CHECKING:
+    from opsbook.config import Config
+    from opsbook.workflows.manifest import Workflow
 
 # Execution statuses as Step Functions reports them.
 RUNNING = "RUNNING"
@@ -27,8 +31,6 @@ CLOSED_STATUSES = (SUCCEEDED, FAILED, TIMED_OUT, ABORTED)
 REDRIVE_WINDOW = timedelta(days=14)
 # StartExecution's name rules: no whitespace, brackets, wildcards or these characters.
 _BAD_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
-# opsbook's own execution names, week-<DATE>[-r<N>]: the name tells the week (and the rerun).
-WEEK_NAME = re.compile(r"^week-(\d{4}-\d{2}-\d{2})(?:-r(\d+))?$")
 
 
 def normalize_status(status: str | None, valid: tuple[str, ...] = STATUSES) -> str | None:
@@ -55,12 +57,6 @@ def check_execution_name(name: str) -> str:
     return name
 
 
-def week_in_name(name: str) -> str | None:
-    """The week a week-<DATE>[-r<N>] name gives, else None."""
-    match = WEEK_NAME.match(name)
-    return match.group(1) if match else None
-
-
 @dataclass(frozen=True)
 class Execution:
     """One execution, shaped like DescribeExecution with JSON fields decoded."""
@@ -79,10 +75,9 @@ class Execution:
     version_arn: str | None = None
     redrive_count: int = 0
     redrive_date: datetime | None = None
-
-    @property
-    def week(self) -> str | None:
-        return self.input.get("week") if isinstance(self.input, dict) else None
+    # The partition key the execution ran for (its workflow's scheme reads it from the input,
+    # the scheduled time or the name); None when none tells it.
+    partition: str | None = None
 
     @property
     def closed(self) -> bool:
@@ -91,7 +86,6 @@ class Execution:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (datetimes as ISO 8601)."""
         out = asdict(self)
-        out["week"] = self.week
         for key in ("start_date", "stop_date", "redrive_date"):
             if out[key] is not None:
                 out[key] = out[key].isoformat()
@@ -135,6 +129,14 @@ class Backend(Protocol):
 
     name: str  # "local" | "aws"
 
+    @property
+    def workflow(self) -> Workflow:
+        """The workflow this backend operates."""
+
+    @property
+    def cfg(self) -> Config:
+        """The configuration as that workflow sees it."""
+
     def deploy(self, *, plan: bool = False, rollback: bool = False) -> DeployResult:
         """Create or update everything; `plan` changes nothing; `rollback` moves the alias back."""
 
@@ -168,9 +170,9 @@ class Backend(Protocol):
         Always set, as ListExecutions reports them: arn, name, status, start_date,
         state_machine_arn, stop_date (once closed; some endpoints leave it out for TIMED_OUT),
         version_arn, redrive_count, redrive_date. input, output, error and cause may be None
-        for an execution whose name gives its week (week-<DATE> or week-<DATE>-r<N>, see
-        opsbook.operations.history.week_of): the AWS backend lists those without DescribeExecution.
-        Every other execution comes described, so its week is known. describe() is always
+        for an execution whose name gives its partition (<prefix>-<KEY>[-r<N>], see
+        Workflow.partition_of): the AWS backend lists those without DescribeExecution.
+        Every other execution comes described, so its partition is known. describe() is always
         complete; opsbook.operations.history.History.complete() describes listed ones (cached on disk).
         """
 
@@ -189,7 +191,7 @@ class Backend(Protocol):
         """The version ARN that the `live` alias points at, or None before the first deploy."""
 
     def definition(self, version: str | None = None) -> dict[str, Any]:
-        """The deployed definition (falls back to definitions/weekly_load.asl.json); with a
+        """The deployed definition (falls back to the workflow's definition file); with a
         version ARN (Execution.version_arn), the definition that version holds."""
 
     def warehouse(self) -> Any:

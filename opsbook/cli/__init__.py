@@ -3,9 +3,9 @@
 The CLI talks only to `opsbook.backends.connect()` and the Backend API; it never asks which
 backend it got. This module holds the app, its global options and the entry point (exit
 codes, one-line errors); the commands live in one module per group, each a small function:
-cli_runs (init, deploy, teardown, start, executions, history, validate), cli_schedule,
-cli_demo, cli_weeks (weeks, rerun, report). Output helpers are in cli_output, the shared
-Session in cli_session.
+runs (init, deploy, teardown, start, executions, history, validate), schedule, demo,
+partitions (partitions/weeks, rerun, report), workflows (workflows, new). Output helpers are
+in output, the shared Session (global options, the chosen workflow) in session.
 
 Exit codes: 0 success; 1 the operation ran and failed (e.g. an execution ended FAILED under
 --wait); 2 bad input or configuration, one line on stderr, never a traceback
@@ -25,9 +25,10 @@ from opsbook.cli import package as cli_package
 from opsbook.cli import partitions as cli_weeks
 from opsbook.cli import runs as cli_runs
 from opsbook.cli import testbench as cli_testbench
+from opsbook.cli import workflows as cli_workflows
 from opsbook.cli.demo import DEMO_HOME, DEMO_MARKER, prepare_demo_home
 from opsbook.cli.output import emit_json, execution_row, table
-from opsbook.cli.schedule import fire_schedule, schedule_app
+from opsbook.cli.schedule import schedule_app
 from opsbook.cli.session import Session, fail, session
 from opsbook.errors import OpsbookError
 
@@ -43,14 +44,14 @@ _ABORTS = tuple({typer.Abort, getattr(_click_exceptions, "Abort", typer.Abort)})
 
 __all__ = [
     "DEMO_HOME", "DEMO_MARKER", "Session", "app", "emit_json", "execution_row", "fail",
-    "fire_schedule", "main", "prepare_demo_home", "run", "session", "table",
+    "main", "prepare_demo_home", "run", "session", "table",
 ]  # fmt: skip
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Operate the weekly-load Step Functions workflow, offline (local) or on AWS.",
+    help="Operate scheduled Step Functions workflows and their partitions, offline (local) or on AWS.",
 )
 
 
@@ -75,18 +76,27 @@ def _root(
     version: bool = typer.Option(
         False, "--version", is_eager=True, callback=_show_version, help="Show the version."
     ),
+    workflow: str = typer.Option(
+        None,
+        "--workflow",
+        envvar="OPSBOOK_WORKFLOW",
+        help="The workflow to act on (default: default_workflow, or the only one).",
+    ),
 ) -> None:
-    ctx.obj = Session(backend_name=backend or None, home=home or None, config=config)
+    ctx.obj = Session(
+        backend_name=backend or None, home=home or None, config=config, workflow_name=workflow
+    )
     ctx.call_on_close(ctx.obj.close)
 
 
-# The commands live in one module per group (opsbook.cli_*); each adds its own to this app.
+# The commands live in one module per group (opsbook.cli.*); each adds its own to this app.
 app.add_typer(cli_runs.commands)
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(cli_demo.commands)
 app.add_typer(cli_weeks.commands)
 app.add_typer(cli_testbench.commands)
 app.add_typer(cli_package.commands)
+app.add_typer(cli_workflows.commands)
 
 
 # --------------------------------------------------------------------------- entry point

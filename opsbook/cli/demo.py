@@ -11,10 +11,9 @@ import typer
 
 from opsbook.cli.output import event_state, table
 from opsbook.cli.partitions import WEEK_TABLE, week_rows
-from opsbook.cli.schedule import fire_schedule
 from opsbook.cli.session import Session, fail, session
 
-TOKYO_TZ = "Asia/Tokyo"
+DEMO_WORKFLOW = "weekly_load"  # the shipped workflow with demo data
 DEMO_HOME = ".opsbook-demo"
 DEMO_MARKER = ".opsbook-demo"
 
@@ -55,10 +54,7 @@ _SHORT_STATES = (
 )
 
 
-def _short_history(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from zoneinfo import ZoneInfo
-
-    tokyo = ZoneInfo(TOKYO_TZ)
+def _short_history(events: list[dict[str, Any]], zone: Any) -> list[dict[str, Any]]:
     rows = []
     for e in events:
         kind = e["type"]
@@ -67,7 +63,7 @@ def _short_history(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         rows.append(
             {
-                "tokyo": e["timestamp"].astimezone(tokyo).strftime("%Y-%m-%d %H:%M:%S"),
+                "local": e["timestamp"].astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                 "event": kind,
                 "state": event_state(e) if entered else "",
             }
@@ -84,28 +80,33 @@ def demo(
     """A fresh demo home: 12 weeks of late-arriving data, deploy, fire the schedule, results."""
     from datetime import timedelta
 
-    from opsbook.workflows.schedules import last_completed_week
+    from opsbook.operations.schedule import fire_schedule
 
     state = session(ctx)
     home = _demo_home(state)
     state.home = str(home)
+    state.workflow_name = state.workflow_name or DEMO_WORKFLOW
     cfg = state.cfg()  # validates config before the home is touched
+    flow = state.workflow()
     if cfg.backend != "local":
         fail("opsbook demo runs on the local backend; drop --backend aws")
     prepare_demo_home(home)
     backend = state.backend(create=True)
-    end = last_completed_week()
+    end = flow.scheme.last_completed().day
     first = end - timedelta(days=7 * (weeks - 1))
     typer.echo(f"demo home: {home.resolve()}")
-    info = backend.init(demo_data=True, weeks=weeks, seed=seed, end_week=end.isoformat())
+    initialise = getattr(backend, "init")  # noqa: B009 - the local backend's, not the protocol's
+    info = initialise(demo_data=True, weeks=weeks, seed=seed, end_week=end.isoformat())
     typer.echo(
         f"1. synthetic events for {weeks} weeks ({first} .. {end}): {info['demo_rows']} rows;"
         f" each day lands 05:00-10:00 Tokyo the next morning, a few land too late"
     )
     result = backend.deploy()
     typer.echo(f"2. deployed {result.version_arn}")
-    typer.echo(f"3. firing the schedule (Thursdays 09:30 Tokyo) for {weeks} weeks:")
-    results = fire_schedule(backend, cfg, first.isoformat(), end.isoformat())
+    sched = flow.schedule()
+    where = f"{sched.expression_text} in {sched.timezone}" if sched else "no schedule"
+    typer.echo(f"3. firing the schedule ({where}) for {weeks} weeks:")
+    results = fire_schedule(backend, first.isoformat(), end.isoformat())
     typer.echo(table(results, ["week", "status", "polls", "duration", "cause"]))
     ok = sum(r["status"] == "SUCCEEDED" for r in results)
     typer.echo(f"{ok} of {len(results)} weeks loaded; {len(results) - ok} failed")
@@ -115,7 +116,8 @@ def demo(
         typer.echo(
             f"\n4. history of week {pick['week']} (waited {pick['polls']} times for its data):"
         )
-        typer.echo(table(_short_history(backend.history(pick["arn"])), ["tokyo", "event", "state"]))
+        rows = _short_history(backend.history(pick["arn"]), flow.scheme.timezone)
+        typer.echo(table(rows, ["local", "event", "state"]))
     demo_rerun(backend, first, end)  # steps 5-7 (history engineer): weeks table, rerun, after
     demo_report(state, home, end)  # step 8 (notebooks engineer): the weekly report
     typer.echo(f"\nexplore: opsbook --home {home} executions | history <name> | start --week {end}")
@@ -154,6 +156,6 @@ def demo_report(state: Session, home: Path, end: date) -> None:
     typer.echo(f"\n8. the weekly report for week {end} (opsbook report):")
     files = run_report(
         end, home / "reports", backend=state.backend_name, home=str(home), config=state.config,
-        progress=sys.stderr.isatty(),
+        workflow=state.workflow_name, progress=sys.stderr.isatty(),
     )  # fmt: skip
     typer.echo(f"report: {files.html.resolve()}")

@@ -79,6 +79,7 @@ def when(value: datetime | None) -> str:
 
 
 def duration(execution: Execution) -> str:
+    """The run's length in the one format opsbook uses (operations.display.duration_text)."""
     if execution.stop_date is None:
         return "-"
     return duration_text((execution.stop_date - execution.start_date).total_seconds())
@@ -96,11 +97,12 @@ def header(backend: Any, cfg: Any) -> str:
     return f"# {described}" if home in described else f"# {described} · home {home}"
 
 
-def execution_row(execution: Execution) -> dict[str, Any]:
+def execution_row(execution: Execution, label: str = "partition") -> dict[str, Any]:
+    """One table row; `label` names the partition column (week, day or month)."""
     return {
         "name": execution.name,
         "status": execution.status,
-        "week": execution.week,
+        label: execution.partition,
         "started": when(execution.start_date),
         "duration": duration(execution),
         "redrives": execution.redrive_count,

@@ -1,4 +1,5 @@
-"""`opsbook weeks`, `rerun` and `report`: the weekly status matrix, reruns and the report."""
+"""`opsbook partitions` (alias `weeks`), `rerun` and `report`: the status matrix of a
+workflow's partitions, reruns and the report."""
 
 from __future__ import annotations
 
@@ -14,34 +15,53 @@ from opsbook.errors import OperationFailed
 commands = typer.Typer()
 
 
-# --------------------------------------------------------------------------- weeks and rerun
-# (history engineer) The weekly status matrix and reruns of failed/missing weeks; the logic
-# lives in opsbook.operations.history and opsbook.operations.backfill, these only parse, confirm and print.
+# --------------------------------------------------------------------------- partitions, rerun
+# The status matrix and reruns of failed/missing partitions; the logic lives in
+# opsbook.operations.history and opsbook.operations.backfill, these only parse, confirm, print.
+# The first column is named by the scheme: week, day or month.
 WEEK_TABLE = ["week", "status", "attempts", "execution", "polls", "duration", "cause"]
 RERUN_TABLE = ["week", "status", "action", "execution", "reason"]
 
 
-def _range(since: str | None, until: str | None) -> tuple[str, str]:
-    """--since/--until, defaulting to the last 12 weeks up to today; checked (exit 2)."""
+def _columns(columns: list[str], label: str) -> list[str]:
+    return [label if c == "week" else c for c in columns]
+
+
+def _range(
+    ctx: typer.Context,
+    since: str | None,
+    until: str | None,
+    command: str | None = None,
+    yes: bool = False,
+) -> tuple[str, str, str]:
+    """--since/--until, defaulting to the last 12 partitions up to today, checked (exit 2);
+    with the scheme's label (week, day or month). With `command`, a range over more than
+    max_partitions partitions needs --yes (checked before any partition is listed)."""
+    from opsbook.cli.runs import check_range_size
     from opsbook.operations import history as hist
 
-    first, last = hist.default_range()
+    state = session(ctx)
+    flow = state.workflow()
+    first, last = hist.default_range(workflow=flow)
     if since is None and until is not None:
-        first = hist.default_range(hist.as_date(until, "--until"))[0]
+        first = hist.default_range(hist.as_date(until, "--until"), workflow=flow)[0]
     since = since or first.isoformat()
     until = until or last.isoformat()
-    hist.scheduled_weeks(since, until)  # one-line UsageError for a bad date or range
-    return since, until
+    if command is not None:
+        count = flow.scheme.count_between(since, until)
+        check_range_size(command, since, until, count, state.cfg(), yes)
+    hist.scheduled_partitions(flow, since, until)  # one-line UsageError for a bad date or range
+    return since, until, flow.scheme.label
 
 
-def _say_failures_outside(backend, since: str, until: str, as_json: bool) -> None:
-    """Tell when weeks before (or after) the range failed, so a default range hides none."""
+def _say_failures_outside(backend, since: str, until: str, label: str, as_json: bool) -> None:
+    """Tell when partitions before (or after) the range failed, so a default range hides none."""
     from opsbook.operations import history as hist
 
     outside = hist.failures_outside(backend.list_executions(), since, until)
     if outside:
         typer.echo(
-            f"note: {len(outside)} week(s) outside {since}..{until} failed:"
+            f"note: {len(outside)} {label}(s) outside {since}..{until} failed:"
             f" {', '.join(outside)} (widen --since/--until to include them)",
             err=as_json,
         )
@@ -75,6 +95,31 @@ def _print_frame(
         typer.echo(table(rows, columns, wide=wide))
 
 
+@commands.command("partitions")
+def partitions_command(
+    ctx: typer.Context,
+    since: str = typer.Option(None, "--since", help="First day (default: 12 partitions back)."),
+    until: str = typer.Option(None, "--until", help="Last day (YYYY-MM-DD; default: today)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout."),
+    wide: bool = typer.Option(False, "--wide", help="Never wrap long cells."),
+) -> None:
+    """One row per partition: status, attempts, last execution, polls, duration, cause.
+    Without --since/--until: the last 12 partitions up to today."""
+    from opsbook.operations import history as hist
+
+    if as_json and as_csv:
+        fail("give --json or --csv, not both")
+    since, until, label = _range(ctx, since, until)
+    state = session(ctx)
+    backend = state.backend()
+    df = hist.partitions(backend, since, until)
+    if not (as_json or as_csv):
+        typer.echo(header(backend, state.cfg()))
+    _print_frame(df, _columns(WEEK_TABLE, label), week_rows(df), as_json, as_csv, wide)
+    _say_failures_outside(backend, since, until, label, as_json or as_csv)
+
+
 @commands.command("weeks")
 def weeks_command(
     ctx: typer.Context,
@@ -84,20 +129,8 @@ def weeks_command(
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout."),
     wide: bool = typer.Option(False, "--wide", help="Never wrap long cells."),
 ) -> None:
-    """One row per scheduled week: status, attempts, last execution, polls, duration, cause.
-    Without --since/--until: the last 12 weeks up to today."""
-    from opsbook.operations import history as hist
-
-    if as_json and as_csv:
-        fail("give --json or --csv, not both")
-    since, until = _range(since, until)
-    state = session(ctx)
-    backend = state.backend()
-    df = hist.weeks(backend, since, until)
-    if not (as_json or as_csv):
-        typer.echo(header(backend, state.cfg()))
-    _print_frame(df, WEEK_TABLE, week_rows(df), as_json, as_csv, wide)
-    _say_failures_outside(backend, since, until, as_json or as_csv)
+    """The same as `partitions` (the weekly load's name for it)."""
+    partitions_command(ctx, since, until, as_json, as_csv, wide)
 
 
 @commands.command("rerun")
@@ -118,15 +151,12 @@ def rerun_command(
     A week is redriven when AWS allows it, otherwise week-<DATE>-r<N> is started; weeks that
     succeeded, are running or are in the future are left alone. Safe to run twice.
     Without --since/--until: the last 12 weeks up to today."""
-    from opsbook.cli.runs import check_polling, check_range_size
+    from opsbook.cli.runs import check_polling
     from opsbook.operations import history as hist
     from opsbook.operations.backfill import SKIP, outcome, plan_rerun, rerun, summary_line
-    from opsbook.operations.history import scheduled_weeks
 
-    since, until = _range(since, until)
+    since, until, label = _range(ctx, since, until, "rerun", yes or dry_run)
     state = session(ctx)
-    weeks = len(scheduled_weeks(since, until))
-    check_range_size("rerun", since, until, weeks, state.cfg(), yes or dry_run)
     backend = state.backend()
     cfg = state.cfg()
     check_polling(backend, {"poll_seconds": cfg.poll_seconds, "max_polls": cfg.max_polls})
@@ -137,7 +167,7 @@ def rerun_command(
     if not dry_run and len(acting) and not yes:
         if not sys.stdin.isatty():
             fail(f"rerun would act on {len(acting)} week(s); use --yes to confirm (or --dry-run)")
-        typer.echo(table(hist.records(plan), RERUN_TABLE, wide=wide))
+        typer.echo(table(hist.records(plan), _columns(RERUN_TABLE, label), wide=wide))
         if not typer.confirm(f"Rerun {len(acting)} week(s)?", default=False):
             fail("rerun cancelled; nothing was started", code=1)
     results = rerun(
@@ -153,59 +183,61 @@ def rerun_command(
         typer.echo(
             table(
                 rows,
-                ["week", "action", "outcome", "attempts", "error", "reason"],
+                [label, "action", "outcome", "attempts", "error", "reason"],
                 wide=wide,
             )
         )
         typer.echo(summary_line(results))
-    _say_failures_outside(backend, since, until, as_json)
+    _say_failures_outside(backend, since, until, label, as_json)
     bad = results[(results["action"] != SKIP) & ~results["status"].isin(["SUCCEEDED", "RUNNING"])]
     if not dry_run and len(bad):
-        weeks_list = ", ".join(f"{r.week} {r.status}" for r in bad.itertuples())
+        weeks_list = ", ".join(f"{r[label]} {r['status']}" for _, r in bad.iterrows())
         raise OperationFailed(f"{len(bad)} rerun(s) did not succeed: {weeks_list}")
 
 
 # --------------------------------------------------------------------------- report
-# (notebooks engineer) papermill runs notebooks/weekly_report.ipynb; opsbook.reporting.report does the work.
+# papermill runs the workflow's report notebook; opsbook.reporting.report does the work.
 @commands.command("report")
 def report_command(
     ctx: typer.Context,
-    week: str = typer.Option(
-        None,
-        "--week",
-        help="The week's Thursday (YYYY-MM-DD); default: the latest week whose run is due.",
+    partition: str = typer.Option(
+        None, "--partition", help="The partition key; default: the latest one whose run is due."
     ),
+    week: str = typer.Option(None, "--week", help="Weekly workflows: the week's run date."),
     out: str = typer.Option("reports", "--out", help="Folder for the .ipynb, .html and .json."),
     lookback_weeks: int = typer.Option(
-        8, "--lookback-weeks", min=1, max=104, help="Weeks of weekly_summary to compare."
+        8, "--lookback-weeks", min=1, max=104, help="Weekly load: weeks of weekly_summary."
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document: paths and figures."),
 ) -> None:
-    """Write the weekly report: the executed notebook, HTML (no code) and key figures as JSON."""
-    from opsbook.reporting.report import (
-        prepare_report_folder,
-        require_run_due,
-        resolve_week,
-        run_report,
-    )
+    """Write a partition's report: the executed notebook, HTML (no code), key figures (JSON)."""
+    from opsbook.cli.runs import partition_key
+    from opsbook.reporting.report import prepare_report_folder, run_report
 
     state = session(ctx)
-    day = require_run_due(resolve_week(week))  # a bad week fails (exit 2) before any kernel
+    flow = state.workflow()
+    key = partition_key(state, partition, week)  # a bad key fails before any kernel starts
     prepare_report_folder(out)  # an unusable --out fails (exit 2) before anything is printed
     if not as_json:  # papermill's progress bar follows on stderr, cell by cell
-        typer.echo(f"report for week {day}: running the notebook with papermill", err=True)
+        shown = key or "the latest due"
+        typer.echo(f"report for {flow.scheme.label} {shown}: running the notebook", err=True)
     files = run_report(
-        day, out, backend=state.backend_name, home=state.home, config=state.config,
-        lookback_weeks=lookback_weeks, progress=not as_json,
+        key, out, backend=state.backend_name, home=state.home, config=state.config,
+        workflow=flow.name, lookback_weeks=lookback_weeks, progress=not as_json,
     )  # fmt: skip
     paths = {"notebook": files.notebook, "html": files.html, "figures": files.figures}
     if as_json:
         emit_json({**paths, "data": files.data})
         return
     data = files.data
-    typer.echo(
-        f"week {data['week']}: {data['status']}, {data['polls'] if data['polls'] is not None else '-'}"
-        f" polls, {data['rows_total']} rows, {len(data['anomalies'])} anomalies"
-    )
+    label = flow.scheme.label
+    if "rows_total" in data:  # the weekly load's report
+        typer.echo(
+            f"{label} {data[label]}: {data['status']},"
+            f" {data['polls'] if data['polls'] is not None else '-'} polls,"
+            f" {data['rows_total']} rows, {len(data['anomalies'])} anomalies"
+        )
+    else:
+        typer.echo(f"{label} {data[label]}: {data['status']}, {data['attempts']} attempt(s)")
     for kind, path in paths.items():
         typer.echo(f"{kind}: {path}")

@@ -19,8 +19,8 @@ from opsbook.cli.output import (
     terminal_width,
     when,
 )
-from opsbook.cli.session import fail, session
-from opsbook.errors import ExecutionAlreadyExists, OperationFailed, UsageError
+from opsbook.cli.session import Session, fail, session
+from opsbook.errors import OperationFailed, UsageError
 from opsbook.operations.display import duration_text
 
 commands = typer.Typer()
@@ -36,12 +36,11 @@ def init(
         None, "--end-week", help="Last demo week (default: last completed)."
     ),
 ) -> None:
-    """Create the home (store, warehouse schema); optionally with demo data."""
+    """Create the home (store, the workflow's tables); optionally with demo data."""
+    state = session(ctx)
     if end_week is not None:
-        from opsbook.workflows.schedules import parse_week
-
-        end_week = parse_week(end_week).isoformat()
-    backend = session(ctx).backend(create=True)
+        end_week = state.workflow().partition(end_week).key
+    backend = state.backend(create=True)
     initialise = getattr(backend, "init", None)
     if initialise is None:
         fail("init prepares a local home; this backend is set up by `opsbook deploy`")
@@ -119,14 +118,18 @@ def check_range_size(command: str, since: str, until: str, weeks: int, cfg, yes:
     typo)."""
     if weeks > cfg.max_partitions and not yes:
         raise UsageError(
-            f"{command} over {since}..{until} covers {weeks} weeks, more than max_partitions"
+            f"{command} over {since}..{until} covers {weeks} partitions, more than max_partitions"
             f" ({cfg.max_partitions}); pass --yes to go ahead, or narrow --since/--until"
         )
 
 
 def check_polling(backend, payload: dict) -> None:
-    """Refuse polling settings that outlast the deployed definition's TimeoutSeconds."""
+    """Refuse polling settings that outlast the deployed definition's TimeoutSeconds (only for
+    a workflow whose input carries poll settings)."""
     from opsbook.workflows.schedules import check_polling_fits
+
+    if "poll_seconds" not in backend.workflow.input_fields.values():
+        return
 
     try:
         definition = backend.definition()
@@ -135,22 +138,30 @@ def check_polling(backend, payload: dict) -> None:
     check_polling_fits(definition, payload["poll_seconds"], payload["max_polls"])
 
 
-def input_for_week(cfg, week: str, poll_seconds: int | None, max_polls: int | None) -> dict:
-    from opsbook.workflows.schedules import week_input
-
-    return week_input(
-        week,
-        poll_seconds=cfg.poll_seconds if poll_seconds is None else poll_seconds,
-        max_polls=cfg.max_polls if max_polls is None else max_polls,
-        notify_every=cfg.notify_every,
-    )
+def partition_key(state: Session, partition: str | None, week: str | None) -> str | None:
+    """--partition KEY, or --week DATE on a weekly workflow (the weekly load's old option)."""
+    flow = state.workflow()
+    if week is not None:
+        if flow.scheme.kind != "weekly":
+            fail(
+                f"--week applies to weekly workflows; {flow.name} is {flow.scheme.spec}: use --partition"
+            )
+        if partition is not None and partition != week:
+            fail("give --partition or --week, not both")
+        partition = week
+    if partition is None:
+        return None
+    return flow.partition(partition).key
 
 
 @commands.command()
 def start(
     ctx: typer.Context,
-    week: str = typer.Option(..., "--week", help="The week's Thursday, YYYY-MM-DD."),
-    name: str = typer.Option(None, "--name", help="Execution name (default week-<DATE>)."),
+    partition: str = typer.Option(
+        None, "--partition", help="The partition key (a date, or YYYY-MM for monthly)."
+    ),
+    week: str = typer.Option(None, "--week", help="Weekly workflows: the week's run date."),
+    name: str = typer.Option(None, "--name", help="Execution name (default <prefix>-<KEY>)."),
     poll_seconds: int = typer.Option(None, "--poll-seconds", help="Seconds between checks."),
     max_polls: int = typer.Option(None, "--max-polls", help="Checks before giving up."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the execution to end."),
@@ -159,55 +170,57 @@ def start(
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
-    """Start the weekly load for one week (idempotent per execution name)."""
-    from opsbook.workflows.schedules import parse_week
+    """Start the workflow for one partition (idempotent per execution name)."""
+    from opsbook.operations.schedule import check_name, start_partition
 
-    day = parse_week(week)
     state = session(ctx)
-    payload = input_for_week(state.cfg(), day.isoformat(), poll_seconds, max_polls)
-    exec_name = name or f"week-{day.isoformat()}"
-    from opsbook.backends.base import check_execution_name, week_in_name
-
-    check_execution_name(exec_name)
-    named_week = week_in_name(exec_name)
-    # Listing files an execution under the week its name says, so the two must agree.
-    if named_week is not None and named_week != day.isoformat():
-        raise UsageError(
-            f"--name {exec_name} says week {named_week} but --week is {day.isoformat()}"
-        )
+    key = partition_key(state, partition, week)
+    if key is None:
+        fail("give the partition to run: --partition KEY (or --week DATE on weekly workflows)")
+    flow = state.workflow()
+    # Bad input fails before anything is opened or written.
+    check_name(flow, name or flow.execution_name(key), key)
+    flow.execution_input(key, poll_seconds=poll_seconds, max_polls=max_polls)
     options = {"clock": clock} if clock else {}
     backend = state.backend(**options)
-    check_polling(backend, payload)
-    existing = False
-    try:
-        execution = backend.start(payload, name=exec_name, wait=wait)
-    except ExecutionAlreadyExists as exc:
-        if exc.existing is None:
-            raise
-        execution, existing = exc.existing, True
-    _report_start(execution, existing, day.isoformat(), as_json, wait)
+    cfg = state.cfg()
+    check_polling(
+        backend,
+        {
+            "poll_seconds": cfg.poll_seconds if poll_seconds is None else poll_seconds,
+            "max_polls": cfg.max_polls if max_polls is None else max_polls,
+        },
+    )
+    execution, existing = start_partition(
+        backend, key, name=name, poll_seconds=poll_seconds, max_polls=max_polls, wait=wait
+    )
+    _report_start(execution, existing, key, flow.scheme.label, as_json, wait)
 
 
-def _report_start(execution: Execution, existing: bool, week: str, as_json: bool, wait: bool):
-    same_week = execution.week == week
-    ok_existing = existing and same_week and execution.status in ("RUNNING", "SUCCEEDED")
+def _report_start(
+    execution: Execution, existing: bool, key: str, label: str, as_json: bool, wait: bool
+) -> None:
+    same = execution.partition == key
+    ok_existing = existing and same and execution.status in ("RUNNING", "SUCCEEDED")
     if as_json:
         doc = execution.to_dict()
-        doc["week"] = execution.week or week
+        doc["partition"] = execution.partition or key
+        doc[label] = doc["partition"]
         doc["existing"] = existing
         emit_json(doc)
     else:
         if existing:
             typer.echo(
-                f"execution {execution.name} already exists ({execution.status}, week"
-                f" {execution.week}); not started again"
+                f"execution {execution.name} already exists ({execution.status}, {label}"
+                f" {execution.partition}); not started again"
             )
-        typer.echo(table([execution_row(execution)], list(execution_row(execution))))
+        row = execution_row(execution, label)
+        typer.echo(table([row], list(row)))
     if existing and not ok_existing:
         hint = "use --name for a new execution, or `opsbook rerun`"
         raise OperationFailed(
             f"execution {execution.name} already exists and is {execution.status}"
-            f"{'' if same_week else f' for week {execution.week}'}; {hint}"
+            f"{'' if same else f' for {label} {execution.partition}'}; {hint}"
         )
     if wait and not existing and execution.status not in ("SUCCEEDED", "RUNNING"):
         raise OperationFailed(
@@ -218,32 +231,30 @@ def _report_start(execution: Execution, existing: bool, week: str, as_json: bool
 @commands.command()
 def executions(
     ctx: typer.Context,
-    week: str = typer.Option(None, "--week", help="Only this week."),
+    partition: str = typer.Option(None, "--partition", help="Only this partition."),
+    week: str = typer.Option(None, "--week", help="Weekly workflows: only this week."),
     status: str = typer.Option(None, "--status", help="Only this status."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
-    """List executions, newest first."""
-    wanted_week = None
-    if week is not None:
-        from opsbook.workflows.schedules import parse_week
-
-        wanted_week = parse_week(week).isoformat()
-    wanted_status = normalize_status(status)  # any case; unknown: exit 2 listing the valid ones
-    from opsbook.operations.history import History, week_of
-
+    """List the workflow's executions, newest first."""
     state = session(ctx)
+    wanted = partition_key(state, partition, week)
+    wanted_status = normalize_status(status)  # any case; unknown: exit 2 listing the valid ones
+    from opsbook.operations.history import History
+
     found = state.backend().list_executions(status=wanted_status)
-    if wanted_week:  # the week from the input, the schedule's fire time or week-<DATE>
-        found = [e for e in found if week_of(e) == wanted_week]
+    if wanted:  # the partition from the input, the schedule's fire time or the name
+        found = [e for e in found if e.partition == wanted]
     # A listing may leave input, output, error and cause out (Backend.list_executions): JSON
     # shows them all; the table needs error and cause. Closed ones come from the disk cache.
     found = History(state.backend(), state.cfg()).complete(found, unsuccessful_only=not as_json)
-    if as_json:
-        emit_json([e.to_dict() for e in found])
+    label = state.workflow().scheme.label
+    if as_json:  # the partition also under the scheme's name (week, day, month)
+        emit_json([{**e.to_dict(), label: e.partition} for e in found])
         return
-    rows = [{**execution_row(e), "week": week_of(e)} for e in found]
+    rows = [execution_row(e, label) for e in found]
     typer.echo(header(state.backend(), state.cfg()))
-    typer.echo(table(rows, ["name", "status", "week", "started", "duration", "redrives", "cause"]))
+    typer.echo(table(rows, ["name", "status", label, "started", "duration", "redrives", "cause"]))
 
 
 @commands.command()
@@ -284,8 +295,9 @@ def history(
         emit_json(doc)
         return
     typer.echo(header(backend, state.cfg()))
+    label = state.workflow().scheme.label
     typer.echo(
-        f"{described.name}  {described.status}  week {described.week or '-'}"
+        f"{described.name}  {described.status}  {label} {described.partition or '-'}"
         f"  redrives {described.redrive_count}  started {when(described.start_date)}"
     )
     if failure is not None:
@@ -322,11 +334,11 @@ def resolve_execution(backend, key: str) -> Execution:
 
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", key.strip()):
         return backend.describe(key)
-    from opsbook.operations.history import group_by_week, last_execution
+    from opsbook.operations.history import group_by_partition, last_execution
     from opsbook.workflows.schedules import parse_week
 
     week = parse_week(key.strip()).isoformat()
-    latest = last_execution(group_by_week(backend.list_executions()).get(week, []))
+    latest = last_execution(group_by_partition(backend.list_executions()).get(week, []))
     if latest is None:
         raise UsageError(
             f"week {week} has no execution; start it with `opsbook start --week {week}`"
@@ -365,44 +377,29 @@ def failure_block(failure: dict, *, wide: bool = False, with_input: bool = False
 
 @commands.command()
 def validate(
+    ctx: typer.Context,
     file: Path = typer.Argument(  # noqa: B008
-        None, help="Definition file (default definitions/weekly_load.asl.json)."
+        None, help="A definition file (default: every workflow's definition and handlers)."
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
-    """Validate a state machine definition; exit 2 when it is invalid."""
-    from opsbook.config import Config
-    from opsbook.engine import validate as validate_definition
+    """Validate a definition file, or every workflow: its definition (ASL) and that every
+    task's handler resolves; exit 2 when anything is invalid."""
+    from opsbook.operations.validate import validate_file, validate_workflows
 
-    path = file or Config().definitions_dir / "weekly_load.asl.json"
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        fail(f"definition file {path} does not exist")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"cannot read definition file {path}: {exc}")
-    diagnostics = validate_definition(text)
-    if as_json:
-        emit_json(
-            {
-                "file": str(path),
-                "result": "FAIL" if diagnostics else "OK",
-                "diagnostics": [
-                    {
-                        "code": d.code,
-                        "message": d.message,
-                        "location": d.location,
-                        "severity": d.severity,
-                    }
-                    for d in diagnostics
-                ],
-            }
-        )
-    elif diagnostics:
-        for d in diagnostics:  # the report itself goes to stdout; the one-line error to stderr
-            typer.echo(str(d))
+    if file is not None:
+        reports = [validate_file(Path(file))]
     else:
-        typer.echo(f"{path}: OK")
-    if diagnostics:
-        more = f" (+{len(diagnostics) - 1} more)" if len(diagnostics) > 1 else ""
-        raise UsageError(f"{path} is invalid: {diagnostics[0]}{more}")
+        state = session(ctx)
+        reports = validate_workflows(state.base_cfg())
+    problems = [p for r in reports for p in r["problems"]]
+    if as_json:
+        doc = reports[0] if file is not None else {"workflows": reports}
+        emit_json({**doc, "result": "FAIL" if problems else "OK"})
+    else:
+        for report in reports:
+            for line in report["lines"]:  # the report goes to stdout, the error to stderr
+                typer.echo(line)
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UsageError(f"{problems[0]}{more}")

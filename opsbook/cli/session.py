@@ -7,7 +7,10 @@ from typing import Any, NoReturn
 
 import typer
 
+from opsbook.backends.base import Backend
+from opsbook.config import Config
 from opsbook.errors import OperationFailed, UsageError
+from opsbook.workflows.manifest import Workflow
 
 
 @dataclass
@@ -18,22 +21,40 @@ class Session:
     backend_name: str | None = None
     home: str | None = None
     config: str | None = None
+    workflow_name: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     _backend: Any = None
     _cfg: Any = None
 
-    def cfg(self):
-        if self._cfg is None:
-            from opsbook.config import load_config
+    def base_cfg(self) -> Config:
+        """The configuration before a workflow is chosen."""
+        from opsbook.config import load_config
 
-            self._cfg = load_config(self.config, home=self.home, backend=self.backend_name)
+        return load_config(
+            self.config, home=self.home, backend=self.backend_name, workflow=self.workflow_name
+        )
+
+    def workflow(self) -> Workflow:
+        """The workflow the command acts on (--workflow, OPSBOOK_WORKFLOW, default_workflow,
+        or the only one)."""
+        from opsbook.workflows.registry import get_workflow
+
+        return get_workflow(self.base_cfg())
+
+    def cfg(self) -> Config:
+        """The configuration as the chosen workflow sees it."""
+        if self._cfg is None:
+            self._cfg = self.base_cfg().for_workflow(self.workflow())
         return self._cfg
 
-    def backend(self, **options: Any):
+    def backend(self, **options: Any) -> Backend:
         if self._backend is None:
             from opsbook.backends import connect
 
-            self._backend = connect(config=self.cfg(), **{**self.options, **options})
+            cfg = self.cfg()
+            self._backend = connect(
+                config=cfg, workflow=cfg.workflow, **{**self.options, **options}
+            )
         return self._backend
 
     def close(self) -> None:

@@ -1,13 +1,18 @@
 """What the Lambda build takes: each function's name and `module:function` handler, and the
-source files that go into the function zip. Computed here, in one place, from the Lambda list
-(opsbook.lambdas.FUNCTIONS); a workflow manifest can hand the same two lists to the build."""
+source files that go into the function zip. Computed here, in one place, from the workflow's
+manifest: one function per task, its `module:handler`, and (for a workflow outside the opsbook
+package) the workflow folder's modules at the zip's root."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from opsbook.backends.aws import packaging
+
+if TYPE_CHECKING:
+    from opsbook.workflows.manifest import Workflow
 
 
 @dataclass(frozen=True)
@@ -35,22 +40,28 @@ class Source:
     arcname: str  # its path inside the function zip
 
 
-def handlers(prefix: str = "opsbook") -> list[Handler]:
-    from opsbook.lambdas import FUNCTIONS
-
-    out = []
-    for fn in FUNCTIONS.values():
-        module, _, attribute = fn.handler_path.rpartition(".")
-        out.append(Handler(fn.function_name(prefix), f"{module}:{attribute}"))
-    return out
+def handlers(workflow: Workflow, prefix: str) -> list[Handler]:
+    """One function per task of the manifest; Lambda calls the module's `handler`."""
+    return [
+        Handler(task.function_name(prefix), f"{task.module}:handler") for task in workflow.tasks
+    ]
 
 
-def sources(root: Path = packaging.PACKAGE_ROOT) -> list[Source]:
-    """The opsbook modules the handlers import, and the data files beside the handlers."""
+def sources(workflow: Workflow, root: Path = packaging.PACKAGE_ROOT) -> list[Source]:
+    """The opsbook modules the handlers import, the data files beside the handlers, and a user
+    workflow's own modules at the zip's root (so a task's `module:function` imports as on the
+    local backend; its tests stay behind)."""
     files = list(packaging.function_modules(root))
     files += [
         p
         for p in sorted((root / "lambdas").rglob("*"))
         if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
     ]
-    return [Source(p, str(PurePosixPath("opsbook", *p.relative_to(root).parts))) for p in files]
+    out = [Source(p, str(PurePosixPath("opsbook", *p.relative_to(root).parts))) for p in files]
+    if not workflow.shipped:
+        out += [
+            Source(path, path.relative_to(workflow.folder).as_posix())
+            for path in sorted(workflow.folder.rglob("*.py"))
+            if "__pycache__" not in path.parts and not path.name.startswith("test_")
+        ]
+    return out

@@ -16,13 +16,12 @@ environment and calls `run(event, resources)`, which tests and the local backend
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from opsbook.lambdas import check_records, insert_week, notify
 from opsbook.lambdas.resources import Resources
+from opsbook.workflows.templates import placeholders, substitute
 
 
 class LambdaFunction(NamedTuple):
@@ -51,8 +50,6 @@ FUNCTIONS: dict[str, LambdaFunction] = {
     ),
 }
 
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-
 
 def local_tasks(
     resources: Resources,
@@ -76,22 +73,6 @@ def local_tasks(
         for key in (f"${{{placeholder}}}", placeholder, fn.module, fn.function_name(prefix)):
             tasks[key] = target
     return tasks
-
-
-def placeholders(definition: str | Mapping[str, Any]) -> set[str]:
-    """The ${Name} placeholders a definition uses."""
-    text = definition if isinstance(definition, str) else json.dumps(definition)
-    return set(_PLACEHOLDER.findall(text))
-
-
-def substitute(definition: str | Mapping[str, Any], values: Mapping[str, str]) -> dict[str, Any]:
-    """DefinitionSubstitutions: replace every ${Name} with values[Name]; a missing name is a
-    KeyError naming it."""
-    text = definition if isinstance(definition, str) else json.dumps(definition)
-    missing = sorted(placeholders(text) - set(values))
-    if missing:
-        raise KeyError(f"no value for definition placeholder ${{{missing[0]}}}")
-    return json.loads(_PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text))
 
 
 __all__ = ["FUNCTIONS", "LambdaFunction", "Resources", "local_tasks", "placeholders", "substitute"]

@@ -27,17 +27,17 @@ from opsbook.config import Config
 from opsbook.errors import ExecutionAlreadyExists, UsageError
 from opsbook.operations.history import (
     MISSING,
-    NAME_PATTERN,
     PENDING,
     WEEK_STATUSES,
     History,
-    _now,
+    as_instant,
     closed_time,
     config_of,
     failed_state,
-    group_by_week,
+    group_by_partition,
     last_execution,
 )
+from opsbook.workflows.partitions import PartitionScheme, parse_scheme
 
 REDRIVE = "REDRIVE"
 START = "START"
@@ -48,6 +48,7 @@ DEFAULT_STATUSES = (FAILED, TIMED_OUT, ABORTED, MISSING)
 REDRIVE_EPOCH = datetime(2023, 11, 15, tzinfo=UTC)
 REDRIVE_MAX_EVENTS = 24_999
 
+WEEKLY = parse_scheme("weekly:THU", "Asia/Tokyo")
 PLAN_COLUMNS = [
     "week", "status", "attempts", "action", "reason", "execution", "execution_name", "new_name",
 ]  # fmt: skip
@@ -66,15 +67,19 @@ def _check_statuses(statuses: Any) -> tuple[str, ...]:
     return out
 
 
-def next_name(week: str, executions: list[Execution], taken: set[str]) -> str:
-    """`week-<DATE>` for a week's first execution, else `week-<DATE>-r<N>` with N one past the
-    highest rerun number used, skipping names taken by any other execution."""
-    plain = f"week-{week}"
+def next_name(
+    week: str, executions: list[Execution], taken: set[str], scheme: PartitionScheme | None = None
+) -> str:
+    """`<prefix>-<KEY>` (e.g. week-<DATE>) for a partition's first execution, else
+    `<prefix>-<KEY>-r<N>` with N one past the highest rerun number used, skipping names taken
+    by any other execution. `scheme` defaults to the weekly load's."""
+    scheme = scheme or WEEKLY
+    plain = scheme.execution_name(week)
     if not executions and plain not in taken:
         return plain
     numbers = [0]
     for ex in executions:
-        match = NAME_PATTERN.match(ex.name)
+        match = scheme.name_pattern.match(ex.name)
         if match and match.group(1) == week:
             numbers.append(int(match.group(2) or 0))
     n = max(numbers) + 1
@@ -170,11 +175,14 @@ def plan_rerun(
     reason, execution (ARN to redrive), execution_name, new_name (for START)."""
     selected = _check_statuses(statuses)
     hist = history or History(backend, cfg)
-    listed = backend.list_executions()
-    table = hist.weeks(since, until, today, listed=listed)
-    groups = group_by_week(listed)
+    listed = [hist.tag(e) for e in backend.list_executions()]
+    table = hist.partitions(since, until, today, listed=listed)
+    key = hist.label
+    table = table.rename(columns={key: "week"})  # one name for the key column in here
+    groups = group_by_partition(listed)
+    scheme = hist.workflow.scheme
     taken = {ex.name for ex in listed}
-    now = _now(today)
+    now = as_instant(today)
     candidates = {
         row.week: last_execution(groups.get(row.week, []))
         for row in table.itertuples()
@@ -198,11 +206,11 @@ def plan_rerun(
         elif status not in selected:
             out.update(action=SKIP, reason=f"{status} is not among the selected statuses")
         elif status == MISSING:
-            name = next_name(week, groups.get(week, []), taken)
-            out.update(action=START, reason="no execution for a past week", new_name=name)
+            name = next_name(week, groups.get(week, []), taken, scheme)
+            out.update(action=START, reason=f"no execution for a past {key}", new_name=name)
         else:
             last = candidates[week]
-            assert last is not None  # a FAILED, TIMED_OUT or ABORTED week has an execution
+            assert last is not None  # a FAILED, TIMED_OUT or ABORTED partition has executions
             events = histories.get(last.arn, [])
             refusal = redrive_refusal(last, events, live, now, definition)
             if refusal is None:
@@ -215,13 +223,14 @@ def plan_rerun(
                     execution=last.arn,
                 )
             else:
-                name = next_name(week, groups.get(week, []), taken)
+                name = next_name(week, groups.get(week, []), taken, scheme)
                 out.update(action=START, reason=refusal, new_name=name)
         rows.append(out)
-    plan = pd.DataFrame(rows, columns=PLAN_COLUMNS)
+    plan = pd.DataFrame(rows, columns=PLAN_COLUMNS).rename(columns={"week": key})
     plan["attempts"] = plan["attempts"].astype("int64")
     plan.attrs["statuses"] = selected
     plan.attrs["today"] = today
+    plan.attrs["key"] = key
     return plan
 
 
@@ -247,11 +256,11 @@ def _act(
     wait: bool,
     cfg: Config | None,
 ) -> dict[str, Any]:
-    """Re-plan one week against the backend's current state, then act on that fresh plan."""
-    from opsbook.workflows.schedules import week_input
-
+    """Re-plan one partition against the backend's current state, then act on that fresh plan."""
     cfg = config_of(backend, cfg)
-    fresh = plan_rerun(backend, week, week, statuses, today, cfg=cfg).to_dict("records")[0]
+    hist = History(backend, cfg)
+    fresh = plan_rerun(backend, week, week, statuses, today, cfg=cfg, history=hist)
+    fresh = fresh.rename(columns={hist.label: "week"}).to_dict("records")[0]
     if fresh["action"] == SKIP:
         return _result(fresh, execution=fresh["execution_name"])
     if fresh["action"] == REDRIVE:
@@ -274,16 +283,16 @@ def _act(
                     attempts=fresh["attempts"] + 1, error=_one_line(exc),
                 )  # fmt: skip
             # Refused (the rules changed meanwhile, or the endpoint can't redrive): start anew.
-            listed = backend.list_executions()
-            execs = group_by_week(listed).get(week, [])
+            listed = [hist.tag(e) for e in backend.list_executions()]
+            execs = group_by_partition(listed).get(week, [])
             fresh.update(
                 action=START,
                 reason=f"redrive refused ({_one_line(exc)}); started a new execution",
-                new_name=next_name(week, execs, {e.name for e in listed}),
+                new_name=next_name(week, execs, {e.name for e in listed}, hist.workflow.scheme),
             )
     name = fresh["new_name"]
     try:
-        payload = week_input(
+        payload = hist.workflow.execution_input(
             week,
             poll_seconds=cfg.poll_seconds,
             max_polls=cfg.max_polls,
@@ -333,12 +342,13 @@ def rerun(
         or max_concurrency < 1
     ):
         raise UsageError(f"--max-concurrency must be a whole number >= 1, not {max_concurrency!r}")
-    missing = {"week", "status", "attempts", "action", "reason"} - set(plan.columns)
+    key = plan.attrs.get("key", "week")
+    missing = {key, "status", "attempts", "action", "reason"} - set(plan.columns)
     if missing:
         raise UsageError(f"the plan lacks column {sorted(missing)[0]!r}; make it with plan_rerun()")
     statuses = tuple(plan.attrs.get("statuses") or DEFAULT_STATUSES)
     today = plan.attrs.get("today")
-    rows = plan.to_dict("records")
+    rows = plan.rename(columns={key: "week"}).to_dict("records")
     results: dict[str, dict[str, Any]] = {}
     todo = []
     for row in rows:
@@ -352,7 +362,7 @@ def rerun(
         else:
             todo.append(row)
     if todo:
-        bar = tqdm(total=len(todo), desc="rerun", unit="week", disable=not progress)
+        bar = tqdm(total=len(todo), desc="rerun", unit=key, disable=not progress)
         with ThreadPoolExecutor(max_workers=min(max_concurrency, len(todo))) as pool:
             futures = {
                 pool.submit(_act, backend, row["week"], statuses, today, wait, cfg): row
@@ -369,7 +379,8 @@ def rerun(
         bar.close()
     out = pd.DataFrame([results[row["week"]] for row in rows], columns=RESULT_COLUMNS)
     out["attempts"] = out["attempts"].astype("int64")
-    return out
+    out.attrs["key"] = key
+    return out.rename(columns={"week": key})
 
 
 def summarize(results: pd.DataFrame) -> dict[str, int]:

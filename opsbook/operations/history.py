@@ -1,4 +1,8 @@
-"""Browse executions as pandas DataFrames: executions, events, timeline, failure, weeks.
+"""Browse executions as pandas DataFrames: executions, events, timeline, failure, partitions.
+
+This module fetches (History: listings, descriptions and histories through the cache, with
+bounded concurrency); opsbook.operations.frames shapes them and opsbook.operations.status
+decides a partition's status. Their public names are re-exported here.
 
 Every function takes a Backend first and talks to it only through the Backend protocol.
 Histories of closed executions come from the on-disk cache (opsbook.operations.cache) when they can;
@@ -8,9 +12,9 @@ missing ones are fetched with bounded concurrency.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,64 +25,65 @@ import pandas as pd
 from opsbook.backends.base import (
     ABORTED,
     FAILED,
-    PENDING_REDRIVE,
-    RUNNING,
     SUCCEEDED,
     TIMED_OUT,
-    WEEK_NAME,
     Backend,
     Execution,
-    week_in_name,
 )
 from opsbook.config import Config, load_config
 from opsbook.errors import UsageError
 from opsbook.operations.cache import ExecutionCache, HistoryCache, listed_only
-from opsbook.operations.display import duration_text
 from opsbook.operations.failures import poll_count
-from opsbook.workflows.schedules import as_date  # re-exported: callers import it from here
+from opsbook.operations.frames import (
+    EVENT_COLUMNS,
+    EXECUTION_COLUMNS,
+    FAILURE_COLUMNS,
+    REDACTED,
+    TIMELINE_COLUMNS,
+    WEEK_COLUMNS,
+    cause_text,
+    closed_time,
+    count_state,
+    decode,
+    events_frame,
+    executions_frame,
+    failed_state,
+    failure_frame,
+    frame,
+    history_closed,
+    human_duration,
+    records,
+    redactor,
+    seconds_between,
+    timeline_frame,
+)
+from opsbook.operations.status import (
+    MISSING,
+    NAME_PATTERN,
+    PENDING,
+    WEEK_STATUSES,
+    as_instant,
+    group_by_partition,
+    last_execution,
+    partition_of,
+    partition_status,
+    scheduled_partitions,
+)
+from opsbook.workflows.manifest import Workflow
+from opsbook.workflows.partitions import as_date  # re-exported: callers import it from here
 
-MISSING = "MISSING"
-PENDING = "PENDING"
-WEEK_STATUSES = (SUCCEEDED, FAILED, TIMED_OUT, ABORTED, RUNNING, MISSING, PENDING)
-NAME_PATTERN = WEEK_NAME  # kept under this name for callers (backfill, tests)
-from opsbook.masking import REDACTED  # noqa: E402 - re-exported as history.REDACTED
 
-# The schedule fires Thursdays 09:30 Asia/Tokyo (definitions/schedule.json).
-FIRE_TIME = time(9, 30)
-FIRE_TZ = ZoneInfo("Asia/Tokyo")
-# Default state names of definitions/weekly_load.asl.json, used when it cannot be read.
+def _shipped_schedule_zone() -> ZoneInfo:
+    from opsbook.config import PACKAGE_ROOT
+    from opsbook.workflows.schedules import load_schedule
+
+    return load_schedule(PACKAGE_ROOT / "definitions" / "weekly_load" / "schedule.json").timezone
+
+
+# The weekly load's schedule zone, read from its schedule document (times shown beside UTC).
+FIRE_TZ = _shipped_schedule_zone()
 DEFAULT_CHECK_STATE = "CheckRecords"
 DEFAULT_WAIT_STATE = "WaitForData"
-
-_END_EVENTS = {
-    "ExecutionSucceeded": SUCCEEDED,
-    "ExecutionFailed": FAILED,
-    "ExecutionTimedOut": TIMED_OUT,
-    "ExecutionAborted": ABORTED,
-}
-_TASK_ATTEMPT_EVENTS = ("TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled")
-
-EXECUTION_COLUMNS = [
-    "name", "arn", "week", "status", "start_date", "stop_date", "duration",
-    "redrive_count", "redrive_date", "version_arn", "error", "cause",
-]  # fmt: skip
-EVENT_COLUMNS = [
-    "id", "previous_id", "timestamp", "type", "state", "elapsed",
-    "input", "output", "error", "cause",
-]  # fmt: skip
-TIMELINE_COLUMNS = [
-    "state", "type", "entered", "exited", "duration", "attempt", "retries",
-    "visit", "redrive", "status",
-]  # fmt: skip
-FAILURE_COLUMNS = [
-    "execution", "status", "state", "state_type", "error", "cause",
-    "error_type", "error_message", "timestamp",
-]  # fmt: skip
-WEEK_COLUMNS = [
-    "week", "status", "attempts", "execution", "execution_arn", "start_date", "stop_date",
-    "duration", "polls", "redrive_count", "error", "cause",
-]  # fmt: skip
-
 
 # ---------------------------------------------------------------- small helpers
 
@@ -94,18 +99,24 @@ def config_of(backend: Backend, cfg: Config | None = None) -> Config:
     return load_config()
 
 
-def fire_time(week: date) -> datetime:
-    """When the schedule fires for this week, in UTC."""
-    return datetime.combine(week, FIRE_TIME, tzinfo=FIRE_TZ).astimezone(UTC)
+def workflow_of(backend: Backend, cfg: Config | None = None) -> Workflow:
+    """The workflow a backend operates (backends keep the one they were opened on)."""
+    flow = getattr(backend, "workflow", None)
+    if isinstance(flow, Workflow):
+        return flow
+    from opsbook.workflows.registry import get_workflow
+
+    return get_workflow(config_of(backend, cfg))
 
 
-def _now(today: date | datetime | None) -> datetime:
-    """`today` as an instant: a date means the start of that day in UTC."""
-    if today is None:
-        return datetime.now(UTC)
-    if isinstance(today, datetime):
-        return today if today.tzinfo else today.replace(tzinfo=UTC)
-    return datetime.combine(as_date(today, "today"), time(0), tzinfo=UTC)
+def fire_time(key: str | date, workflow: Workflow | None = None) -> datetime:
+    """When the workflow's schedule fires for a partition, in UTC (read from its schedule
+    document); the weekly load's when no workflow is given."""
+    if workflow is None:
+        from opsbook.workflows.registry import shipped_workflow
+
+        workflow = shipped_workflow("weekly_load")
+    return workflow.fire_time(key)
 
 
 def scheduled_weeks(since: date | str, until: date | str) -> list[date]:
@@ -115,7 +126,7 @@ def scheduled_weeks(since: date | str, until: date | str) -> list[date]:
         raise UsageError(f"--since {start} is after --until {end}")
     if (end - start).days > 366 * 20:
         raise UsageError("the date range is longer than 20 years; narrow --since/--until")
-    from opsbook.workflows import schedules as calendar  # the workflow engineer's week calendar
+    from opsbook.workflows import schedules as calendar
 
     return [as_date(w) for w in calendar.weeks_between(start, end)]
 
@@ -125,115 +136,46 @@ UNSUCCESSFUL = (FAILED, TIMED_OUT, ABORTED)
 
 
 def default_range(
-    today: date | datetime | None = None, count: int = DEFAULT_PARTITIONS
+    today: date | datetime | None = None,
+    count: int = DEFAULT_PARTITIONS,
+    workflow: Workflow | None = None,
 ) -> tuple[date, date]:
-    """(since, until) of the last `count` weeks up to today: until is today (the schedule's
-    calendar day), since the Thursday `count - 1` weeks before the latest one."""
-    from opsbook.workflows.schedules import last_completed_week
+    """(since, until) of the last `count` partitions up to today: until is today (in the
+    partition scheme's zone), since the start of the partition `count - 1` before the latest
+    completed one."""
+    if workflow is None:
+        from opsbook.workflows.registry import shipped_workflow
 
+        workflow = shipped_workflow("weekly_load")
+    scheme = workflow.scheme
+    zone = scheme.timezone
     if today is None:
-        today = datetime.now(FIRE_TZ)
+        today = datetime.now(zone)
     if isinstance(today, datetime):
-        today = (today.astimezone(FIRE_TZ) if today.tzinfo else today).date()
-    latest = last_completed_week(today)
-    return latest - timedelta(days=7 * (count - 1)), today
+        today = (today.astimezone(zone) if today.tzinfo else today).date()
+    latest = scheme.last_completed(today)
+    return scheme.shifted(latest, 1 - count).day, today
 
 
 def failures_outside(
     listed: Iterable[Execution], since: date | str, until: date | str | None = None
 ) -> list[str]:
-    """Weeks before `since` (or after `until`) whose latest execution ended FAILED,
+    """Partitions before `since` (or after `until`) whose latest execution ended FAILED,
     TIMED_OUT or ABORTED, oldest first: read from the listing alone (no history calls)."""
     start = as_date(since, "--since")
     end = as_date(until, "--until") if until is not None else None
     out = []
-    for week, execs in group_by_week(listed).items():
-        day = as_date(week)
+    for key, execs in group_by_partition(listed).items():
+        try:
+            day = as_date(key)
+        except UsageError:
+            continue
         if day >= start and (end is None or day <= end):
             continue
         last = last_execution(execs)
         if last is not None and last.status in UNSUCCESSFUL:
-            out.append(week)
+            out.append(key)
     return sorted(out)
-
-
-def week_of(execution: Execution) -> str | None:
-    """The week an execution ran for, as the definition's PrepareWeek works it out: the input's
-    "week"; else the schedule's "scheduled_time" (EventBridge Scheduler names runs randomly);
-    else the name week-<DATE>[-r<N>]."""
-    week = execution.week
-    if isinstance(week, str) and week:
-        try:
-            return as_date(week).isoformat()
-        except UsageError:
-            return None
-    fired = execution.input.get("scheduled_time") if isinstance(execution.input, dict) else None
-    if isinstance(fired, str) and fired:
-        from opsbook.workflows.schedules import week_for_fire_time
-
-        try:
-            return week_for_fire_time(
-                datetime.fromisoformat(fired.replace("Z", "+00:00"))
-            ).isoformat()
-        except ValueError:
-            return None
-    return week_in_name(execution.name)
-
-
-def _decode(value: Any) -> Any:
-    """JSON strings decoded; anything else as is."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text[:1] in ("{", "[", '"') or text in ("true", "false", "null") or _is_number(text):
-            try:
-                return json.loads(text)
-            except ValueError:
-                return value
-    return value
-
-
-def _is_number(text: str) -> bool:
-    return bool(re.fullmatch(r"-?\d+(\.\d+)?([eE][-+]?\d+)?", text))
-
-
-def redactor(patterns: Iterable[str], secrets: Iterable[str | None] = ()):
-    """A function that masks the secret patterns, the given secrets (and their token parts)
-    and webhook-looking URLs in a decoded JSON value (opsbook.masking)."""
-    from opsbook.masking import masker
-
-    return masker(secrets, patterns, marker=REDACTED)
-
-
-def _details(event: dict[str, Any]) -> dict[str, Any]:
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, dict):
-            return value
-    return {}
-
-
-def _ts(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return (end - start).total_seconds()
-
-
-def _frame(
-    rows: list[dict[str, Any]], columns: list[str], dates: Iterable[str] = ()
-) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=columns)
-    for col in dates:
-        df[col] = pd.to_datetime(df[col], utc=True)
-    return df
 
 
 # ---------------------------------------------------------------- fetching
@@ -252,6 +194,7 @@ class History:
     ):
         self.backend = backend
         self.cfg = config_of(backend, cfg)
+        self.workflow = workflow_of(backend, self.cfg)
         self.cache = cache if cache is not None else HistoryCache(Path(self.cfg.home))
         self.max_concurrency = max(1, max_concurrency or self.cfg.max_concurrency)
         self.redact = redactor(self.cfg.secret_patterns, self.cfg.known_secrets())
@@ -278,8 +221,20 @@ class History:
         done = ExecutionCache(self.cfg.home).complete(
             wanted, self.backend.describe, self.max_concurrency
         )
-        full = {e.arn: e for e in done}
+        full = {e.arn: self.tag(e) for e in done}
         return [full.get(e.arn, e) for e in items]
+
+    def tag(self, execution: Execution) -> Execution:
+        """The execution with its partition filled in (backends fill it; a cached or
+        hand-made one may lack it)."""
+        if execution.partition is not None:
+            return execution
+        return replace(execution, partition=self.workflow.partition_of(execution))
+
+    @property
+    def label(self) -> str:
+        """The key column of the partition matrix: week, day or month."""
+        return self.workflow.scheme.label
 
     def raw_history(self, execution: Execution | str) -> list[dict[str, Any]]:
         """The events of one execution, from the cache when it is closed and cached."""
@@ -303,7 +258,7 @@ class History:
 
         def fetch(ex: Execution) -> tuple[str, list[dict[str, Any]]]:
             events = list(self.backend.history(ex.arn))
-            if ex.closed and _history_closed(events):
+            if ex.closed and history_closed(events):
                 self.cache.put(ex, events)
             return ex.arn, events
 
@@ -317,7 +272,7 @@ class History:
     def loop_states(self) -> tuple[str, str]:
         """(check state, wait state) of the polling loop, read from the definition."""
         if self._names is None:
-            self._names = _loop_states(self.cfg)
+            self._names = _loop_states(self.workflow)
         return self._names
 
     # -- DataFrames
@@ -332,7 +287,8 @@ class History:
         stop = _bound(until, "--until", end=True)
         listed = self.backend.list_executions(status=status, since=start, until=stop)
         # error and cause of unsuccessful executions the backend listed without describing.
-        return executions_frame(self.complete(listed, unsuccessful_only=True))
+        done = self.complete(listed, unsuccessful_only=True)
+        return executions_frame([self.tag(e) for e in done])
 
     def events(self, execution: Execution | str) -> pd.DataFrame:
         ex = self.resolve(execution)
@@ -346,7 +302,7 @@ class History:
         ex = self.resolve(execution)
         return failure_frame(ex, self.raw_histories([ex])[ex.arn], self.redact)
 
-    def weeks(
+    def partitions(
         self,
         since: date | str,
         until: date | str,
@@ -354,13 +310,16 @@ class History:
         *,
         listed: list[Execution] | None = None,
     ) -> pd.DataFrame:
-        week_list = scheduled_weeks(since, until)
+        """One row per partition in [since, until] (the key column is named week, day or
+        month): status, attempts, last execution, polls, duration and failure cause."""
+        week_list = scheduled_partitions(self.workflow, since, until)
         listed = self.backend.list_executions() if listed is None else listed
-        groups = group_by_week(listed)
-        now = _now(today)
-        lasts = {w: last_execution(groups.get(w.isoformat(), [])) for w in week_list}
-        # Histories only of weeks that did not succeed (their failure and polls live there);
-        # a succeeded week's polls come from its output, or its history when already cached.
+        listed = [self.tag(e) for e in listed]
+        groups = group_by_partition(listed)
+        now = as_instant(today)
+        lasts = {w: last_execution(groups.get(w, [])) for w in week_list}
+        # Histories only of partitions that did not succeed (their failure and polls live
+        # there); a succeeded one's polls come from its output, or its cached history.
         histories = self.raw_histories(
             ex for ex in lasts.values() if ex is not None and ex.status != SUCCEEDED
         )
@@ -372,10 +331,11 @@ class History:
         _check_state, wait_state = self.loop_states()
         rows = []
         for week in week_list:
-            execs = groups.get(week.isoformat(), [])
+            execs = groups.get(week, [])
             last = lasts[week]
             row: dict[str, Any] = dict.fromkeys(WEEK_COLUMNS)
-            row.update(week=week.isoformat(), status=week_status(execs, week, now))
+            fires = self.workflow.fire_time(week)
+            row.update(week=week, status=partition_status(execs, fires, now))
             row["attempts"] = sum(1 + e.redrive_count for e in execs)
             if last is not None:
                 read = histories.get(last.arn)
@@ -386,7 +346,7 @@ class History:
                     execution_arn=last.arn,
                     start_date=last.start_date,
                     stop_date=stop,
-                    duration=_seconds(last.start_date, stop),
+                    duration=seconds_between(last.start_date, stop),
                     polls=poll_count(read, last.output, wait_state),
                     redrive_count=last.redrive_count,
                 )
@@ -399,33 +359,20 @@ class History:
                         fail = failure_frame(full, events, self.redact)
                     if len(fail):
                         row["error"] = fail.at[0, "error"]
-                        row["cause"] = _cause_text(fail.iloc[0])
+                        row["cause"] = cause_text(fail.iloc[0])
             rows.append(row)
-        df = _frame(rows, WEEK_COLUMNS, dates=("start_date", "stop_date"))
+        df = frame(rows, WEEK_COLUMNS, dates=("start_date", "stop_date"))
         df["attempts"] = df["attempts"].astype("int64")
         df["polls"] = df["polls"].astype("Int64")
         df["redrive_count"] = df["redrive_count"].astype("Int64")
-        return df
+        return df.rename(columns={"week": self.label})
+
+    weeks = partitions  # the weekly load's name for it
 
 
-def closed_time(execution: Execution, events: list[dict[str, Any]]) -> datetime | None:
-    """When a closed execution stopped: its stop date, else its history's last event (some
-    endpoints leave stopDate out, e.g. moto for TIMED_OUT)."""
-    if not execution.closed:
-        return None
-    if execution.stop_date is not None:
-        return execution.stop_date
-    return _ts(events[-1].get("timestamp")) if _history_closed(events) else None
-
-
-def _history_closed(events: list[dict[str, Any]]) -> bool:
-    """The history ends with the execution's end (so it is safe to cache)."""
-    return bool(events) and events[-1].get("type") in _END_EVENTS
-
-
-def _loop_states(cfg: Config) -> tuple[str, str]:
+def _loop_states(workflow: Workflow) -> tuple[str, str]:
     """Find the Wait state of the polling loop and the check it goes back to."""
-    path = Path(cfg.definitions_dir) / "weekly_load.asl.json"
+    path = workflow.definition_path
     try:
         states = json.loads(path.read_text(encoding="utf-8")).get("States", {})
     except (OSError, ValueError, AttributeError):
@@ -439,193 +386,7 @@ def _loop_states(cfg: Config) -> tuple[str, str]:
     return check, wait
 
 
-def _cause_text(fail: pd.Series) -> str | None:
-    """A one-line failure cause: the Lambda error message when there is one."""
-    if fail.get("error_message"):
-        return str(fail["error_message"])
-    cause = fail.get("cause")
-    if cause is None:
-        return None
-    return cause if isinstance(cause, str) else json.dumps(cause, ensure_ascii=False)
-
-
 # ---------------------------------------------------------------- pure shaping
-
-
-def group_by_week(executions: Iterable[Execution]) -> dict[str, list[Execution]]:
-    """Executions by week (ISO date string); executions of no week are left out."""
-    groups: dict[str, list[Execution]] = {}
-    for ex in executions:
-        week = week_of(ex)
-        if week:
-            groups.setdefault(week, []).append(ex)
-    return groups
-
-
-def _activity(ex: Execution) -> tuple[datetime, int]:
-    """Sort key: the latest start or redrive, then the rerun number of the name."""
-    match = NAME_PATTERN.match(ex.name)
-    number = int(match.group(2) or 0) if match else -1
-    return max(d for d in (ex.start_date, ex.redrive_date) if d is not None), number
-
-
-def last_execution(executions: list[Execution]) -> Execution | None:
-    """The execution that decides a week's status: a running one, else the latest."""
-    if not executions:
-        return None
-    running = [e for e in executions if e.status in (RUNNING, PENDING_REDRIVE)]
-    return max(running or executions, key=_activity)
-
-
-def week_status(executions: list[Execution], week: date, now: datetime) -> str:
-    last = last_execution(executions)
-    if last is None:
-        return PENDING if fire_time(week) > now else MISSING
-    return RUNNING if last.status == PENDING_REDRIVE else last.status
-
-
-def count_state(events: list[dict[str, Any]], state: str) -> int:
-    """How many times `state` was entered."""
-    return sum(
-        1
-        for e in events
-        if str(e.get("type", "")).endswith("StateEntered") and _details(e).get("name") == state
-    )
-
-
-def events_frame(events: list[dict[str, Any]], redact=None) -> pd.DataFrame:
-    """One row per history event, JSON decoded and secrets redacted."""
-    redact = redact or (lambda v: v)
-    rows = []
-    start = _ts(events[0].get("timestamp")) if events else None
-    current: str | None = None
-    for e in events:
-        kind = str(e.get("type", ""))
-        details = _details(e)
-        state = current
-        if kind.endswith("StateEntered"):
-            current = state = details.get("name")
-        elif kind.endswith("StateExited"):
-            state = details.get("name")
-            current = None
-        ts = _ts(e.get("timestamp"))
-        raw_input = details.get("input", details.get("parameters"))
-        rows.append(
-            {
-                "id": e.get("id"),
-                "previous_id": e.get("previousEventId"),
-                "timestamp": ts,
-                "type": kind,
-                "state": state,
-                "elapsed": _seconds(start, ts),
-                "input": redact(_decode(raw_input)),
-                "output": redact(_decode(details.get("output"))),
-                "error": redact(details.get("error")),
-                "cause": redact(_decode(details.get("cause"))),
-            }
-        )
-    df = _frame(rows, EVENT_COLUMNS, dates=("timestamp",))
-    for col in ("id", "previous_id"):
-        df[col] = df[col].astype("Int64")
-    return df
-
-
-def timeline_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per state visit, with task attempts (1 + retries) and the redrive it ran in."""
-    rows: list[dict[str, Any]] = []
-    open_visits: list[dict[str, Any]] = []
-    visits: dict[str, int] = {}
-    redrive = 0
-    for e in events:
-        kind = str(e.get("type", ""))
-        details = _details(e)
-        ts = _ts(e.get("timestamp"))
-        if kind == "ExecutionRedriven":
-            redrive += 1
-        elif kind.endswith("StateEntered"):
-            name = details.get("name")
-            visits[name] = visits.get(name, 0) + 1
-            visit = {
-                "state": name,
-                "type": kind[: -len("StateEntered")],
-                "entered": ts,
-                "exited": None,
-                "attempt": 0,
-                "visit": visits[name],
-                "redrive": redrive,
-                "status": RUNNING,
-            }
-            rows.append(visit)
-            open_visits.append(visit)
-        elif kind.endswith("StateExited"):
-            name = details.get("name")
-            for visit in reversed(open_visits):
-                if visit["state"] == name:
-                    visit.update(exited=ts, status=SUCCEEDED)
-                    open_visits.remove(visit)
-                    break
-        elif kind in _TASK_ATTEMPT_EVENTS and open_visits:
-            open_visits[-1]["attempt"] += 1
-        elif kind in _END_EVENTS:
-            for visit in open_visits:
-                visit.update(exited=ts, status=_END_EVENTS[kind])
-            open_visits = []
-    for row in rows:
-        row["attempt"] = max(1, row["attempt"])
-        row["retries"] = row["attempt"] - 1
-        row["duration"] = _seconds(row["entered"], row["exited"])
-    return _frame(rows, TIMELINE_COLUMNS, dates=("entered", "exited"))
-
-
-def failed_state(events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
-    """(name, type) of the state the execution was in when it last ended unsuccessfully."""
-    current: tuple[str | None, str | None] = (None, None)
-    failed: tuple[str | None, str | None] = (None, None)
-    for e in events:
-        kind = str(e.get("type", ""))
-        if kind.endswith("StateEntered"):
-            current = (_details(e).get("name"), kind[: -len("StateEntered")])
-        elif kind.endswith("StateExited"):
-            current = (None, None)
-        elif kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
-            failed = current
-        elif kind == "ExecutionSucceeded":
-            failed = (None, None)
-    return failed
-
-
-def failure_frame(execution: Execution, events: list[dict[str, Any]], redact=None) -> pd.DataFrame:
-    """The failed state, error and cause of an unsuccessful execution (no rows otherwise)."""
-    redact = redact or (lambda v: v)
-    end = None
-    for e in events:
-        if e.get("type") in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
-            end = e
-        elif e.get("type") == "ExecutionSucceeded":
-            end = None
-    if end is None and execution.status in (SUCCEEDED, RUNNING, PENDING_REDRIVE):
-        return _frame([], FAILURE_COLUMNS, dates=("timestamp",))
-    details = _details(end) if end else {}
-    error = details.get("error", execution.error)
-    if error is None and end is not None and end.get("type") == "ExecutionTimedOut":
-        error = "States.Timeout"  # what AWS reports; some endpoints leave the details out
-    cause = redact(_decode(details.get("cause", execution.cause)))
-    state, state_type = failed_state(events)
-    error_type = error_message = None
-    if isinstance(cause, dict) and ("errorMessage" in cause or "errorType" in cause):
-        error_type, error_message = cause.get("errorType"), cause.get("errorMessage")
-    row = {
-        "execution": execution.name,
-        "status": _END_EVENTS.get(end.get("type")) if end else execution.status,
-        "state": state,
-        "state_type": state_type,
-        "error": redact(error),
-        "cause": cause,
-        "error_type": error_type,
-        "error_message": error_message,
-        "timestamp": _ts(end.get("timestamp")) if end else execution.stop_date,
-    }
-    return _frame([row], FAILURE_COLUMNS, dates=("timestamp",))
 
 
 # ---------------------------------------------------------------- module-level API
@@ -640,29 +401,6 @@ def executions(
 ) -> pd.DataFrame:
     """Executions started in [since, until] (dates are whole days, UTC), newest first."""
     return History(backend, cfg).executions(since, until, status)
-
-
-def executions_frame(listed: Iterable[Execution]) -> pd.DataFrame:
-    """One row per execution, in the given order (EXECUTION_COLUMNS)."""
-    rows = []
-    for ex in listed:
-        rows.append(
-            {
-                "name": ex.name,
-                "arn": ex.arn,
-                "week": week_of(ex),
-                "status": ex.status,
-                "start_date": ex.start_date,
-                "stop_date": ex.stop_date,
-                "duration": _seconds(ex.start_date, ex.stop_date),
-                "redrive_count": ex.redrive_count,
-                "redrive_date": ex.redrive_date,
-                "version_arn": ex.version_arn,
-                "error": ex.error,
-                "cause": ex.cause,
-            }
-        )
-    return _frame(rows, EXECUTION_COLUMNS, dates=("start_date", "stop_date", "redrive_date"))
 
 
 def _bound(value: date | datetime | str | None, what: str, *, end: bool) -> datetime | None:
@@ -694,38 +432,30 @@ def failure(
     return History(backend, cfg).failure(execution)
 
 
-def weeks(
+def partitions(
     backend: Backend,
     since: date | str,
     until: date | str,
     today: date | datetime | None = None,
     cfg: Config | None = None,
 ) -> pd.DataFrame:
-    """One row per scheduled week in [since, until]: status, attempts, last execution, polls,
-    duration and failure cause. `today` (default: now) decides MISSING versus PENDING."""
-    return History(backend, cfg).weeks(since, until, today)
+    """One row per partition of the backend's workflow in [since, until]: status, attempts,
+    last execution, polls, duration and failure cause. `today` (default: now) decides MISSING
+    versus PENDING."""
+    return History(backend, cfg).partitions(since, until, today)
 
 
-def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """JSON-ready rows: NaN/NaT -> None, timestamps -> ISO 8601, numpy scalars -> Python."""
-    out = []
-    for row in df.to_dict("records"):
-        clean: dict[str, Any] = {}
-        for key, value in row.items():
-            if isinstance(value, (dict, list)):
-                clean[key] = value
-            elif value is None or (not isinstance(value, str) and pd.isna(value)):
-                clean[key] = None
-            elif isinstance(value, pd.Timestamp):
-                clean[key] = value.isoformat()
-            elif hasattr(value, "item"):  # numpy scalar
-                clean[key] = value.item()
-            else:
-                clean[key] = value
-        out.append(clean)
-    return out
+weeks = partitions  # the weekly load's name for it
 
 
-def human_duration(seconds: float | None) -> str:
-    """1h05m, 12m30s, 0s; '-' when unknown (opsbook.operations.display.duration_text)."""
-    return duration_text(seconds)
+# The shaping (frames) and status functions are part of this module's API.
+__all__ = [
+    "EVENT_COLUMNS", "EXECUTION_COLUMNS", "FAILURE_COLUMNS", "FIRE_TZ", "MISSING",
+    "NAME_PATTERN", "PENDING", "REDACTED", "TIMELINE_COLUMNS", "WEEK_COLUMNS", "WEEK_STATUSES",
+    "History", "as_date", "as_instant", "closed_time", "config_of", "count_state", "decode",
+    "default_range", "events", "events_frame", "executions", "executions_frame",
+    "failed_state", "failure", "failure_frame", "failures_outside", "fire_time", "group_by_partition",
+    "human_duration", "last_execution", "partition_of", "partition_status", "partitions",
+    "records", "redactor", "scheduled_partitions", "scheduled_weeks", "timeline",
+    "timeline_frame", "weeks", "workflow_of",
+]  # fmt: skip

@@ -191,7 +191,9 @@ def anomalies(
 def week_over_week(warehouse: Any, cfg: Config, week: date, lookback_weeks: int) -> pd.DataFrame:
     """The loaded weekly_summary for `week` and the `lookback_weeks` weeks before it; the SQL's
     `events` columns are named `rows` here (they count source rows)."""
-    text = (cfg.definitions_dir / "sql" / "weekly_summary.sql").read_text()
+    from opsbook.workflows.registry import get_workflow
+
+    text = (get_workflow(cfg).sql_dir / "weekly_summary.sql").read_text()
     since = week - timedelta(weeks=lookback_weeks)
     frame = warehouse.query(_sql(text, cfg), {"since": since, "until": week})
     if len(frame):

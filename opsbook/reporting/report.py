@@ -1,17 +1,18 @@
-"""The weekly report: what the notebook shows (`load_week`) and how it is produced (`run_report`).
+"""A partition's report: what the notebooks show (`load_week` for the weekly load,
+`load_partition` for any workflow) and how a report is produced (`run_report`).
 
-`run_report` executes notebooks/weekly_report.ipynb with papermill on the `python3` kernel of the
-running environment, then writes three files side by side:
+`run_report` executes the workflow's report notebook (the manifest's `report`, default
+partition_report.ipynb; the weekly load's is weekly_report.ipynb) with papermill on the
+`python3` kernel of the running environment, then writes three files side by side:
 
-    <out>/weekly_report-<week>.ipynb   the executed notebook
-    <out>/weekly_report-<week>.html    no input cells; charts as data:image/png, the graph as SVG
-    <out>/weekly_report-<week>.json    key figures, read back from the notebook's outputs
+    <out>/<notebook>-<key>.ipynb   the executed notebook
+    <out>/<notebook>-<key>.html    no input cells; charts as data:image/png, the graph as SVG
+    <out>/<notebook>-<key>.json    key figures, read back from the notebook's outputs
 
 The notebook emits its key figures with `display({FIGURES_MIME: payload}, raw=True)`; we read
 them back with nbformat (scrapbook's last release no longer imports).
 
-Notebooks are located relative to the package (<repo>/notebooks), which holds for the editable
-install that `make` does; a wheel would need them as package data.
+The notebooks ship inside the package (opsbook/notebooks), so a wheel install has them.
 """
 
 from __future__ import annotations
@@ -47,10 +48,7 @@ CELL_TIMEOUT = 600  # seconds per cell; a BigQuery query may be slow, a hung one
 def notebook_path(name: str) -> Path:
     path = NOTEBOOKS_DIR / name
     if not path.is_file():
-        raise OperationFailed(
-            f"notebook {path} not found; opsbook finds notebooks beside the package, "
-            "so install it editable (pip install -e .) from the repository"
-        )
+        raise OperationFailed(f"notebook {path} not found in the opsbook package")
     return path
 
 
@@ -244,7 +242,7 @@ def load_week(
     cfg: Config | None = None,
 ) -> WeekReport:
     """Read one week's executions, history, data arrival and weekly_summary from the backend."""
-    from opsbook.operations.history import History, count_state, group_by_week, last_execution
+    from opsbook.operations.history import History, count_state, group_by_partition, last_execution
     from opsbook.reporting import charts
 
     if (
@@ -260,12 +258,12 @@ def load_week(
     hist = History(backend, cfg)
     cfg = hist.cfg
     listed = backend.list_executions()
-    mine = group_by_week(listed).get(day.isoformat(), [])
+    mine = group_by_partition(listed).get(day.isoformat(), [])
     last = last_execution(mine)
     if last is not None:  # listed executions may lack input, error and cause: describe it
         last = hist.complete([last])[0]
     status = hist.weeks(day, day, listed=listed).at[0, "status"]
-    executions = hist.executions().pipe(lambda df: df[df["week"] == day.isoformat()])
+    executions = hist.executions().pipe(lambda df: df[df["partition"] == day.isoformat()])
     raw = hist.raw_history(last) if last else None
     events = hist.events(last) if last else pd.DataFrame()
     timeline = hist.timeline(last) if last else pd.DataFrame()
@@ -310,6 +308,70 @@ def load_week(
         band=charts.expected_band(summary, day),
         failure=failure_detail(raw) if raw and last and last.status != "SUCCEEDED" else None,
         workflow=cfg.state_machine_name,
+    )
+
+
+@dataclass
+class PartitionReport:
+    """What the generic report shows for one partition of any workflow."""
+
+    workflow: str
+    label: str
+    key: str
+    status: str
+    execution: Execution | None
+    executions: pd.DataFrame
+    events: pd.DataFrame
+    timeline: pd.DataFrame
+    raw_history: list[dict[str, Any]] | None
+    definition: dict[str, Any]
+
+    def status_table(self) -> pd.DataFrame:
+        return WeekReport.status_table(self)  # type: ignore[arg-type]
+
+    def figures(self) -> dict[str, Any]:
+        ex = self.execution
+        return {
+            "workflow": self.workflow,
+            self.label: self.key,
+            "partition": self.key,
+            "status": self.status,
+            "execution": ex.name if ex else None,
+            "execution_arn": ex.arn if ex else None,
+            "attempts": len(self.executions),
+            "states": int(len(self.timeline)),
+            "error": ex.error if ex else None,
+            "cause": ex.cause if ex else None,
+        }
+
+
+def load_partition(
+    backend: Backend, key: str | date | None = None, cfg: Config | None = None
+) -> PartitionReport:
+    """One partition's status, executions, history and timeline, for any workflow."""
+    from opsbook.operations.history import History, group_by_partition, last_execution
+
+    hist = History(backend, cfg)
+    scheme = hist.workflow.scheme
+    part = scheme.last_completed() if key in (None, "") else scheme.parse(key)  # type: ignore[arg-type]
+    listed = backend.list_executions()
+    mine = group_by_partition(listed).get(part.key, [])
+    last = last_execution(mine)
+    if last is not None:
+        last = hist.complete([last])[0]
+    status = hist.partitions(part.day, part.day, listed=listed).at[0, "status"]
+    executions = hist.executions().pipe(lambda df: df[df["partition"] == part.key])
+    return PartitionReport(
+        workflow=hist.workflow.name,
+        label=scheme.label,
+        key=part.key,
+        status=str(status),
+        execution=last,
+        executions=executions.reset_index(drop=True),
+        events=hist.events(last) if last else pd.DataFrame(),
+        timeline=hist.timeline(last) if last else pd.DataFrame(),
+        raw_history=hist.raw_history(last) if last else None,
+        definition=backend.definition(),
     )
 
 
@@ -384,13 +446,15 @@ def run_report(
     backend: str | None = None,
     home: str | Path | None = None,
     config: str | Path | None = None,
+    workflow: str | None = None,
     lookback_weeks: int = 8,
     notebook: str | Path | None = None,
     progress: bool = True,
 ) -> ReportFiles:
-    """Execute the weekly report for `week` and write .ipynb, .html and .json into `out_dir`.
+    """Execute the report of one partition (`week`: its key; None: the last completed one) of
+    the workflow and write .ipynb, .html and .json into `out_dir`.
 
-    Raises UsageError for a bad week (before anything runs) and OperationFailed with the failing
+    Raises UsageError for a bad key (before anything runs) and OperationFailed with the failing
     cell's error when the notebook fails.
     """
     import papermill as pm
@@ -398,24 +462,41 @@ def run_report(
     from papermill.exceptions import PapermillExecutionError
 
     from opsbook.config import load_config
+    from opsbook.workflows.registry import get_workflow
 
-    day = require_run_due(resolve_week(week))
-    cfg = load_config(config, home=home, backend=backend)
-    source = Path(notebook) if notebook else notebook_path(WEEKLY_REPORT)
+    cfg = load_config(config, home=home, backend=backend, workflow=workflow)
+    flow = get_workflow(cfg)
+    source = Path(notebook) if notebook else flow.report_path()
+    if not source.is_file():
+        raise OperationFailed(f"report notebook {source} not found")
+    if source.name == WEEKLY_REPORT:
+        # The weekly report: a week whose scheduled run has not fired yet is refused.
+        key = require_run_due(resolve_week(week)).isoformat()
+    elif week is None or (isinstance(week, str) and not week.strip()):
+        key = flow.scheme.last_completed().key
+    else:
+        part = flow.partition(week)
+        if part.start > date.today():
+            raise UsageError(f"{flow.scheme.label} {part.key} has not started yet; pick a past one")
+        key = part.key
     out = prepare_report_folder(out_dir)
-    stem = f"{source.stem}-{day.isoformat()}"
+    stem = f"{source.stem}-{key}"
     executed = out / f"{stem}.ipynb"
     # papermill rewrites the file in place, keeping the mode it finds: make it private first.
     private_write(executed, b"")
+    key_parameter = "week" if source.name == WEEKLY_REPORT else "partition"
     parameters = {
-        "week": day.isoformat(),  # a string: the notebook parses it like the CLI does
+        key_parameter: key,  # a string: the notebook parses it like the CLI does
+        "workflow": flow.name,
         "backend": cfg.backend,
         "home": str(Path(cfg.home).expanduser().resolve()),
         "config": str(Path(config).expanduser().resolve()) if config else None,
         "lookback_weeks": lookback_weeks,
     }
+    # The kernel runs in the notebook's folder: give it the user's workflows by absolute path.
+    definitions = str(Path(cfg.definitions_dir).expanduser().resolve())
     try:
-        with _this_environments_kernel():
+        with _this_environments_kernel(), _environment("OPSBOOK_DEFINITIONS_DIR", definitions):
             pm.execute_notebook(
                 str(source),
                 str(executed),
@@ -469,6 +550,19 @@ def private_write(path: Path, data: bytes) -> None:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 @contextlib.contextmanager
@@ -526,10 +620,12 @@ def to_html(notebook: str | Path, title: str | None = None) -> str:
 __all__ = [
     "FIGURES_MIME",
     "ReportFiles",
+    "PartitionReport",
     "WeekReport",
     "default_range",
     "emit_figures",
     "latest_due_week",
+    "load_partition",
     "load_week",
     "notebook_path",
     "read_figures",

@@ -39,7 +39,7 @@ from opsbook.operations.failures import failure_detail, state_visits
 from opsbook.operations.history import (
     FIRE_TZ,
     History,
-    group_by_week,
+    group_by_partition,
     human_duration,
     last_execution,
 )
@@ -130,7 +130,7 @@ def legend_html() -> str:
 def failures_outside(listed: list[Execution], since: str, until: str) -> list[tuple[str, str]]:
     """(week, status) of weeks outside [since, until] whose latest execution did not succeed."""
     found = []
-    for week, execs in sorted(group_by_week(listed).items()):
+    for week, execs in sorted(group_by_partition(listed).items()):
         if since <= week <= until:
             continue
         last = last_execution(execs)
@@ -447,7 +447,7 @@ class OpsConsole:
 
         self.selected = week
         self.panel.layout.display = ""
-        execs = group_by_week(self.listed).get(week, [])
+        execs = group_by_partition(self.listed).get(week, [])
         last = last_execution(execs)
         status = self.week_status(week) or "?"
         self.week_title.value = (
@@ -455,7 +455,7 @@ class OpsConsole:
             f" ({len(execs)} execution{'s' if len(execs) != 1 else ''})</h4>"
         )
         self.rerun_button.description = f"Rerun {week}…"
-        frame = self.history.executions().pipe(lambda df: df[df["week"] == week]).copy()
+        frame = self.history.executions().pipe(lambda df: df[df["partition"] == week]).copy()
         frame["duration"] = [human_duration(v) for v in frame["duration"]]
         frame["start_date"] = [both_zones(v) for v in frame["start_date"]]
         frame["stop_date"] = [both_zones(v) for v in frame["stop_date"]]

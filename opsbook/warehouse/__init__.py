@@ -19,7 +19,7 @@ as bound parameters):
 
     sql = render_template(text, project=..., dataset=..., source=..., target=...)
     statements = split_statements(sql)                 # a template's `;`-separated statements
-    ensure_schema(wh)                                  # analytics.events / weekly_summary
+    # (tables are a workflow's own: the weekly load creates its in definitions/weekly_load/hooks.py)
 
 BigQuery: credentials are a service-account JSON (str or dict), a google.auth Credentials
 object, or None for the default chain. BIGQUERY_EMULATOR_HOST=http://127.0.0.1:PORT (honoured
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
         Warehouse,
         WarehouseError,
         WarehouseLocked,
-        ensure_schema,
         open_warehouse,
     )
 
@@ -62,7 +61,6 @@ _HOMES = {
     "Warehouse": "warehouses",
     "WarehouseError": "warehouses",
     "WarehouseLocked": "warehouses",
-    "ensure_schema": "warehouses",
     "open_warehouse": "warehouses",
     "WarehouseSpecError": "templates",
     "render_template": "templates",
@@ -76,7 +74,6 @@ __all__ = [
     "WarehouseError",
     "WarehouseLocked",
     "WarehouseSpecError",
-    "ensure_schema",
     "open_warehouse",
     "render_template",
     "split_statements",

@@ -35,7 +35,6 @@ __all__ = [
     "WarehouseError",
     "WarehouseLocked",
     "WarehouseSpecError",
-    "ensure_schema",
     "open_warehouse",
     "render_template",
     "split_statements",
@@ -71,32 +70,6 @@ class Warehouse(Protocol):
 
 
 # render_template and WarehouseSpecError live in opsbook.warehouse.templates (no dataframe imports).
-
-
-def ensure_schema(
-    warehouse: Warehouse,
-    dataset: str = "analytics",
-    source: str = "events",
-    target: str = "weekly_summary",
-) -> None:
-    """Create the dataset, the source and the target table when missing (BigQuery DDL).
-
-    The source's `arrival_ts` is when a row landed (NULL: unknown); the weekly report uses it to
-    show the data as of a run. Tables created before it existed keep working without it."""
-    project = warehouse.project
-    tables = (
-        "CREATE TABLE IF NOT EXISTS {{source}} (event_date DATE, event_ts TIMESTAMP,"
-        " user_id STRING, event_type STRING, amount NUMERIC, arrival_ts TIMESTAMP)",
-        "CREATE TABLE IF NOT EXISTS {{target}} (week DATE, event_date DATE, event_type STRING,"
-        " events INT64, users INT64, amount NUMERIC)",
-    )
-    names = dict(project=project, dataset=dataset, source=source, target=target)
-    rendered = [render_template(t, **names) for t in tables]  # validates every name
-    session = getattr(warehouse, "session", None)  # DuckDB: open the file once
-    with session() if session else contextlib.nullcontext():
-        warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS `{project}.{dataset}`")
-        for statement in rendered:
-            warehouse.execute(statement)
 
 
 # ---------------------------------------------------------------- DuckDB

@@ -22,13 +22,12 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opsbook.errors import UsageError
+from opsbook.workflows.polling import check_notify_every, check_polling
 
 THURSDAY = 3  # date.weekday()
 TOKYO = ZoneInfo("Asia/Tokyo")
 DEFAULT_POLL_SECONDS = 600
 DEFAULT_MAX_POLLS = 18
-MAX_POLLS = 1000
-MAX_POLLING_SECONDS = 365 * 24 * 3600
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -114,29 +113,8 @@ def week_input(
     The definition re-derives the dates from `week`, so the input stays the single source of
     truth for which week runs; the extra fields make histories readable.
     """
-    if poll_seconds is None or max_polls is None:
-        from opsbook.config import Config
-
-        defaults = Config()
-        poll_seconds = defaults.poll_seconds if poll_seconds is None else poll_seconds
-        max_polls = defaults.max_polls if max_polls is None else max_polls
-    if isinstance(poll_seconds, bool) or not isinstance(poll_seconds, int) or poll_seconds < 0:
-        raise UsageError(f"poll seconds must be a whole number >= 0, not {poll_seconds!r}")
-    if isinstance(max_polls, bool) or not isinstance(max_polls, int) or max_polls < 1:
-        raise UsageError(f"max polls must be a whole number >= 1, not {max_polls!r}")
-    # A Step Functions standard execution lasts at most a year and 25,000 history events
-    # (about 18 per poll); beyond these the engine overflowed and AWS would fail the run.
-    if max_polls > MAX_POLLS:
-        raise UsageError(f"max polls must be at most {MAX_POLLS}, not {max_polls}")
-    if poll_seconds * max_polls > MAX_POLLING_SECONDS:
-        raise UsageError(
-            f"{max_polls} polls {poll_seconds} s apart outlast a Step Functions execution"
-            f" (1 year); lower --poll-seconds or --max-polls"
-        )
-    if notify_every is not None and (
-        isinstance(notify_every, bool) or not isinstance(notify_every, int) or notify_every < 0
-    ):
-        raise UsageError(f"notify every must be a whole number >= 0, not {notify_every!r}")
+    poll_seconds, max_polls = check_polling(poll_seconds, max_polls)
+    check_notify_every(notify_every)
     dates = week_dates(week)
     out: dict[str, Any] = {
         "week": dates.week.isoformat(),

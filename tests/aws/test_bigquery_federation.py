@@ -32,10 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "warehouse"))
 from bq_server import FakeBigQuery, warehouse_handler  # noqa: E402
 from wh_helpers import ROWS, add_events  # noqa: E402
 
+from opsbook.definitions.weekly_load.hooks import ensure_schema  # noqa: E402
 from opsbook.lambda_build import layer  # noqa: E402
 from opsbook.lambda_build.configured import build_for_config  # noqa: E402
 from opsbook.lambda_build.targets import runtime  # noqa: E402
-from opsbook.warehouse import DuckDBWarehouse, ensure_schema  # noqa: E402
+from opsbook.warehouse import DuckDBWarehouse  # noqa: E402
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 

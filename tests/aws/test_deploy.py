@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from aws_helpers import ACCOUNT, REGION
+from support.definitions import weekly_load_copy
 
 from opsbook.backends.aws.deploy import substitute
 from opsbook.backends.aws.iam import LOG_DELIVERY_ACTIONS, Names, audit_policy, render_policies
@@ -103,11 +103,11 @@ def test_deployed_definition_is_the_file_with_arns_substituted(backend):
     assert deployed == expected
     text = json.dumps(deployed)
     assert "${" not in text
-    for module in ("check_records", "notify", "insert_week"):
-        assert names.function_arn(module) in text
+    for task in ("CheckRecords", "Notify", "InsertWeek"):
+        assert names.function_arn(task) in text
     # Only the FunctionName fields changed.
     assert json.dumps(source).count("FunctionArn}") == sum(
-        text.count(names.function_arn(m)) for m in ("check_records", "notify", "insert_week")
+        text.count(names.function_arn(m)) for m in ("CheckRecords", "Notify", "InsertWeek")
     )
 
 
@@ -251,11 +251,10 @@ def test_plan_on_an_empty_account_creates_nothing(backend):
 def test_changed_definition_publishes_a_version_and_rollback_moves_the_alias(
     make_backend, tmp_path
 ):
-    defs = tmp_path / "definitions"
-    shutil.copytree(PACKAGE_ROOT / "definitions" / "weekly_load", defs)
+    defs = weekly_load_copy(tmp_path)
     backend = make_backend(definitions_dir=str(defs))
     backend.deploy()
-    path = defs / "weekly_load.asl.json"
+    path = defs / "weekly_load" / "weekly_load.asl.json"
     doc = json.loads(path.read_text())
     doc["Comment"] = "changed"
     path.write_text(json.dumps(doc))

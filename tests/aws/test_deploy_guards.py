@@ -122,10 +122,10 @@ def test_version_probing_only_on_an_emulator(deployed_then_remote):
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("log_retention_days", "31", "log_retention_days=31 is not one CloudWatch Logs accepts"),
+        ("log_retention_days", 31, "log_retention_days=31 is not one CloudWatch Logs accepts"),
         ("log_execution_data", "maybe", "log_execution_data must be true or false"),
         ("alarm_topic_arn", "alerts", "alarm_topic_arn='alerts' is not an SNS topic ARN"),
-        ("bq_maximum_bytes_billed", "-1", "bq_maximum_bytes_billed must be >= 0"),
+        ("bq_maximum_bytes_billed", -1, "bq_maximum_bytes_billed must be >= 0"),
         ("lambda_architecture", "x86", "lambda_architecture='x86' is not one of x86_64, arm64"),
     ],
 )

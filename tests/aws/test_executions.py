@@ -49,7 +49,7 @@ def test_start_runs_a_week_and_describe_decodes_it(deployed):
         == f"arn:aws:states:{REGION}:{ACCOUNT}:execution:opsbook-weekly-load:week-2026-11-26"
     )
     assert done.status == "SUCCEEDED" and done.closed
-    assert done.input == {"week": "2026-11-26"} and done.week == "2026-11-26"
+    assert done.input == {"week": "2026-11-26"} and done.partition == "2026-11-26"
     assert done.output == {"week": "2026-11-26", "insert": {"rows": 3}}
     assert done.start_date.tzinfo is not None
     # By name or by ARN, the same execution.
@@ -260,7 +260,7 @@ def _shape(execution: Execution, events: list[dict]) -> dict:
         "output": execution.output,
         "error": execution.error,
         "cause": execution.cause,
-        "week": execution.week,
+        "week": execution.partition,
         "first": events[0]["type"],
         "last": events[-1]["type"],
         "entered": entered,

@@ -25,6 +25,9 @@ from opsbook.cli import run  # noqa: E402
 from opsbook.errors import ConfigError  # noqa: E402
 from opsbook.lambda_build import artifacts, credentials, elf_audit, plan, targets  # noqa: E402
 from opsbook.lambda_build.sandbox import SandboxError  # noqa: E402
+from opsbook.workflows.registry import shipped_workflow  # noqa: E402
+
+WEEKLY = shipped_workflow("weekly_load")
 
 MB = 1024 * 1024
 FORBIDDEN_TOPS = {"pandas", "pyarrow", "numpy", "duckdb", "grpc", "boto3", "botocore"}
@@ -126,10 +129,10 @@ def test_audit_refuses_a_newer_glibc_naming_file_and_version(newer_glibc_so):
 
 
 def test_build_stops_on_a_shared_object_in_the_function_sources(newer_glibc_so, build_cache):
-    sources = [*plan.sources(), plan.Source(newer_glibc_so, "opsbook/lambdas/libuse.so")]
+    sources = [*plan.sources(WEEKLY), plan.Source(newer_glibc_so, "opsbook/lambdas/libuse.so")]
     with pytest.raises(ConfigError, match=r"opsbook/lambdas/libuse.so needs GLIBC_2.99"):
         artifacts.build(
-            plan.handlers(),
+            plan.handlers(WEEKLY, "opsbook"),
             sources,
             runtime_name="python3.11",
             architecture_name="x86_64",
@@ -174,8 +177,8 @@ def test_sandbox_fails_when_the_layer_misses_a_module(build_cache):
     # A layer of slack_sdk alone: the handlers import, but the BigQuery path cannot.
     with pytest.raises(SandboxError, match="google"):
         artifacts.build(
-            plan.handlers(),
-            plan.sources(),
+            plan.handlers(WEEKLY, "opsbook"),
+            plan.sources(WEEKLY),
             runtime_name="python3.11",
             architecture_name="x86_64",
             cache_dir=build_cache,
@@ -228,8 +231,8 @@ def test_opsbook_package_writes_audited_artifacts_and_their_manifest(tmp_path, c
 @pytest.mark.skipif(platform.machine() == "aarch64", reason="the sandbox runs on arm64 hosts")
 def test_arm64_layer_holds_aarch64_objects_and_says_the_sandbox_was_skipped(build_cache):
     built = artifacts.build(
-        plan.handlers(),
-        plan.sources(),
+        plan.handlers(WEEKLY, "opsbook"),
+        plan.sources(WEEKLY),
         runtime_name="python3.11",
         architecture_name="arm64",
         cache_dir=build_cache,

@@ -54,7 +54,7 @@ def test_init_deploy_start_executions_history(cli, home):
     table = cli(*h, "executions")
     assert table.out.splitlines()[0] == (
         f"# LocalBackend(home={str(home.resolve())!r},"
-        " state_machine='opsbook-weekly-load', clock='virtual')"
+        " workflow='weekly_load', state_machine='opsbook-weekly-load', clock='virtual')"
     )
     assert table.out.splitlines()[1].split()[:3] == ["NAME", "STATUS", "WEEK"]
 
@@ -102,7 +102,7 @@ def test_schedule_next_and_run(cli, home):
     nxt = _json(cli(*h, "schedule", "--next", "3", "--json"))
     assert nxt["timezone"] == "Asia/Tokyo" and len(nxt["fire_times"]) == 3
     first = nxt["fire_times"][0]
-    assert first["tokyo"].endswith("T09:30:00+09:00") and first["utc"].endswith("T00:30:00+00:00")
+    assert first["local"].endswith("T09:30:00+09:00") and first["utc"].endswith("T00:30:00+00:00")
     text = cli(*h, "schedule", "--next", "2")
     assert text.code == 0 and "cron(30 9 ? * THU *)" in text.out
 

@@ -14,7 +14,7 @@ def test_start_refuses_a_name_of_another_week(cli, tmp_path, name):
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.err
     named = name[len("week-") : len("week-") + 10]
-    assert lines[0] == f"error: --name {name} says week {named} but --week is 2026-11-26"
+    assert lines[0] == f"error: --name {name} says week {named} but the partition is 2026-11-26"
     assert not home.exists()  # refused before the backend opened anything
 
 

@@ -22,6 +22,7 @@ from opsbook.backends.base import CLOSED_STATUSES, RUNNING, SUCCEEDED, DeployRes
 from opsbook.config import load_config
 from opsbook.engine import StatesError, VirtualClock, execute, redrive
 from opsbook.errors import ExecutionAlreadyExists, ExecutionNotFound, UsageError
+from opsbook.workflows.registry import get_workflow
 
 SM = "arn:aws:states:us-east-1:123456789012:stateMachine:weekly"
 
@@ -327,6 +328,7 @@ def moto_env(moto_server, tmp_path_factory):
         mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-aws-credentials"))
         mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
         cfg = load_config(home=home / "home", backend="aws")
+        cfg = cfg.for_workflow(get_workflow(cfg))  # the weekly load's state machine name
         sfn = boto3.session.Session(region_name=MOTO_REGION).client("stepfunctions")
         sm = sfn.create_state_machine(
             name=cfg.state_machine_name,

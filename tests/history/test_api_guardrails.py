@@ -41,7 +41,7 @@ def test_connect_refuses_a_home_that_does_not_exist(tmp_path):
 def test_the_backends_repr_says_what_it_is(local, tmp_path):
     assert repr(local) == (
         f"LocalBackend(home={str((tmp_path / 'home').resolve())!r},"
-        " state_machine='opsbook-weekly-load', clock='virtual')"
+        " workflow='weekly_load', state_machine='opsbook-weekly-load', clock='virtual')"
     )
 
 

@@ -61,7 +61,7 @@ def _real_run(make, week: str) -> threading.Thread:
 @pytest.fixture
 def year(local):
     b = local()
-    fire = H.fire_time
+    fire = b.workflow.fire_time  # the schedule's fire time for a week
     insert_day(b, W[5])
     assert (
         b.start(

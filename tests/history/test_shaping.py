@@ -7,10 +7,14 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
+from support.definitions import SHIPPED_WEEKLY_LOAD
 
 from opsbook.engine import VirtualClock, execute, redrive
 from opsbook.errors import UsageError
 from opsbook.operations import history as H
+from opsbook.workflows.manifest import load_workflow
+
+WEEKLY = load_workflow(SHIPPED_WEEKLY_LOAD, shipped=True)
 
 
 def at(day: str, hour: int = 0, minute: int = 30) -> datetime:
@@ -147,22 +151,24 @@ def test_failure_of_a_fail_state_reports_its_error_and_cause():
 
 
 def test_week_of_prefers_input_then_name():
-    assert H.week_of(_ex("anything", "FAILED", week="2026-11-26")) == "2026-11-26"
-    assert H.week_of(_ex("week-2026-11-19-r3", "FAILED")) == "2026-11-19"
-    assert H.week_of(_ex("week-2026-11-19", "FAILED")) == "2026-11-19"
-    assert H.week_of(_ex("manual-run", "FAILED")) is None
+    assert WEEKLY.partition_of(_ex("anything", "FAILED", week="2026-11-26")) == "2026-11-26"
+    assert WEEKLY.partition_of(_ex("week-2026-11-19-r3", "FAILED")) == "2026-11-19"
+    assert WEEKLY.partition_of(_ex("week-2026-11-19", "FAILED")) == "2026-11-19"
+    assert WEEKLY.partition_of(_ex("manual-run", "FAILED")) is None
 
 
 def test_as_date_and_ranges_reject_bad_input():
     with pytest.raises(UsageError, match="not a date"):
         H.as_date("2026-13-01", "--since")
     with pytest.raises(UsageError):
-        H.scheduled_weeks("2026-12-01", "2026-11-01")
-    assert H.scheduled_weeks("2026-11-20", "2026-12-03") == [date(2026, 11, 26), date(2026, 12, 3)]
+        H.scheduled_partitions(WEEKLY, "2026-12-01", "2026-11-01")
+    found = H.scheduled_partitions(WEEKLY, "2026-11-20", "2026-12-03")
+    assert found == ["2026-11-26", "2026-12-03"]
 
 
-def test_fire_time_is_thursday_0930_tokyo():
-    assert H.fire_time(date(2026, 11, 26)) == datetime(2026, 11, 26, 0, 30, tzinfo=UTC)
+def test_fire_time_comes_from_the_schedule_document():
+    # schedule.json: cron(30 9 ? * THU *) in Asia/Tokyo
+    assert WEEKLY.fire_time(date(2026, 11, 26)) == datetime(2026, 11, 26, 0, 30, tzinfo=UTC)
 
 
 def _ex(name, status, week=None):
@@ -186,9 +192,9 @@ def test_events_frame_of_empty_history_is_empty_with_columns():
 
 
 def test_decode_leaves_plain_text_alone():
-    assert H._decode("not json {") == "not json {"
-    assert H._decode('{"a": 1}') == {"a": 1}
-    assert H._decode(json.dumps("x")) == "x"
+    assert H.decode("not json {") == "not json {"
+    assert H.decode('{"a": 1}') == {"a": 1}
+    assert H.decode(json.dumps("x")) == "x"
 
 
 def test_week_of_a_scheduled_run_comes_from_its_fire_time():
@@ -202,14 +208,13 @@ def test_week_of_a_scheduled_run_comes_from_its_fire_time():
         state_machine_arn="arn:aws:states:ap-northeast-1:1:stateMachine:sm",
         input={"scheduled_time": "2026-11-26T00:30:00Z"},
     )
-    assert H.week_of(ex) == "2026-11-26"
+    assert WEEKLY.partition_of(ex) == "2026-11-26"
 
 
 def test_redrive_is_useful_only_where_a_path_can_still_succeed():
-    from opsbook.config import Config
     from opsbook.operations.backfill import can_succeed_from
 
-    definition = json.loads((Config().definitions_dir / "weekly_load.asl.json").read_text())
+    definition = json.loads((SHIPPED_WEEKLY_LOAD / "weekly_load.asl.json").read_text())
     assert can_succeed_from(definition, "WaitForData") and can_succeed_from(
         definition, "InsertWeek"
     )

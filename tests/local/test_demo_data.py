@@ -12,8 +12,9 @@ from opsbook.definitions.weekly_load.demo import (
     plan_arrivals,
     release_arrivals,
 )
+from opsbook.definitions.weekly_load.hooks import ensure_schema
 from opsbook.errors import UsageError
-from opsbook.warehouse import DuckDBWarehouse, ensure_schema
+from opsbook.warehouse import DuckDBWarehouse
 from opsbook.workflows.schedules import parse_week, week_input
 
 END = "2026-11-26"

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from support.definitions import SHIPPED_WEEKLY_LOAD, weekly_load_copy
 
-from opsbook.config import Config
 from opsbook.errors import UsageError
 
-REPO_DEFINITIONS = Config().definitions_dir
+REPO_DEFINITIONS = SHIPPED_WEEKLY_LOAD
 
 
 @pytest.fixture
 def definitions(tmp_path) -> Path:
-    """A private copy of definitions/ that a test may edit."""
-    target = tmp_path / "definitions"
-    shutil.copytree(REPO_DEFINITIONS, target)
-    return target
+    """A definitions_dir with a private copy of the weekly load that a test may edit; the
+    returned path is the workflow's folder."""
+    return weekly_load_copy(tmp_path) / "weekly_load"
 
 
 def _actions(result) -> dict[tuple[str, str], str]:
@@ -54,7 +52,7 @@ def test_plan_changes_nothing(backend):
 def test_changed_definition_publishes_a_version_and_rollback_moves_the_alias(
     tmp_path, definitions, make_backend
 ):
-    b = make_backend(tmp_path / "home", definitions_dir=definitions)
+    b = make_backend(tmp_path / "home", definitions_dir=definitions.parent)
     v1 = b.deploy().version_arn
     path = definitions / "weekly_load.asl.json"
     data = json.loads(path.read_text())
@@ -92,7 +90,7 @@ def test_rollback_needs_a_previous_version(backend):
 def test_invalid_definition_is_refused_with_its_first_diagnostic(
     tmp_path, definitions, make_backend
 ):
-    b = make_backend(tmp_path / "home", definitions_dir=definitions)
+    b = make_backend(tmp_path / "home", definitions_dir=definitions.parent)
     path = definitions / "weekly_load.asl.json"
     data = json.loads(path.read_text())
     data["StartAt"] = "NoSuchState"
@@ -107,8 +105,9 @@ def test_invalid_definition_is_refused_with_its_first_diagnostic(
         b.deploy()
 
 
-def test_missing_definition_is_a_usage_error(tmp_path, make_backend):
-    b = make_backend(tmp_path / "home", definitions_dir=tmp_path / "nowhere")
+def test_missing_definition_is_a_usage_error(tmp_path, definitions, make_backend):
+    (definitions / "weekly_load.asl.json").unlink()
+    b = make_backend(tmp_path / "home", definitions_dir=definitions.parent)
     with pytest.raises(UsageError, match="does not exist"):
         b.deploy()
 

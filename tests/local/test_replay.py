@@ -133,16 +133,16 @@ def test_an_execution_replays_through_the_version_it_ran_after_a_new_deploy(
 ):
     import shutil
 
-    from opsbook.config import Config
+    from opsbook.config import PACKAGE_ROOT
 
     definitions = tmp_path / "definitions"
-    shutil.copytree(Config().definitions_dir, definitions)
+    shutil.copytree(PACKAGE_ROOT / "definitions" / "weekly_load", definitions / "weekly_load")
     backend = make_backend(tmp_path / "home", definitions_dir=definitions)
     backend.init()
     backend.deploy()
     insert_events(backend, "2026-11-25")
     backend.start(week_input(GOOD), name=f"week-{GOOD}", scheduled_time=fire_time(GOOD))
-    path = definitions / "weekly_load.asl.json"
+    path = definitions / "weekly_load" / "weekly_load.asl.json"
     data = json.loads(path.read_text())
     _never_ready(data["States"])
     path.write_text(json.dumps(data))

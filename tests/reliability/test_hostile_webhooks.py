@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import TOKEN, WEEK, Loopback, add_week, run_cli, scrubbed_env  # noqa: E402
 
-from opsbook.config import Config  # noqa: E402
+from opsbook.config import PACKAGE_ROOT  # noqa: E402
 from opsbook.lambdas import notify  # noqa: E402
 from opsbook.lambdas.notify import NotifyError  # noqa: E402
 from opsbook.lambdas.resources import Resources  # noqa: E402
@@ -137,7 +137,9 @@ def test_a_total_deadline_bounds_every_retry(tmp_path, hostile):
 
 
 def test_the_deadline_is_below_every_notify_task_timeout():
-    definition = json.loads((Config().definitions_dir / "weekly_load.asl.json").read_text())
+    definition = json.loads(
+        (PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json").read_text()
+    )
     notify_tasks = [
         s for s in definition["States"].values()
         if s.get("Type") == "Task" and "Notify" in json.dumps(s.get("Resource", ""))

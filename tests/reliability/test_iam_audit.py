@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from opsbook.backends.aws.iam import FUNCTIONS, Names, render_policies, trust_policies
+from opsbook.backends.aws.iam import Names, render_policies, trust_policies
 from opsbook.config import load_config
 
 ACCOUNT = "123456789012"
@@ -28,10 +28,10 @@ LOG_DELIVERY = {
 
 def exact_resources(names: Names) -> set[str]:
     """Everything a policy may name: this deploy's functions, alias, objects, secrets, logs."""
-    allowed = {names.function_arn(m) for m in FUNCTIONS}
+    allowed = {names.function_arn(m) for m in names.functions}
     allowed |= {names.dlq_arn}
-    allowed |= {names.log_group_arn(m) for m in FUNCTIONS}
-    allowed |= {f"{names.log_group_arn(m)}:*" for m in FUNCTIONS}  # the one allowed pattern
+    allowed |= {names.log_group_arn(m) for m in names.functions}
+    allowed |= {f"{names.log_group_arn(m)}:*" for m in names.functions}  # the one allowed pattern
     return allowed
 
 
@@ -124,11 +124,11 @@ def test_the_auditor_catches_broad_policies(tmp_path):
     broad = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": "lambda:*", "Resource": names.function_arn("notify")},
+            {"Effect": "Allow", "Action": "lambda:*", "Resource": names.function_arn("Notify")},
             {
                 "Effect": "Allow",
                 "Action": "lambda:InvokeFunction",
-                "Resource": f"{names.function_arn('notify')}:*",
+                "Resource": f"{names.function_arn('Notify')}:*",
             },
             {
                 "Effect": "Allow",

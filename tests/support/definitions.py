@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import opsbook
+
 # Route on input.mode: hang (a long Wait keeps it RUNNING), fail (a Fail state), anything else
 # loads.
 PASS_DEFINITION = {
@@ -45,12 +47,26 @@ PASS_DEFINITION = {
 }
 
 
-def pass_only_definitions(tmp_path: Path) -> Path:
-    """A copy of definitions/ under tmp_path whose weekly load is PASS_DEFINITION."""
-    from opsbook.config import PACKAGE_ROOT
+SHIPPED_WEEKLY_LOAD = Path(opsbook.__file__).resolve().parent / "definitions" / "weekly_load"
 
+
+def weekly_load_copy(tmp_path: Path) -> Path:
+    """A definitions_dir under tmp_path holding a copy of the shipped weekly load, which a test
+    may edit (the user's folder wins over the shipped one of the same name)."""
+    defs = tmp_path / "definitions"
+    if not (defs / "weekly_load").exists():
+        shutil.copytree(
+            SHIPPED_WEEKLY_LOAD,
+            defs / "weekly_load",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    return defs
+
+
+def pass_only_definitions(tmp_path: Path) -> Path:
+    """A definitions_dir under tmp_path whose weekly load is PASS_DEFINITION."""
     defs = tmp_path / "definitions"
     if not defs.exists():
-        shutil.copytree(PACKAGE_ROOT / "definitions" / "weekly_load", defs)
-        (defs / "weekly_load.asl.json").write_text(json.dumps(PASS_DEFINITION))
+        weekly_load_copy(tmp_path)
+        (defs / "weekly_load" / "weekly_load.asl.json").write_text(json.dumps(PASS_DEFINITION))
     return defs

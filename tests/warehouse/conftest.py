@@ -10,7 +10,8 @@ import pytest
 # Test helpers (wh_helpers, bq_server) import by name under --import-mode=importlib.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from opsbook.warehouse import DuckDBWarehouse, ensure_schema  # noqa: E402
+from opsbook.definitions.weekly_load.hooks import ensure_schema  # noqa: E402
+from opsbook.warehouse import DuckDBWarehouse  # noqa: E402
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from bq_server import BigQueryError, FakeBigQuery, Result, warehouse_handler
 from google.auth.credentials import AnonymousCredentials
 from wh_helpers import EVENTS, ROWS, SUMMARY, WEEK, add_events, statements, template
 
-from opsbook.warehouse import BigQueryWarehouse, WarehouseError, ensure_schema
+from opsbook.definitions.weekly_load.hooks import ensure_schema
+from opsbook.warehouse import BigQueryWarehouse, WarehouseError
 
 D = dt.date
 

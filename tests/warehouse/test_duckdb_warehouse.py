@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from wh_helpers import EVENTS, add_events
 
+from opsbook.definitions.weekly_load.hooks import ensure_schema
 from opsbook.errors import ConfigError, UsageError
 from opsbook.warehouse import (
     BigQueryWarehouse,
@@ -19,7 +20,6 @@ from opsbook.warehouse import (
     Warehouse,
     WarehouseError,
     WarehouseLocked,
-    ensure_schema,
     open_warehouse,
     render_template,
 )

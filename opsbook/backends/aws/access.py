@@ -9,8 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from opsbook.backends.aws.backend import error_code
-from opsbook.backends.aws.common import _missing, _policy
+from opsbook.backends.aws.common import missing, normalise_policy
+from opsbook.backends.aws.errors import error_code
 from opsbook.backends.aws.iam import MANAGED_TAG, render_policies, sql_templates, trust_policies
 from opsbook.errors import ConfigError
 
@@ -30,7 +30,7 @@ class AccessSteps:
             try:
                 info = sm.describe_secret(SecretId=name)
             except ClientError as exc:
-                if not _missing(exc):
+                if not missing(exc):
                     raise
                 if required:
                     raise ConfigError(
@@ -73,14 +73,15 @@ class AccessSteps:
             names.account,
             names.region,
             secret_arns=secret_arns,
-            templates=sql_templates(self.cfg),
+            templates=sql_templates(self.cfg, self.backend.workflow),
+            workflow=self.backend.workflow,
         )
         for role, trust in trust_policies(names).items():
             policy = policies[role]
             try:
                 current = iam.get_role(RoleName=role)["Role"]
             except ClientError as exc:
-                if not _missing(exc):
+                if not missing(exc):
                     raise
                 if self.note("create", "role", role, "with its inline policy"):
                     iam.create_role(
@@ -95,14 +96,14 @@ class AccessSteps:
                     self.fresh_roles = True
                 continue
             stale = []
-            if _policy(current["AssumeRolePolicyDocument"]) != _policy(trust):
+            if normalise_policy(current["AssumeRolePolicyDocument"]) != normalise_policy(trust):
                 stale.append("trust policy")
             try:
                 doc = iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"]
-                if _policy(doc) != _policy(policy):
+                if normalise_policy(doc) != normalise_policy(policy):
                     stale.append("inline policy")
             except ClientError as exc:
-                if not _missing(exc):
+                if not missing(exc):
                     raise
                 stale.append("inline policy")
             if self.note("update" if stale else "unchanged", "role", role, ", ".join(stale)):
@@ -141,7 +142,7 @@ class AccessSteps:
             try:
                 found = iam.get_role(RoleName=role)["Role"]
             except ClientError as exc:
-                if _missing(exc):
+                if missing(exc):
                     continue
                 raise
             if not self._tagged(found.get("Tags", [])):
@@ -165,7 +166,7 @@ class AccessSteps:
             try:
                 info = sm.describe_secret(SecretId=name)
             except ClientError as exc:
-                if _missing(exc):
+                if missing(exc):
                     continue
                 raise
             if info.get("DeletedDate") or not self._tagged(info.get("Tags")):

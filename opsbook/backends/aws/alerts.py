@@ -28,6 +28,14 @@ if TYPE_CHECKING:  # iam.deployer_policy imports this module: no import back at 
     from opsbook.backends.aws.iam import Names
 
 TARGET_ID = "notify"
+# The manifest task whose function hears the failures (a workflow without one gets no rule).
+NOTIFY_TASK = "Notify"
+
+
+def has_notify_task(names: Names) -> bool:
+    return any(task.name == NOTIFY_TASK for task in names.tasks)
+
+
 STATEMENT_ID = "opsbook-failure-alerts"
 
 Note = Callable[..., bool]
@@ -82,6 +90,8 @@ def ensure_failure_alerts(
 ) -> None:
     """Create or update the rule, its target (the notify function) and the function's
     permission for EventBridge; each says create / update / unchanged through `note`."""
+    if not has_notify_task(names):
+        return
     name = rule_name(names)
     pattern = json.dumps(event_pattern(names), sort_keys=True)
     try:
@@ -103,8 +113,8 @@ def ensure_failure_alerts(
             Description="opsbook: tell Slack when the weekly load fails, times out or is aborted",
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )
-    function = names.function("notify")
-    function_arn = names.function_arn("notify")
+    function = names.function(NOTIFY_TASK)
+    function_arn = names.function_arn(NOTIFY_TASK)
     targets = [] if current is None else events.list_targets_by_rule(Rule=name)["Targets"]
     present = any(t.get("Id") == TARGET_ID and t.get("Arn") == function_arn for t in targets)
     if note("unchanged" if present else "create", "event target", f"{name} -> {function}"):
@@ -172,7 +182,7 @@ def deployer_statement(names: Names) -> dict[str, Any]:
             "lambda:AddPermission",
             "lambda:RemovePermission",
         ],
-        "Resource": [rule_arn(names), names.function_arn("notify")],
+        "Resource": [rule_arn(names), names.function_arn(NOTIFY_TASK)],
     }
 
 

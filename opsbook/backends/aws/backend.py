@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -25,16 +26,18 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
 )
 
+from opsbook.backends.aws.errors import (
+    NO_CREDENTIALS,
+    NO_REGION,
+    aws_errors,
+    error_code,
+    one_line,
+    translate,
+)
 from opsbook.backends.aws.iam import Names
-from opsbook.backends.base import WEEK_NAME, DeployResult, Execution, dumps, normalize_status
+from opsbook.backends.base import DeployResult, Execution, dumps, normalize_status
 from opsbook.config import Config
 from opsbook.errors import (
     ConfigError,
@@ -43,29 +46,13 @@ from opsbook.errors import (
     OperationFailed,
     UsageError,
 )
+from opsbook.workflows.manifest import Workflow
+from opsbook.workflows.registry import get_workflow
 
 log = logging.getLogger(__name__)
 
-NO_CREDENTIALS = (
-    "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
-)
-NO_REGION = (
-    "no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION) or region in the config"
-)
 # botocore's own check of region names (botocore.utils.validate_region_name).
 REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
-AUTH_CODES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "AuthFailure",
-    }
-)
-DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 PAGE = {"PageSize": 1000}
 # Keyword options AwsBackend passes on to the Deployer (tests use a small layer, for one).
 DEPLOY_OPTIONS = frozenset(
@@ -87,61 +74,6 @@ def is_loopback(url: str | None) -> bool:
         return False
 
 
-def error_code(exc: Exception) -> str:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code", "") or ""
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def translate(exc: Exception, what: str) -> Exception:
-    """A botocore error as the opsbook error the CLI prints in one line."""
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return ConfigError(NO_CREDENTIALS)
-    if isinstance(exc, ProfileNotFound):
-        return ConfigError(
-            f"AWS profile {exc.kwargs.get('profile')!r} not found: fix AWS_PROFILE or ~/.aws/config"
-        )
-    if isinstance(exc, NoRegionError):
-        return ConfigError(NO_REGION)
-    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
-        url = os.environ.get("AWS_ENDPOINT_URL") or getattr(exc, "kwargs", {}).get("endpoint_url")
-        return ConfigError(
-            f"cannot reach the AWS endpoint {url or ''} while {what}: "
-            "check AWS_ENDPOINT_URL, the region and the network".replace("  ", " ")
-        )
-    if isinstance(exc, ClientError):
-        code = error_code(exc)
-        message = _one_line(exc.response.get("Error", {}).get("Message", ""))
-        if code in AUTH_CODES:
-            return ConfigError(
-                f"AWS rejected the credentials ({code}): check AWS_ACCESS_KEY_ID/"
-                "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and AWS_ENDPOINT_URL"
-            )
-        if code in DENIED_CODES:
-            return ConfigError(
-                f"AWS denied {what}: {message} (see docs/aws.md for the permissions)"
-            )
-        if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
-            return OperationFailed(
-                f"AWS kept throttling {what}; retry later or lower max_concurrency"
-            )
-        return OperationFailed(
-            f"{what} failed: {code}: {message}" if message else f"{what} failed: {code}"
-        )
-    return OperationFailed(f"{what} failed: {_one_line(exc)}")
-
-
-@contextlib.contextmanager
-def aws_errors(what: str) -> Iterator[None]:
-    """Turn botocore errors raised inside into opsbook errors; opsbook errors pass through."""
-    try:
-        yield
-    except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, what) from None
-
-
 def _decode(value: str | None) -> Any:
     if value is None:
         return None
@@ -157,12 +89,18 @@ class AwsBackend:
     name = "aws"
 
     def __init__(
-        self, cfg: Config, *, session: boto3.session.Session | None = None, **options: Any
+        self,
+        cfg: Config,
+        *,
+        workflow: Workflow | None = None,
+        session: boto3.session.Session | None = None,
+        **options: Any,
     ):
         unknown = sorted(set(options) - DEPLOY_OPTIONS)
         if unknown:
             raise UsageError(f"option {unknown[0]!r} does not apply to the aws backend")
-        self.cfg = cfg
+        self.workflow = workflow or get_workflow(cfg)
+        self.cfg = cfg.for_workflow(self.workflow)
         self.options = options  # passed to the deployer (layer requirements, upload limit, ...)
         # botocore reads AWS_DEFAULT_REGION and profiles; AWS_REGION is what the other SDKs read.
         region = cfg.region or os.environ.get("AWS_REGION") or None
@@ -271,7 +209,7 @@ class AwsBackend:
                 if alias not in aliases:
                     aliases[alias] = self._alias_target(alias)
                 version = aliases[alias]
-        return Execution(
+        execution = Execution(
             arn=data["executionArn"],
             name=data["name"],
             status=data["status"],
@@ -286,6 +224,7 @@ class AwsBackend:
             redrive_count=int(data.get("redriveCount") or 0),
             redrive_date=data.get("redriveDate"),
         )
+        return replace(execution, partition=self.workflow.partition_of(execution))
 
     def _alias_target(self, alias_arn: str) -> str | None:
         try:
@@ -315,15 +254,15 @@ class AwsBackend:
             return self._alias_target(self.names.alias_arn)
 
     def definition(self, version: str | None = None) -> dict[str, Any]:
-        """The definition the live alias runs (or `version`, a version ARN, holds);
-        definitions/weekly_load.asl.json before deploy."""
+        """The definition the live alias runs (or `version`, a version ARN, holds); the
+        workflow's definition file before deploy."""
         version = version or self.live_version()
         if version:
             with aws_errors("reading the deployed definition"):
                 return json.loads(
                     self.sfn.describe_state_machine(stateMachineArn=version)["definition"]
                 )
-        path = self.cfg.definitions_dir / "weekly_load.asl.json"
+        path = self.workflow.definition_path
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -362,7 +301,7 @@ class AwsBackend:
                         existing=existing,
                     ) from None
                 if code in ("InvalidName", "InvalidExecutionInput"):
-                    message = _one_line(exc.response["Error"].get("Message", ""))
+                    message = one_line(exc.response["Error"].get("Message", ""))
                     raise UsageError(f"{code}: {message}") from None
                 raise
         return self.wait(arn) if wait else self.describe(arn)
@@ -465,7 +404,7 @@ class AwsBackend:
         aliases: dict[str, str | None] = {}
         with aws_errors("describing listed executions"):
             listed = [self._to_execution(item, aliases) for item in items]
-            unknown = [ex for ex in listed if not WEEK_NAME.match(ex.name)]
+            unknown = [ex for ex in listed if not self.workflow.scheme.name_pattern.match(ex.name)]
             described = ExecutionCache(self.cfg.home).complete(
                 unknown, self.describe, self.cfg.max_concurrency
             )
@@ -492,7 +431,7 @@ class AwsBackend:
                 self.sfn.redrive_execution(executionArn=arn)
             except ClientError as exc:
                 if error_code(exc) == "ExecutionNotRedrivable":
-                    message = _one_line(exc.response["Error"].get("Message", ""))
+                    message = one_line(exc.response["Error"].get("Message", ""))
                     raise OperationFailed(
                         f"execution {execution} cannot be redriven: {message}"
                     ) from None

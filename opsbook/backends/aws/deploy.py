@@ -23,33 +23,31 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from opsbook.backends.aws import packaging
-from opsbook.backends.aws.backend import aws_errors, error_code
+from opsbook.backends.aws.errors import aws_errors, error_code
 from opsbook.backends.aws.iam import MANAGED_TAG, Names, sql_templates
 from opsbook.backends.base import Change, DeployResult
 from opsbook.config import Config
 from opsbook.errors import ConfigError, UsageError
 from opsbook.lambda_build.configured import build_for_config
+from opsbook.workflows.templates import PLACEHOLDER, substitute
 
 if TYPE_CHECKING:
     from opsbook.backends.aws.backend import AwsBackend
 from opsbook.backends.aws.access import AccessSteps
 from opsbook.backends.aws.alerts import ensure_failure_alerts, remove_failure_alerts
 from opsbook.backends.aws.common import (
-    FUNCTION_SETTINGS,
     IAM_RETRY,
     NOT_FOUND,
-    PLACEHOLDER,
     RUNTIME,
-    _missing,
-    _read_json,
-    substitute,
+    missing,
+    read_json,
 )
 from opsbook.backends.aws.functions import LambdaSteps
 from opsbook.backends.aws.observability import Observability
 from opsbook.backends.aws.states import StatesSteps
 
 __all__ = [
-    "FUNCTION_SETTINGS", "IAM_RETRY", "NOT_FOUND", "PLACEHOLDER", "RUNTIME", "Deployer",
+    "IAM_RETRY", "NOT_FOUND", "PLACEHOLDER", "RUNTIME", "Deployer",
     "substitute",
 ]  # fmt: skip
 
@@ -141,7 +139,11 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         schedule = self.render_schedule()
         # The same build as `opsbook package`: pip for the runtime, ELF audit, sandbox import.
         built = build_for_config(
-            self.cfg, cache_dir=self.build_dir, requirements=self.layer_requirements
+            self.cfg,
+            self.backend.workflow,
+            prefix=self.names.prefix,
+            cache_dir=self.build_dir,
+            requirements=self.layer_requirements,
         )
         self.handlers = {h.function: h.lambda_handler for h in built.handlers}
         function_zip, layer = built.function, built.layer
@@ -170,12 +172,12 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
     # --- definitions -------------------------------------------------------------------------
 
     def render_definition(self) -> dict[str, Any]:
-        path = Path(self.cfg.definitions_dir) / "weekly_load.asl.json"
-        return substitute(_read_json(path), self.names.placeholders, path.name)
+        path = self.backend.workflow.definition_path
+        return substitute(read_json(path), self.names.placeholders, path.name)
 
     def render_schedule(self) -> dict[str, Any]:
-        path = Path(self.cfg.definitions_dir) / "schedule.json"
-        spec = substitute(_read_json(path), self.names.placeholders, path.name)
+        path = self.backend.workflow.schedule_path
+        spec = substitute(read_json(path), self.names.placeholders, path.name)
         spec["Name"] = self.names.schedule  # named after the prefix, so teardown finds it
         spec.setdefault("GroupName", "default")
         # Failed starts, after the retry policy, land in the schedule's dead-letter queue.
@@ -190,7 +192,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         try:
             s3.head_bucket(Bucket=self.names.bucket)
         except ClientError as exc:
-            if _missing(exc):
+            if missing(exc):
                 return "missing"
             if error_code(exc) in ("403", "AccessDenied"):
                 raise ConfigError(
@@ -230,9 +232,10 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         )
 
     def template_keys(self) -> dict[str, Path]:
-        sql_dir = Path(self.cfg.definitions_dir) / "sql"
+        flow = self.backend.workflow
         return {
-            f"{self.names.sql_prefix}{name}": sql_dir / name for name in sql_templates(self.cfg)
+            f"{self.names.sql_prefix}{name}": flow.sql_dir / name
+            for name in sql_templates(self.cfg, flow)
         }
 
     def ensure_templates(self) -> None:
@@ -244,7 +247,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
                 etag = s3.head_object(Bucket=self.names.bucket, Key=key)["ETag"].strip('"')
                 action = "unchanged" if etag == md5 else "update"
             except ClientError as exc:
-                if not _missing(exc):
+                if not missing(exc):
                     raise
                 action = "create"
             if self.note(action, "object", f"s3://{self.names.bucket}/{key}"):
@@ -286,7 +289,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
                 stateMachineArn=self.names.state_machine_arn, statusFilter="RUNNING", maxResults=100
             )
         except ClientError as exc:
-            if _missing(exc):
+            if missing(exc):
                 return
             raise
         running = [e["name"] for e in page.get("executions", [])]
@@ -311,7 +314,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
             try:
                 s3.head_object(Bucket=bucket, Key=key)
             except ClientError as exc:
-                if _missing(exc):
+                if missing(exc):
                     continue
                 raise
             if self.note("delete", "object", f"s3://{bucket}/{key}"):

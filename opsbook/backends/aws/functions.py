@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from opsbook.backends.aws import packaging
-from opsbook.backends.aws.common import FUNCTION_SETTINGS, _missing
+from opsbook.backends.aws.common import missing
 from opsbook.lambda_build import credentials
 
 
@@ -24,7 +24,7 @@ class LambdaSteps:
             for page in lam.get_paginator("list_layer_versions").paginate(LayerName=layer):
                 out.extend(page["LayerVersions"])
         except ClientError as exc:
-            if not _missing(exc):
+            if not missing(exc):
                 raise
         return sorted(out, key=lambda v: v["Version"], reverse=True)
 
@@ -85,19 +85,18 @@ class LambdaSteps:
             env["BQ_MAXIMUM_BYTES_BILLED"] = str(cfg.bq_maximum_bytes_billed)
         return env
 
-    def function_config(self, module: str, layer_arn: str) -> dict[str, Any]:
-        timeout, memory = FUNCTION_SETTINGS[module]
-        name = self.names.function(module)
+    def function_config(self, task_name: str, layer_arn: str) -> dict[str, Any]:
+        task = self.names.task(task_name)  # the manifest's task: handler, timeout, memory
         env = self.function_environment()
-        # A BigQuery job may run until two minutes before the function's own timeout; each
-        # job is cut shorter still by the time the invocation has left (opsbook.warehouse.bigquery_jobs).
-        env["BQ_JOB_TIMEOUT_SECONDS"] = str(max(timeout - 120, 1))
+        # A BigQuery job may run until two minutes before the function's own timeout; each job
+        # is cut shorter still by the time the invocation has left (warehouse.bigquery_jobs).
+        env["BQ_JOB_TIMEOUT_SECONDS"] = str(max(task.timeout - 120, 1))
         return {
             "Role": self.names.role_arn(self.names.lambda_role),
-            "Handler": self.handlers.get(name, f"opsbook.lambdas.{module}.handler"),
+            "Handler": task.lambda_handler,
             "Runtime": self.cfg.lambda_runtime,
-            "Timeout": timeout,
-            "MemorySize": memory,
+            "Timeout": task.timeout,
+            "MemorySize": task.memory,
             "Layers": [layer_arn],
             "Environment": {"Variables": env},
         }
@@ -116,7 +115,7 @@ class LambdaSteps:
             try:
                 current = lam.get_function(FunctionName=name)["Configuration"]
             except ClientError as exc:
-                if not _missing(exc):
+                if not missing(exc):
                     raise
                 if self.note("create", "lambda", name, f"{artifact.size / 1e3:.0f} kB zip"):
                     self._after_iam(
@@ -157,7 +156,7 @@ class LambdaSteps:
             try:
                 found = lam.get_function(FunctionName=name)
             except ClientError as exc:
-                if _missing(exc):
+                if missing(exc):
                     continue
                 raise
             if not self._tagged(found.get("Tags", {})):

@@ -10,18 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from opsbook.backends.aws.alerts import deployer_statement
+from opsbook.backends.aws.alerts import deployer_statement, has_notify_task
 from opsbook.config import Config
+from opsbook.workflows.manifest import Task, Workflow
+from opsbook.workflows.registry import get_workflow
 
-# Handler module -> (function name suffix, placeholder in the state machine definition).
-FUNCTIONS = {
-    "check_records": "CheckRecordsFunctionArn",
-    "notify": "NotifyFunctionArn",
-    "insert_week": "InsertWeekFunctionArn",
-}
 MANAGED_TAG = ("opsbook:managed-by", "opsbook")
 # Step Functions logging ("Logging using CloudWatch Logs"): actions without resource-level
 # permissions, so the one statement audit_policy lets use Resource "*".
@@ -59,10 +54,21 @@ class Names:
     sql_prefix: str
     slack_secret: str
     bq_secret: str = ""
+    # The workflow's tasks (one Lambda each, from its manifest) and the scope that keeps its
+    # roles, layer and SQL objects apart from other workflows' ("" for the weekly load, whose
+    # names predate workflows).
+    tasks: tuple[Task, ...] = ()
+    scope: str = ""
+    schedule_name: str = ""
 
     @classmethod
-    def from_config(cls, cfg: Config, account: str, region: str) -> Names:
+    def from_config(
+        cls, cfg: Config, account: str, region: str, workflow: Workflow | None = None
+    ) -> Names:
+        workflow = workflow or get_workflow(cfg)
+        cfg = cfg.for_workflow(workflow)
         prefix = cfg.resource_prefix
+        scope = workflow.resource_scope
         return cls(
             prefix=prefix,
             account=account,
@@ -70,10 +76,16 @@ class Names:
             state_machine=cfg.state_machine_name,
             alias=cfg.alias_name,
             bucket=cfg.sql_bucket or f"{prefix}-sql-{account}-{region}",
-            sql_prefix=cfg.sql_prefix,
+            sql_prefix=f"{cfg.sql_prefix}{scope}/" if scope else cfg.sql_prefix,
             slack_secret=cfg.slack_secret_name,
             bq_secret=cfg.bq_credentials_secret,
+            tasks=workflow.tasks,
+            scope=scope,
+            schedule_name=f"{prefix}-{workflow.name.replace('_', '-')}",
         )
+
+    def scoped(self, name: str) -> str:
+        return f"{self.prefix}-{self.scope}-{name}" if self.scope else f"{self.prefix}-{name}"
 
     @property
     def partition(self) -> str:
@@ -86,15 +98,15 @@ class Names:
     # roles ---------------------------------------------------------------------------------
     @property
     def lambda_role(self) -> str:
-        return f"{self.prefix}-lambda"
+        return self.scoped("lambda")
 
     @property
     def states_role(self) -> str:
-        return f"{self.prefix}-states"
+        return self.scoped("states")
 
     @property
     def scheduler_role(self) -> str:
-        return f"{self.prefix}-scheduler"
+        return self.scoped("scheduler")
 
     @property
     def roles(self) -> tuple[str, str, str]:
@@ -104,22 +116,30 @@ class Names:
         return f"arn:{self.partition}:iam::{self.account}:role/{role}"
 
     # functions and layer -------------------------------------------------------------------
-    def function(self, module: str) -> str:
-        return f"{self.prefix}-{module.replace('_', '-')}"
+    def task(self, name: str) -> Task:
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(f"no task {name!r}")
+
+    def function(self, task: str) -> str:
+        """The function name of a task, e.g. "opsbook-check-records" for CheckRecords."""
+        return self.task(task).function_name(self.prefix)
 
     @property
     def functions(self) -> dict[str, str]:
-        return {m: self.function(m) for m in FUNCTIONS}
+        """Task name -> function name, one per task of the manifest."""
+        return {t.name: t.function_name(self.prefix) for t in self.tasks}
 
-    def function_arn(self, module: str) -> str:
-        return self._arn("lambda", f"function:{self.function(module)}")
+    def function_arn(self, task: str) -> str:
+        return self._arn("lambda", f"function:{self.function(task)}")
 
     @property
     def layer(self) -> str:
-        return f"{self.prefix}-deps"
+        return self.scoped("deps")
 
-    def log_group_arn(self, module: str) -> str:
-        return self._arn("logs", f"log-group:/aws/lambda/{self.function(module)}")
+    def log_group_arn(self, task: str) -> str:
+        return self._arn("logs", f"log-group:/aws/lambda/{self.function(task)}")
 
     # state machine and schedule ------------------------------------------------------------
     @property
@@ -135,7 +155,7 @@ class Names:
 
     @property
     def schedule(self) -> str:
-        return f"{self.prefix}-weekly-load"
+        return self.schedule_name
 
     # observability ---------------------------------------------------------------------------
     @property
@@ -161,7 +181,7 @@ class Names:
     def log_groups(self) -> list[str]:
         """Every log group deploy creates (with a retention period): the functions' and the
         state machine's."""
-        return [f"/aws/lambda/{self.function(m)}" for m in FUNCTIONS] + [self.states_log_group]
+        return [f"/aws/lambda/{self.function(m)}" for m in self.functions] + [self.states_log_group]
 
     @property
     def alarms(self) -> dict[str, str]:
@@ -187,7 +207,7 @@ class Names:
     @property
     def placeholders(self) -> dict[str, str]:
         """`${Name}` placeholders of definitions/*.json and their values."""
-        values = {ph: self.function_arn(m) for m, ph in FUNCTIONS.items()}
+        values = {t.placeholder: self.function_arn(t.name) for t in self.tasks}
         values["StateMachineArn"] = self.alias_arn  # the schedule targets the alias
         values["StateMachineAliasArn"] = self.alias_arn
         values["SchedulerRoleArn"] = self.role_arn(self.scheduler_role)
@@ -195,9 +215,9 @@ class Names:
         return values
 
 
-def sql_templates(cfg: Config) -> list[str]:
-    """Template file names under definitions/sql, uploaded to s3://bucket/<sql_prefix><name>."""
-    return sorted(p.name for p in (Path(cfg.definitions_dir) / "sql").glob("*.sql"))
+def sql_templates(cfg: Config, workflow: Workflow | None = None) -> list[str]:
+    """The workflow's SQL template file names, uploaded to s3://bucket/<sql_prefix><name>."""
+    return [p.name for p in (workflow or get_workflow(cfg)).sql_files()]
 
 
 def _doc(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -231,15 +251,16 @@ def render_policies(
     *,
     secret_arns: Mapping[str, str] | None = None,
     templates: Sequence[str] | None = None,
+    workflow: Workflow | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The inline policy of each role, keyed by role (and policy) name.
 
     `secret_arns` maps a secret name to its full ARN (deploy reads the suffixed ARN back from
     Secrets Manager); `templates` are the SQL file names (default: definitions/sql/*.sql).
     """
-    names = Names.from_config(cfg, account, region)
+    names = Names.from_config(cfg, account, region, workflow)
     secret_arns = dict(secret_arns or {})
-    templates = sql_templates(cfg) if templates is None else list(templates)
+    templates = sql_templates(cfg, workflow) if templates is None else list(templates)
 
     secrets = [s for s in (names.slack_secret, names.bq_secret) if s]
     secret_statements = []
@@ -280,13 +301,13 @@ def render_policies(
             "Sid": "CreateLogGroups",
             "Effect": "Allow",
             "Action": "logs:CreateLogGroup",
-            "Resource": [names.log_group_arn(m) for m in FUNCTIONS],
+            "Resource": [names.log_group_arn(m) for m in names.functions],
         },
         {
             "Sid": "WriteLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [f"{names.log_group_arn(m)}:*" for m in FUNCTIONS],
+            "Resource": [f"{names.log_group_arn(m)}:*" for m in names.functions],
         },
     )
     # The definition invokes the unqualified function ARNs ($LATEST), so no `:*` forms.
@@ -295,7 +316,7 @@ def render_policies(
             "Sid": "InvokeFunctions",
             "Effect": "Allow",
             "Action": "lambda:InvokeFunction",
-            "Resource": [names.function_arn(m) for m in FUNCTIONS],
+            "Resource": [names.function_arn(m) for m in names.functions],
         },
         {
             # What the Step Functions developer guide lists for logging to CloudWatch Logs;
@@ -356,16 +377,18 @@ def audit_policy(doc: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def deployer_policy(cfg: Config, account: str, region: str) -> dict[str, Any]:
+def deployer_policy(
+    cfg: Config, account: str, region: str, workflow: Workflow | None = None
+) -> dict[str, Any]:
     """What the person or CI role running `opsbook deploy/teardown/start/...` needs.
 
     Scoped to the deploy's names; Secrets Manager ARNs end in a random suffix, so the secret
     statement uses AWS's documented `-??????` form, and layer versions need `:*`.
     """
-    n = Names.from_config(cfg, account, region)
+    n = Names.from_config(cfg, account, region, workflow)
     p = n.partition
     roles = [n.role_arn(r) for r in n.roles]
-    functions = [n.function_arn(m) for m in FUNCTIONS]
+    functions = [n.function_arn(m) for m in n.functions]
     layer = n._arn("lambda", f"layer:{n.layer}")
     secrets = [
         f"{n.secret_arn(s)}-??????"
@@ -567,5 +590,6 @@ def deployer_policy(cfg: Config, account: str, region: str) -> dict[str, Any]:
                 "Resource": secrets,
             }
         )
-    statements.append(deployer_statement(n))  # the failure-alerts deploy step
+    if has_notify_task(n):
+        statements.append(deployer_statement(n))  # the failure-alerts deploy step
     return _doc(*statements)

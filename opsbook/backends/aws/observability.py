@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from opsbook.backends.aws.common import _missing
+from opsbook.backends.aws.common import missing
 from opsbook.backends.aws.iam import MANAGED_TAG, Names
 from opsbook.config import Config
 
@@ -99,7 +99,7 @@ class Observability:
         try:
             return self.c("sqs").get_queue_url(QueueName=self.names.dlq)["QueueUrl"]
         except ClientError as exc:
-            if _missing(exc) or "NonExistentQueue" in str(exc):
+            if missing(exc) or "NonExistentQueue" in str(exc):
                 return None
             raise
 

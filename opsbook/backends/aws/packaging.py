@@ -13,6 +13,7 @@ import base64
 import hashlib
 import io
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -130,9 +131,12 @@ def function_modules(root: Path = PACKAGE_ROOT) -> list[Path]:
     return sorted(set(seen.values()))
 
 
-def build_function_zip(root: Path = PACKAGE_ROOT) -> Artifact:
-    """One zip for all three functions: handler `opsbook.lambdas.<name>.handler`."""
-    files: dict[str, bytes] = {}
+def build_function_zip(
+    root: Path = PACKAGE_ROOT, extra: Mapping[str, bytes] | None = None
+) -> Artifact:
+    """One zip for all of a workflow's functions: handler `opsbook.lambdas.<name>.handler`,
+    plus `extra` files (a user workflow's handler modules) at the zip's root."""
+    files: dict[str, bytes] = dict(extra or {})
     for path in function_modules(root):
         files[str(PurePosixPath("opsbook", *path.relative_to(root).parts))] = path.read_bytes()
     # Data files beside the handlers (e.g. bundled SQL) travel with them.

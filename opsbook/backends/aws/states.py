@@ -8,8 +8,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from opsbook.backends.aws.backend import error_code
-from opsbook.backends.aws.common import _missing, _plain, _short
+from opsbook.backends.aws.common import missing, plain, short_arn
+from opsbook.backends.aws.errors import error_code
 from opsbook.backends.aws.iam import MANAGED_TAG
 from opsbook.errors import UsageError
 
@@ -41,7 +41,7 @@ class StatesSteps:
             return self._list_versions(self.backend.client("stepfunctions", retries=False))
         except ClientError as exc:
             code = error_code(exc)
-            if _missing(exc):
+            if missing(exc):
                 return []
             if code in ("ThrottlingException", "TooManyRequestsException"):
                 return self._list_versions(sfn)
@@ -79,7 +79,7 @@ class StatesSteps:
         try:
             current = sfn.describe_state_machine(stateMachineArn=names.state_machine_arn)
         except ClientError as exc:
-            if not _missing(exc):
+            if not missing(exc):
                 raise
             if not self.note(
                 "create", "state_machine", names.state_machine, "and publish version 1"
@@ -99,12 +99,12 @@ class StatesSteps:
             stale.append("definition")
         if current["roleArn"] != role:
             stale.append("role")
-        if _plain(current.get("loggingConfiguration")) != _plain(logging):
+        if plain(current.get("loggingConfiguration")) != plain(logging):
             stale.append("logging")
         versions = self.versions()
         if not stale and versions:
             self.note("unchanged", "state_machine", names.state_machine)
-            self.note("unchanged", "version", _short(versions[-1]))
+            self.note("unchanged", "version", short_arn(versions[-1]))
             return versions[-1]
         self.note(
             "update" if stale else "unchanged",
@@ -122,7 +122,7 @@ class StatesSteps:
 
     def _published(self, response: dict[str, Any]) -> str:
         """The version a create/update published, noted in the plan."""
-        self.note("create", "version", _short(response["stateMachineVersionArn"]))
+        self.note("create", "version", short_arn(response["stateMachineVersionArn"]))
         return response["stateMachineVersionArn"]
 
     def ensure_alias(self, version: str | None) -> None:
@@ -133,8 +133,8 @@ class StatesSteps:
             if self.note(
                 "create",
                 "alias",
-                _short(names.alias_arn),
-                f"-> {_short(version) if version else 'the new version'}",
+                short_arn(names.alias_arn),
+                f"-> {short_arn(version) if version else 'the new version'}",
             ):
                 sfn.create_state_machine_alias(
                     name=names.alias,
@@ -143,15 +143,21 @@ class StatesSteps:
                 )
             return
         if current == version:
-            self.note("unchanged", "alias", _short(names.alias_arn), f"-> {_short(current)}")
+            self.note("unchanged", "alias", short_arn(names.alias_arn), f"-> {short_arn(current)}")
             return
         if version is None:  # plan: the version deploy would publish has no ARN yet
             self.note(
-                "update", "alias", _short(names.alias_arn), f"{_short(current)} -> the new version"
+                "update",
+                "alias",
+                short_arn(names.alias_arn),
+                f"{short_arn(current)} -> the new version",
             )
             return
         if self.note(
-            "update", "alias", _short(names.alias_arn), f"{_short(current)} -> {_short(version)}"
+            "update",
+            "alias",
+            short_arn(names.alias_arn),
+            f"{short_arn(current)} -> {short_arn(version)}",
         ):
             sfn.update_state_machine_alias(
                 stateMachineAliasArn=names.alias_arn,
@@ -173,8 +179,8 @@ class StatesSteps:
         if self.note(
             "update",
             "alias",
-            _short(names.alias_arn),
-            f"rollback {_short(current)} -> {_short(target)}",
+            short_arn(names.alias_arn),
+            f"rollback {short_arn(current)} -> {short_arn(target)}",
         ):
             self.c("stepfunctions").update_state_machine_alias(
                 stateMachineAliasArn=names.alias_arn,
@@ -202,7 +208,7 @@ class StatesSteps:
         try:
             current = scheduler.get_schedule(Name=name, GroupName=group)
         except ClientError as exc:
-            if not _missing(exc):
+            if not missing(exc):
                 raise
             detail = (
                 f"{spec.get('ScheduleExpression')} {spec.get('ScheduleExpressionTimezone', 'UTC')}"
@@ -213,7 +219,7 @@ class StatesSteps:
         stale = [
             key
             for key in self.SCHEDULE_KEYS
-            if key in spec and _plain(current.get(key)) != _plain(spec[key])
+            if key in spec and plain(current.get(key)) != plain(spec[key])
         ]
         if self.note(
             "update" if stale else "unchanged", "schedule", f"{group}/{name}", ", ".join(stale)
@@ -227,7 +233,7 @@ class StatesSteps:
         try:
             current = scheduler.get_schedule(Name=name, GroupName=group)
         except ClientError as exc:
-            if _missing(exc):
+            if missing(exc):
                 return
             raise
         # Schedules carry no tags; ours is the one that targets our alias.
@@ -246,7 +252,7 @@ class StatesSteps:
             sfn.describe_state_machine(stateMachineArn=arn)
             tags = sfn.list_tags_for_resource(resourceArn=arn)["tags"]
         except ClientError as exc:
-            if _missing(exc):
+            if missing(exc):
                 return
             raise
         if not any(t["key"] == MANAGED_TAG[0] and t["value"] == MANAGED_TAG[1] for t in tags):
@@ -258,7 +264,7 @@ class StatesSteps:
             )
             return
         if self.backend._alias_target(self.names.alias_arn) is not None:
-            if self.note("delete", "alias", _short(self.names.alias_arn)):
+            if self.note("delete", "alias", short_arn(self.names.alias_arn)):
                 sfn.delete_state_machine_alias(stateMachineAliasArn=self.names.alias_arn)
         # Deleting the state machine deletes its versions too.
         if self.note("delete", "state_machine", self.names.state_machine, "with its versions"):

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,13 @@ from typing import Any
 from opsbook.backends.base import (
     REDRIVE_WINDOW,
     SUCCEEDED,
+    DeployResult,
     Execution,
     check_execution_name,
     normalize_status,
 )
 from opsbook.backends.local.deploy import LocalDeploy
+from opsbook.backends.local.home import LocalHome
 from opsbook.backends.local.names import (
     ACCOUNT,
     ARN_PREFIX,
@@ -42,15 +45,17 @@ from opsbook.backends.local.names import (
     state_machine_arn,
 )
 from opsbook.backends.local.runs import (
-    _RUNNING_HERE,
     INTERRUPTED_ERROR,
+    RUNNING_HERE,
     LocalRuns,
-    _config_from_json,
+    config_from_json,
     process_identity,
 )
 from opsbook.backends.local.store import Store, utcnow
 from opsbook.config import Config
 from opsbook.errors import ExecutionNotFound, OperationFailed, UsageError
+from opsbook.workflows.manifest import Workflow
+from opsbook.workflows.registry import get_workflow
 
 __all__ = [
     "ACCOUNT", "ARN_PREFIX", "CLOCKS", "INTERRUPTED_ERROR", "REDRIVE_WINDOW", "REGION",
@@ -61,87 +66,102 @@ __all__ = [
 CLOCKS = ("virtual", "real")
 
 
-class LocalBackend(LocalDeploy, LocalRuns):
-    """The Backend API on this machine. See the module docstring for the file layout."""
+class LocalBackend(LocalRuns):
+    """The Backend API on this machine. See the module docstring for the file layout.
+
+    Its parts receive what they use: `place` (the home, its paths and store) and `deployer`
+    (deploy, rollback, teardown, the live definition)."""
 
     name = "local"
 
-    def __init__(self, cfg: Config, *, clock: str = "virtual", **_ignored: Any):
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        workflow: Workflow | None = None,
+        clock: str = "virtual",
+        **_ignored: Any,
+    ):
         if clock not in CLOCKS:
             raise UsageError(f"clock must be one of {', '.join(CLOCKS)}, not {clock!r}")
-        self.cfg = cfg
+        flow = workflow or get_workflow(cfg)
+        self.place = LocalHome(cfg.for_workflow(flow), flow)
+        self.deployer = LocalDeploy(self.place)
         self.clock = clock
-        self.home = Path(cfg.home)
         self.lock_timeout = 60.0  # how long to wait for a DuckDB file another process holds
-        self._store: Store | None = None
 
     def __repr__(self) -> str:
         return (
-            f"LocalBackend(home={str(self.home.resolve())!r},"
+            f"LocalBackend(home={str(self.home.resolve())!r}, workflow={self.workflow.name!r},"
             f" state_machine={self.sm_name!r}, clock={self.clock!r})"
         )
 
-    # ------------------------------------------------------------------ paths and handles
+    # ------------------------------------------------------------------ the home's parts
+    @property
+    def cfg(self) -> Config:
+        return self.place.cfg
+
+    @property
+    def workflow(self) -> Workflow:
+        return self.place.workflow
+
+    @property
+    def home(self) -> Path:
+        return self.place.home
+
     @property
     def store(self) -> Store:
-        if self._store is None:
-            self._ensure_home()
-            self._store = Store(self.home / "store.sqlite")
-        return self._store
+        return self.place.store
 
     @property
     def warehouse_path(self) -> Path:
-        return self.home / "warehouse.duckdb"
+        return self.place.warehouse_path
 
     @property
     def objects_dir(self) -> Path:
-        return self.home / "objects"
+        return self.place.objects_dir
 
     @property
     def outbox_path(self) -> Path:
-        return self.home / "outbox" / "slack.jsonl"
+        return self.place.outbox_path
 
     @property
     def definition_path(self) -> Path:
-        return Path(self.cfg.definitions_dir) / "weekly_load.asl.json"
+        return self.place.definition_path
 
     @property
     def sm_name(self) -> str:
-        return self.cfg.state_machine_name
+        return self.place.sm_name
 
     @property
     def sm_arn(self) -> str:
-        return state_machine_arn(self.sm_name)
+        return self.place.sm_arn
 
     @property
     def alias_arn(self) -> str:
-        return f"{self.sm_arn}:{self.cfg.alias_name}"
+        return self.place.alias_arn
 
     def _ensure_home(self) -> None:
-        try:
-            if self.home.exists() and not self.home.is_dir():
-                raise UsageError(f"OPSBOOK_HOME {self.home} is a file, not a folder")
-        except OSError as exc:  # a symlink loop, a name too long: one line, exit 2
-            raise UsageError(f"cannot use the home {self.home}: {exc.strerror}") from None
-        for sub in ("", "objects", "outbox", "cache"):
-            path = self.home / sub
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-            except FileExistsError:
-                raise UsageError(
-                    f"cannot use the home {self.home}: {path} is not a folder"
-                ) from None
-            except OSError as exc:  # /proc, a read-only or full disk, a path under a file
-                raise UsageError(f"cannot create the home {path}: {exc.strerror}") from None
-            try:
-                os.chmod(path, 0o700)
-            except OSError:
-                pass
+        self.place.ensure_home()
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self.place.close()
+
+    # ------------------------------------------------------------------ deploy
+    def deploy(self, *, plan: bool = False, rollback: bool = False) -> DeployResult:
+        return self.deployer.deploy(plan=plan, rollback=rollback)
+
+    def teardown(self, *, plan: bool = False, force: bool = False) -> DeployResult:
+        return self.deployer.teardown(plan=plan, force=force)
+
+    def live_version(self) -> str | None:
+        return self.deployer.live_version()
+
+    def definition(self, version: str | None = None) -> dict[str, Any]:
+        return self.deployer.definition(version)
+
+    def _deployed(self) -> tuple[str, str]:
+        return self.deployer.deployed()
 
     def __enter__(self) -> LocalBackend:
         return self
@@ -170,30 +190,26 @@ class LocalBackend(LocalDeploy, LocalRuns):
     def init(
         self, *, demo_data: bool = False, weeks: int = 12, seed: int = 7, end_week=None
     ) -> dict:
-        """Create the home, the store and the warehouse schema; optionally synthetic late data."""
+        """Create the home, the store and the workflow's tables (its setup hook); with
+        `demo_data`, its demo hook writes `weeks` partitions of synthetic data."""
 
         self.store  # noqa: B018 - creates home and store
         summary: dict[str, Any] = {"home": str(self.home), "demo_rows": 0}
-        wh = self.open_warehouse()
-        try:
-            self._ensure_schema()
-            if demo_data:
-                from opsbook.definitions.weekly_load.demo import generate_demo_data
-
-                info = generate_demo_data(
-                    wh,
-                    dataset=self.cfg.dataset,
-                    source=self.cfg.source_table,
-                    weeks=weeks,
-                    seed=seed,
-                    end_week=end_week,
-                    poll_seconds=self.cfg.poll_seconds,
-                    max_polls=self.cfg.max_polls,
-                )
-                summary.update(info)
-        finally:
-            wh.close()
+        self._ensure_schema()
+        if demo_data:
+            demo = self.workflow.hook("demo")
+            if demo is None:
+                raise UsageError(f"workflow {self.workflow.name} has no demo data (hooks.demo)")
+            wh = self.open_warehouse()
+            try:
+                summary.update(demo(wh, self.cfg, count=weeks, seed=seed, end=end_week))
+            finally:
+                wh.close()
         return summary
+
+    def tag(self, execution: Execution) -> Execution:
+        """The execution with its partition filled in from this backend's workflow."""
+        return replace(execution, partition=self.workflow.partition_of(execution))
 
     def start(
         self,
@@ -216,7 +232,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
             scheduled_time = scheduled_time.astimezone(UTC)
         if not wait:
             return self._start_detached(input, name, scheduled_time)
-        return self._start(input, name, scheduled_time, owner_pid=os.getpid())
+        return self.tag(self._start(input, name, scheduled_time, owner_pid=os.getpid()))
 
     def _start(
         self,
@@ -256,13 +272,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
         return self.wait(execution.arn)
 
     def _has_store(self) -> bool:
-        # Reads on a home that was never used answer "nothing" instead of creating files.
-        if self._store is not None:
-            return True
-        try:
-            return (self.home / "store.sqlite").exists()
-        except OSError as exc:
-            raise UsageError(f"cannot use the home {self.home}: {exc.strerror}") from None
+        return self.place.has_store()
 
     def describe(self, execution: str) -> Execution:
         arn = self._resolve(execution)
@@ -272,7 +282,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
         found = self.store.get_execution(arn)
         if found is None:
             raise ExecutionNotFound(f"no execution {execution!r} in {self.home}")
-        return found
+        return self.tag(found)
 
     def _resolve(self, execution: str) -> str:
         if not isinstance(execution, str) or not execution:
@@ -292,7 +302,8 @@ class LocalBackend(LocalDeploy, LocalRuns):
             return []
         self._reap()
         status = normalize_status(status)
-        return self.store.list_executions(self.sm_name, status=status, since=since, until=until)
+        found = self.store.list_executions(self.sm_name, status=status, since=since, until=until)
+        return [self.tag(e) for e in found]
 
     def history(self, execution: str) -> list[dict[str, Any]]:
         arn = self.describe(execution).arn
@@ -323,7 +334,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
         running_elsewhere = (
             pid != os.getpid() and pid is not None and self._owner_alive(current.arn, pid)
         )
-        if current.arn in _RUNNING_HERE or running_elsewhere:
+        if current.arn in RUNNING_HERE or running_elsewhere:
             # The engine running it sees the request between states and ends it ABORTED.
             return self.wait(current.arn, timeout=60)
         self._abort_now(current.arn, error, cause)
@@ -346,7 +357,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
             )
         if not wait:
             return self._detached({"op": "redrive", "arn": current.arn})
-        return self._redrive(current.arn)
+        return self.tag(self._redrive(current.arn))
 
     def _redrive(
         self, arn: str, *, on_claimed: Callable[[Execution, bool], None] | None = None
@@ -381,7 +392,7 @@ class LocalBackend(LocalDeploy, LocalRuns):
 
 
 def build_backend_from_request(request: dict[str, Any]) -> LocalBackend:
-    return LocalBackend(_config_from_json(request["config"]), clock=request.get("clock", "virtual"))
+    return LocalBackend(config_from_json(request["config"]), clock=request.get("clock", "virtual"))
 
 
 def _detached_main() -> int:

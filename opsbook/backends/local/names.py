@@ -4,9 +4,13 @@ definition as deploy publishes it (Lambda ARNs substituted, one canonical text).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from opsbook.errors import UsageError
+from opsbook.config import Config
+from opsbook.errors import ConfigError, UsageError
+from opsbook.workflows.manifest import Workflow
+from opsbook.workflows.templates import placeholders, substitute
 
 REGION = "local"
 ACCOUNT = "000000000000"
@@ -25,22 +29,57 @@ def function_arn(function: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}"
 
 
-def render_definition(text: str, prefix: str = "opsbook") -> str:
+def function_arns(workflow: Workflow, prefix: str = "opsbook") -> dict[str, str]:
+    """`${<Task>FunctionArn}` -> the local Lambda ARN of that task's function."""
+    return {t.placeholder: function_arn(t.function_name(prefix)) for t in workflow.tasks}
+
+
+def render_definition(text: str, workflow: Workflow, prefix: str = "opsbook") -> str:
     """The definition with its ${...FunctionArn} placeholders replaced by local Lambda ARNs
     (DefinitionSubstitutions, as deploy does on AWS)."""
-    from opsbook.lambdas import FUNCTIONS, placeholders, substitute
-
     if not placeholders(text):
         return text
     try:
         data = json.loads(text)
     except ValueError:
         return text  # validate() reports it
-    values = {key: function_arn(fn.function_name(prefix)) for key, fn in FUNCTIONS.items()}
     try:
-        return json.dumps(substitute(data, values), indent=2, ensure_ascii=False)
-    except KeyError as exc:
-        raise UsageError(f"definition: {exc.args[0]}") from None
+        rendered = substitute(data, function_arns(workflow, prefix), workflow.definition_file)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return json.dumps(rendered, indent=2, ensure_ascii=False)
+
+
+class LocalContext:
+    """What an in-process call gets as the Lambda context."""
+
+    def __init__(self, function_name: str, resources: Any):
+        self.function_name = function_name
+        self.invoked_function_arn = function_arn(function_name)
+        self.resources = resources
+
+
+def task_registry(
+    workflow: Workflow, cfg: Config, resources: Any, clock: Any
+) -> dict[str, Callable[[Any], Any]]:
+    """The engine's task registry for a local run: each task's handler called in process as
+    handler(event, resources), under its placeholder (`${CheckRecordsFunctionArn}`), the bare
+    placeholder name, its AWS function name and its local ARN, so an unsubstituted or a
+    substituted definition both resolve. The workflow's before_task hook runs first."""
+    before = workflow.hook("before_task")
+    tasks: dict[str, Callable[[Any], Any]] = {}
+    for task in workflow.tasks:
+        handler = workflow.resolve(task.handler)
+
+        def call(payload: Any, _run=handler, _name=task.name) -> Any:
+            if before is not None:
+                before(_name, resources, clock, cfg)
+            return _run(payload, resources)
+
+        name = task.function_name(cfg.resource_prefix)
+        for key in (f"${{{task.placeholder}}}", task.placeholder, name, function_arn(name)):
+            tasks[key] = call
+    return tasks
 
 
 def canonical(definition: Any) -> str:

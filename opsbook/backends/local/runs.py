@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsbook.backends.base import ABORTED, FAILED, SUCCEEDED, Execution
-from opsbook.backends.local.names import function_arn
 from opsbook.backends.local.store import StorageError, Store, utcnow
 from opsbook.config import Config
 from opsbook.errors import OperationFailed
@@ -30,8 +28,7 @@ CLOSING_EVENTS = frozenset(
     {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
 )
 # Executions this process is running (any thread): stop() asks them instead of closing them.
-_RUNNING_HERE: set[str] = set()
-_RELEASE_LOCK = threading.Lock()
+RUNNING_HERE: set[str] = set()
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -121,54 +118,27 @@ class LocalRuns:
         yield self.resources(open_warehouse=lambda: _Borrowed(held))
 
     def _tasks(self, clock, resources) -> dict[str, Callable]:
-        """The engine's task registry: the workflow's Lambda handlers, run in process.
+        """The engine's task registry: the workflow's task handlers, run in process.
 
-        Before each check_records call, pending demo rows whose arrival time the (virtual)
-        clock has passed are released into the source table."""
-        from opsbook.definitions.weekly_load.demo import release_arrivals
-        from opsbook.lambdas import local_tasks
+        The workflow's before_task hook (if any) runs before each call; the weekly load's
+        releases the demo rows whose arrival time the (virtual) clock has passed."""
+        from opsbook.backends.local.names import task_registry
 
-        cfg = self.cfg
-
-        def wrap(module: str, call: Callable) -> Callable:
-            if module != "check_records":
-                return call
-
-            def check(payload: Any) -> Any:
-                # One release at a time per process: threads (rerun's pool) releasing the same
-                # rows at once would conflict in DuckDB.
-                from opsbook.warehouse import WarehouseError
-
-                try:
-                    with _RELEASE_LOCK, resources.warehouse() as wh:
-                        release_arrivals(
-                            wh, clock.now(), dataset=cfg.dataset, source=cfg.source_table
-                        )
-                except WarehouseError:
-                    pass  # unreachable warehouse: check_records meets it too and returns a 500
-                return call(payload)
-
-            return check
-
-        tasks = local_tasks(resources, prefix=cfg.resource_prefix, wrap=wrap)
-        # The substituted definition names each function by its full local ARN.
-        for name in list(tasks):
-            if name.startswith(f"{cfg.resource_prefix}-"):
-                tasks[function_arn(name)] = tasks[name]
-        return tasks
+        return task_registry(self.workflow, self.cfg, resources, clock)
 
     def _ensure_schema(self) -> None:
-        """The warehouse tables, created once per home (remembered in the store), so duplicate
-        starts never need the DuckDB file."""
-        from opsbook.warehouse import ensure_schema
-
+        """The workflow's tables (its setup hook), created once per home (remembered in the
+        store), so duplicate starts never need the DuckDB file."""
+        setup = self.workflow.hook("setup")
+        if setup is None:
+            return
         cfg = self.cfg
-        key = f"schema:{cfg.dataset}.{cfg.source_table}.{cfg.target_table}"
+        key = f"schema:{self.workflow.name}:{cfg.dataset}.{cfg.source_table}.{cfg.target_table}"
         if self.warehouse_path.exists() and self.store.get_meta(key):
             return
         wh = self.open_warehouse()
         try:
-            ensure_schema(wh, cfg.dataset, cfg.source_table, cfg.target_table)
+            setup(wh, cfg)
         finally:
             wh.close()
         self.store.set_meta(key, "ready")
@@ -197,7 +167,7 @@ class LocalRuns:
         # pid + start time + host of the process running it, so _reap never mistakes a
         # reused pid for this run.
         store.set_meta(_owner_key(arn), f"{os.getpid()}:{process_identity(os.getpid())}")
-        _RUNNING_HERE.add(arn)
+        RUNNING_HERE.add(arn)
         try:
             with self._run_resources(held) as resources:
                 run = self._engine_run(
@@ -214,7 +184,7 @@ class LocalRuns:
             self._close_failed(arn, error, cause[:32000], clock.now())
             raise
         finally:
-            _RUNNING_HERE.discard(arn)
+            RUNNING_HERE.discard(arn)
         return self._record(arn, run, clock, closing, scrub)
 
     def _engine_run(self, execution, text, clock, resources, persist, should_abort, redrive):
@@ -304,7 +274,7 @@ class LocalRuns:
     def _detached(self, request: dict[str, Any]) -> Execution:
         """Run `request` in a detached child process (it outlives us); return once the child
         has recorded the execution as RUNNING."""
-        request = {**request, "config": _config_to_json(self.cfg), "clock": self.clock}
+        request = {**request, "config": config_to_json(self.cfg), "clock": self.clock}
         child = subprocess.Popen(
             [sys.executable, "-m", "opsbook.backends.local.backend"],
             stdin=subprocess.PIPE,
@@ -426,7 +396,7 @@ class _Borrowed:
         pass
 
 
-def _config_to_json(cfg: Config) -> dict[str, Any]:
+def config_to_json(cfg: Config) -> dict[str, Any]:
     data = asdict(cfg)
     for key in ("home", "definitions_dir"):
         data[key] = str(Path(data[key]).resolve())
@@ -434,7 +404,7 @@ def _config_to_json(cfg: Config) -> dict[str, Any]:
     return data
 
 
-def _config_from_json(data: dict[str, Any]) -> Config:
+def config_from_json(data: dict[str, Any]) -> Config:
     data = dict(data)
     data["home"] = Path(data["home"])
     data["definitions_dir"] = Path(data["definitions_dir"])

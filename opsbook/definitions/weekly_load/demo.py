@@ -152,7 +152,8 @@ def generate_demo_data(
     with session() if session else _null():
         for start in range(0, len(rows), _BATCH):
             batch = rows[start : start + _BATCH]
-            values, params = [], {}
+            values: list[str] = []
+            params: dict[str, Any] = {}
             for i, row in enumerate(batch):
                 names = [f"{c}_{i}" for c in columns]
                 values.append("(" + ", ".join(f"@{n}" for n in names) + ")")

@@ -1,0 +1,169 @@
+"""`opsbook new`: a workflow folder that runs green as created.
+
+<definitions_dir>/<name>/
+    workflow.toml          manifest: partition scheme, the task and its handler
+    definition.asl.json    one Task state calling the handler, then Succeed
+    schedule.json          EventBridge Scheduler document firing once per partition
+    handler.py             run(event, resources) and the Lambda entry handler(event, context)
+    test_workflow.py       runs one partition on the local backend
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from opsbook.errors import UsageError
+from opsbook.workflows.manifest import WORKFLOW_NAME
+from opsbook.workflows.partitions import WEEKDAYS, parse_scheme
+
+# When the schedule fires: after the partition has ended (02:00 local time).
+_CRON = {
+    "daily": "cron(0 2 * * ? *)",
+    "monthly": "cron(0 2 1 * ? *)",
+}
+
+HANDLER = '''"""The {name} workflow's task: called once per partition with the execution input.
+
+Locally, opsbook calls run(event, resources) in process; on AWS, Lambda calls handler(event,
+context). `resources` gives the warehouse, object store and secrets of the backend it runs on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def run(event: dict[str, Any], resources: Any) -> dict[str, Any]:
+    """Do the partition's work here. The event carries the partition key and its dates."""
+    return {{"statusCode": 200, "partition": event.get("partition"), "start": event.get("start"),
+            "end": event.get("end")}}
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """AWS Lambda entry point."""
+    from opsbook.lambdas.resources import Resources
+
+    return run(event, Resources.from_env())
+'''
+
+TEST = '''"""Runs one partition of {name} on the local backend (pytest {folder}/test_workflow.py)."""
+
+from opsbook.backends import connect
+
+
+def test_one_partition_succeeds(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPSBOOK_DEFINITIONS_DIR", {definitions!r})
+    with connect("local", workflow={name!r}, home=tmp_path / "home", create=True) as backend:
+        key = backend.workflow.scheme.last_completed().key
+        name = backend.workflow.execution_name(key)
+        execution = backend.start(backend.workflow.execution_input(key), name=name)
+        assert execution.status == "SUCCEEDED", execution.cause
+        assert execution.partition == key
+        assert execution.output["run"]["partition"] == key
+'''
+
+
+def _definition(name: str) -> dict:
+    return {
+        "Comment": f"The {name} workflow: one task per partition.",
+        "StartAt": "Run",
+        "States": {
+            "Run": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "${RunFunctionArn}", "Payload.$": "$"},
+                "ResultSelector": {"Payload.$": "$.Payload"},
+                "OutputPath": "$",
+                "ResultPath": "$.run",
+                "TimeoutSeconds": 60,
+                "Next": "Unwrap",
+            },
+            "Unwrap": {
+                "Type": "Pass",
+                "Parameters": {
+                    "partition.$": "$.partition",
+                    "start.$": "$.start",
+                    "end.$": "$.end",
+                    "run.$": "$.run.Payload",
+                },
+                "Next": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
+def _schedule(name: str, spec: str, tz: str) -> dict:
+    scheme = parse_scheme(spec, tz)
+    if scheme.kind == "weekly":
+        cron = f"cron(0 2 ? * {WEEKDAYS[scheme.weekday]} *)"
+    elif scheme.kind == "daily":
+        cron = "cron(0 2 * * ? *)"
+    else:
+        cron = _CRON["monthly"]
+    return {
+        "Name": f"opsbook-{name.replace('_', '-')}",
+        "GroupName": "default",
+        "Description": f"Start {name} once per partition, after the partition has ended.",
+        "ScheduleExpression": cron,
+        "ScheduleExpressionTimezone": tz,
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "State": "ENABLED",
+        "Target": {
+            "Arn": "${StateMachineArn}",
+            "RoleArn": "${SchedulerRoleArn}",
+            "Input": '{"scheduled_time": "<aws.scheduler.scheduled-time>"}',
+            "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 5},
+        },
+    }
+
+
+def scaffold(definitions_dir: Path, name: str, partition: str, tz: str = "UTC") -> list[Path]:
+    """Write the workflow's folder; refuses a bad name or scheme, or an existing folder."""
+    if not WORKFLOW_NAME.match(name):
+        raise UsageError(f"workflow name {name!r} must match [a-z][a-z0-9_]* (at most 40)")
+    scheme = parse_scheme(partition, tz)  # one-line UsageError for a bad scheme or zone
+    folder = Path(definitions_dir) / name
+    if folder.exists():
+        raise UsageError(f"{folder} already exists; choose another name or remove it")
+    manifest = (
+        f"# The {name} workflow (scaffolded by `opsbook new`).\n"
+        f'name = "{name}"\n'
+        f'description = "{name}: one task per {scheme.label}."\n'
+        'definition = "definition.asl.json"\n'
+        'schedule = "schedule.json"\n\n'
+        "[partition]\n"
+        f'scheme = "{scheme.spec}"\n'
+        f'timezone = "{scheme.timezone.key}"\n\n'
+        "# The execution input of one partition: its key and first and last day.\n"
+        "[input]\n"
+        'partition = "key"\n'
+        'start = "start"\n'
+        'end = "end"\n\n'
+        "# The definition's ${RunFunctionArn}: handler.py's run(event, resources).\n"
+        "[tasks.Run]\n"
+        'handler = "handler:run"\n'
+        "timeout = 60\n"
+        "memory = 256\n"
+    )
+    files = {
+        "workflow.toml": manifest,
+        "definition.asl.json": json.dumps(_definition(name), indent=2) + "\n",
+        "schedule.json": json.dumps(_schedule(name, partition, scheme.timezone.key), indent=2)
+        + "\n",
+        "handler.py": HANDLER.format(name=name),
+        "test_workflow.py": TEST.format(
+            name=name, folder=folder, definitions=str(Path(definitions_dir).resolve())
+        ),
+    }
+    try:
+        folder.mkdir(parents=True)
+        written = []
+        for filename, text in files.items():
+            path = folder / filename
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    except OSError as exc:
+        raise UsageError(f"cannot create {folder}: {exc.strerror}") from None
+    return written
