@@ -122,12 +122,12 @@ class LocalDeploy:
             dest = self._object_path(src.name)
             body = src.read_bytes()
             if not dest.exists():
-                changes.append(Change("create", "object", str(dest.relative_to(self.place.home))))
+                changes.append(Change("create", "object", str(dest.relative_to(self.place.home.resolve()))))
             elif dest.read_bytes() != body:
-                changes.append(Change("update", "object", str(dest.relative_to(self.place.home))))
+                changes.append(Change("update", "object", str(dest.relative_to(self.place.home.resolve()))))
             else:
                 changes.append(
-                    Change("unchanged", "object", str(dest.relative_to(self.place.home)))
+                    Change("unchanged", "object", str(dest.relative_to(self.place.home.resolve())))
                 )
         result = DeployResult(
             changes, applied=False, version_arn=version_arn, alias_arn=self.place.alias_arn
@@ -208,7 +208,7 @@ class LocalDeploy:
         for src in self._sql_files():
             dest = self._object_path(src.name)
             if dest.exists():
-                changes.append(Change("delete", "object", str(dest.relative_to(self.place.home))))
+                changes.append(Change("delete", "object", str(dest.relative_to(self.place.home.resolve()))))
         result = DeployResult(changes, applied=False)
         if plan:
             return result
