@@ -212,15 +212,17 @@ def report_command(
 ) -> None:
     """Write a partition's report: the executed notebook, HTML (no code), key figures (JSON)."""
     from opsbook.cli.runs import partition_key
-    from opsbook.reporting.report import prepare_report_folder, run_report
+    from opsbook.reporting.report import prepare_report_folder, report_key, run_report
 
     state = session(ctx)
     flow = state.workflow()
-    key = partition_key(state, partition, week)  # a bad key fails before any kernel starts
+    # A bad or future partition fails (exit 2) before any kernel starts or file is written.
+    key = report_key(flow, partition_key(state, partition, week))
     prepare_report_folder(out)  # an unusable --out fails (exit 2) before anything is printed
     if not as_json:  # papermill's progress bar follows on stderr, cell by cell
-        shown = key or "the latest due"
-        typer.echo(f"report for {flow.scheme.label} {shown}: running the notebook", err=True)
+        typer.echo(
+            f"report for {flow.scheme.label} {key}: running the notebook with papermill", err=True
+        )
     files = run_report(
         key, out, backend=state.backend_name, home=state.home, config=state.config,
         workflow=flow.name, lookback_weeks=lookback_weeks, progress=not as_json,

@@ -32,6 +32,7 @@ import pandas as pd
 from opsbook.backends.base import Backend, Execution
 from opsbook.config import PACKAGE_ROOT, Config
 from opsbook.errors import OperationFailed, UsageError
+from opsbook.workflows.manifest import Workflow
 
 # The execution columns an operator reads, in the report and (less the cause) the ops console.
 STATUS_COLUMNS = [
@@ -429,6 +430,21 @@ class ReportFiles:
     data: dict[str, Any]
 
 
+def report_key(flow: Workflow, week: str | date | None, source: Path | None = None) -> str:
+    """The partition a report is for: `week` (any scheme's key), else the latest one due. A
+    partition whose scheduled run has not fired yet (the weekly report) or that has not
+    started (other workflows) is a UsageError."""
+    source = source or flow.report_path()
+    if source.name == WEEKLY_REPORT:
+        return require_run_due(resolve_week(week)).isoformat()
+    if week is None or (isinstance(week, str) and not week.strip()):
+        return flow.scheme.last_completed().key
+    part = flow.partition(week)
+    if part.start > date.today():
+        raise UsageError(f"{flow.scheme.label} {part.key} has not started yet; pick a past one")
+    return part.key
+
+
 def prepare_report_folder(out_dir: str | Path) -> Path:
     """The report folder, created private (0700) if missing; a bad path is a UsageError."""
     out = Path(out_dir)
@@ -469,16 +485,7 @@ def run_report(
     source = Path(notebook) if notebook else flow.report_path()
     if not source.is_file():
         raise OperationFailed(f"report notebook {source} not found")
-    if source.name == WEEKLY_REPORT:
-        # The weekly report: a week whose scheduled run has not fired yet is refused.
-        key = require_run_due(resolve_week(week)).isoformat()
-    elif week is None or (isinstance(week, str) and not week.strip()):
-        key = flow.scheme.last_completed().key
-    else:
-        part = flow.partition(week)
-        if part.start > date.today():
-            raise UsageError(f"{flow.scheme.label} {part.key} has not started yet; pick a past one")
-        key = part.key
+    key = report_key(flow, week, source)
     out = prepare_report_folder(out_dir)
     stem = f"{source.stem}-{key}"
     executed = out / f"{stem}.ipynb"

@@ -42,7 +42,7 @@ Note = Callable[..., bool]
 
 
 def rule_name(names: Names) -> str:
-    return f"{names.prefix}-execution-failed"
+    return names.scoped("execution-failed")
 
 
 def rule_arn(names: Names) -> str:

@@ -161,7 +161,7 @@ class Names:
     @property
     def dlq(self) -> str:
         """The schedule's dead-letter queue (a standard queue: Scheduler takes no FIFO one)."""
-        return f"{self.prefix}-schedule-dlq"
+        return self.scoped("schedule-dlq")
 
     @property
     def dlq_arn(self) -> str:
@@ -186,8 +186,8 @@ class Names:
     @property
     def alarms(self) -> dict[str, str]:
         return {
-            "schedule_errors": f"{self.prefix}-schedule-target-errors",
-            "executions_failed": f"{self.prefix}-executions-failed",
+            "schedule_errors": self.scoped("schedule-target-errors"),
+            "executions_failed": self.scoped("executions-failed"),
         }
 
     def alarm_arn(self, name: str) -> str:

@@ -122,9 +122,13 @@ class LocalDeploy:
             dest = self._object_path(src.name)
             body = src.read_bytes()
             if not dest.exists():
-                changes.append(Change("create", "object", str(dest.relative_to(self.place.home.resolve()))))
+                changes.append(
+                    Change("create", "object", str(dest.relative_to(self.place.home.resolve())))
+                )
             elif dest.read_bytes() != body:
-                changes.append(Change("update", "object", str(dest.relative_to(self.place.home.resolve()))))
+                changes.append(
+                    Change("update", "object", str(dest.relative_to(self.place.home.resolve())))
+                )
             else:
                 changes.append(
                     Change("unchanged", "object", str(dest.relative_to(self.place.home.resolve())))
@@ -208,7 +212,9 @@ class LocalDeploy:
         for src in self._sql_files():
             dest = self._object_path(src.name)
             if dest.exists():
-                changes.append(Change("delete", "object", str(dest.relative_to(self.place.home.resolve()))))
+                changes.append(
+                    Change("delete", "object", str(dest.relative_to(self.place.home.resolve())))
+                )
         result = DeployResult(changes, applied=False)
         if plan:
             return result
