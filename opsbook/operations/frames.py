@@ -221,9 +221,9 @@ def timeline_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
             rows.append(visit)
             open_visits.append(visit)
         elif kind.endswith("StateExited"):
-            name = details.get("name")
+            exited = details.get("name")
             for visit in reversed(open_visits):
-                if visit["state"] == name:
+                if visit["state"] == exited:
                     visit.update(exited=ts, status=SUCCEEDED)
                     open_visits.remove(visit)
                     break

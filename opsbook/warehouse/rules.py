@@ -34,7 +34,7 @@ class TranspileError(ValueError):
     """The SQL is not valid BigQuery SQL, or cannot be expressed in DuckDB."""
 
 
-def duck(template: str, **nodes: exp.Expression) -> exp.Expression:
+def duck(template: str, **nodes: exp.Expr) -> exp.Expr:
     """Parse a DuckDB SQL expression in which {name} stands for the given nodes."""
     tree = sqlglot.parse_one(template.format(**{k: f"__{k}__" for k in nodes}), read="duckdb")
     for column in list(tree.find_all(exp.Column)):
@@ -50,10 +50,10 @@ def duck(template: str, **nodes: exp.Expression) -> exp.Expression:
 class Rule:
     """One BigQuery-vs-DuckDB difference. `match` picks nodes; `rewrite` returns the new node."""
 
-    def match(self, node: exp.Expression) -> bool:
+    def match(self, node: exp.Expr) -> bool:
         raise NotImplementedError
 
-    def rewrite(self, node: exp.Expression) -> exp.Expression:
+    def rewrite(self, node: exp.Expr) -> exp.Expr:
         raise NotImplementedError
 
 
@@ -254,7 +254,7 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def fix(tree: exp.Expression, rules: tuple[Rule, ...] = RULES) -> exp.Expression:
+def fix(tree: exp.Expr, rules: tuple[Rule, ...] = RULES) -> exp.Expr:
     """Apply the rules bottom-up, each node once; returns the new root."""
     # Reversed pre-order visits every node after all of its descendants.
     for node in reversed(list(tree.walk(bfs=False))):
@@ -265,6 +265,7 @@ def fix(tree: exp.Expression, rules: tuple[Rule, ...] = RULES) -> exp.Expression
                 if parent is None:
                     tree = new
                 else:
+                    assert key is not None  # sqlglot sets arg_key whenever it sets parent
                     parent.set(key, new, index)
                 break
     return tree

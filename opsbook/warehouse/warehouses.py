@@ -25,8 +25,10 @@ from opsbook.warehouse.templates import WarehouseSpecError, render_template
 
 try:
     import duckdb
+
+    HAVE_DUCKDB = True
 except ImportError:  # the Lambda layer ships BigQuery only; DuckDB is for offline use
-    duckdb = None
+    HAVE_DUCKDB = False
 
 __all__ = [
     "BigQueryWarehouse",
@@ -104,7 +106,7 @@ class DuckDBWarehouse:
         project: str = "opsbook-local",
         lock_timeout: float = 30.0,
     ):
-        if duckdb is None:
+        if not HAVE_DUCKDB:
             raise ConfigError("DuckDBWarehouse needs the duckdb package: pip install duckdb")
         self.path = str(path)
         self.read_only = read_only

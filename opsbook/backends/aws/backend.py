@@ -204,10 +204,10 @@ class AwsBackend:
         alias = data.get("stateMachineAliasArn")
         if not version and alias:
             if aliases is None:
-                version = self._alias_target(alias)
+                version = self.alias_target(alias)
             else:
                 if alias not in aliases:
-                    aliases[alias] = self._alias_target(alias)
+                    aliases[alias] = self.alias_target(alias)
                 version = aliases[alias]
         execution = Execution(
             arn=data["executionArn"],
@@ -226,7 +226,7 @@ class AwsBackend:
         )
         return replace(execution, partition=self.workflow.partition_of(execution))
 
-    def _alias_target(self, alias_arn: str) -> str | None:
+    def alias_target(self, alias_arn: str) -> str | None:
         try:
             routes = self.sfn.describe_state_machine_alias(stateMachineAliasArn=alias_arn)[
                 "routingConfiguration"
@@ -251,7 +251,7 @@ class AwsBackend:
 
     def live_version(self) -> str | None:
         with aws_errors("reading the live alias"):
-            return self._alias_target(self.names.alias_arn)
+            return self.alias_target(self.names.alias_arn)
 
     def definition(self, version: str | None = None) -> dict[str, Any]:
         """The definition the live alias runs (or `version`, a version ARN, holds); the
@@ -316,7 +316,7 @@ class AwsBackend:
             except ClientError as exc:
                 if error_code(exc) not in ("StateMachineDoesNotExist", "InvalidArn"):
                     raise
-                if self._alias_target(names.alias_arn) is None:
+                if self.alias_target(names.alias_arn) is None:
                     raise UsageError(
                         f"state machine {names.state_machine} has no {names.alias} alias in "
                         f"{names.region}; run `opsbook --backend aws deploy` first"

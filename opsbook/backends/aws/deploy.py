@@ -7,16 +7,18 @@ has the deploy names and that tag, so it never touches anything else.
 Order (each step needs the ones before it): bucket, SQL templates, secrets, IAM roles, layer,
 functions, state machine + version, alias, schedule.
 
-This module runs the steps in order and holds the S3 ones; the others are mixins of Deployer,
-one module per resource family: aws_deploy_access (secrets, IAM roles), aws_deploy_lambda
-(layer, functions), aws_deploy_states (state machine, versions, alias, schedule). Shared
-helpers are in aws_deploy_common.
+This module runs the steps in order and holds the S3 ones; the others are components the
+Deployer builds around one DeployContext (context.py: clients, names, config, the change
+recorder), one module per resource family: access (secrets, IAM roles), functions (layer,
+functions), states (state machine, versions, alias, schedule), observability (log groups,
+dead-letter queue, alarms). Shared helpers are in common.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +44,7 @@ from opsbook.backends.aws.common import (
     missing,
     read_json,
 )
+from opsbook.backends.aws.context import DeployContext
 from opsbook.backends.aws.functions import LambdaSteps
 from opsbook.backends.aws.observability import Observability
 from opsbook.backends.aws.states import StatesSteps
@@ -72,8 +75,9 @@ def check_bigquery_route(cfg: Config) -> None:
         )
 
 
-class Deployer(AccessSteps, LambdaSteps, StatesSteps):
-    """One deploy or teardown run against the backend's clients."""
+class Deployer:
+    """One deploy or teardown run against the backend's clients: it runs the steps in order
+    and holds the S3 ones; the other steps are components sharing one DeployContext."""
 
     def __init__(
         self,
@@ -92,45 +96,63 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
             env = os.environ.get("OPSBOOK_LAYER_REQUIREMENTS", "")
             layer_requirements = tuple(r.strip() for r in env.split(",") if r.strip())
         self.layer_requirements = tuple(layer_requirements) or None  # None: the functions' own
-        self.direct_upload_limit = direct_upload_limit
         self.package_root = Path(package_root)
         self.build_dir = Path(build_dir) if build_dir else None  # None: the shared build cache
-        self.iam_retry = iam_retry
-        self.changes: list[Change] = []
-        self.plan = False
-        self.fresh_roles = False
         self.handlers: dict[str, str] = {}  # function name -> Lambda Handler, from the build
+        self.ctx = DeployContext(
+            client=backend.client,
+            resolve_names=lambda: backend.names,
+            cfg=backend.cfg,
+            workflow=backend.workflow,
+            alias_target=backend.alias_target,
+            local_emulator=lambda: backend.local_emulator,
+            iam_retry=iam_retry,
+        )
+        self.access = AccessSteps(self.ctx)
+        self.functions = LambdaSteps(self.ctx, direct_upload_limit=direct_upload_limit)
+        self.states = StatesSteps(self.ctx)
+
+    # --- what the steps share, and what tests and the backend reach on a Deployer --------------
 
     @property
     def names(self) -> Names:
-        return self.backend.names
+        return self.ctx.names
+
+    @property
+    def changes(self) -> list[Change]:
+        return self.ctx.changes
+
+    @property
+    def fresh_roles(self) -> bool:
+        return self.ctx.fresh_roles
+
+    @fresh_roles.setter
+    def fresh_roles(self, value: bool) -> None:
+        self.ctx.fresh_roles = value
 
     def c(self, service: str) -> Any:
-        return self.backend.client(service)
+        return self.ctx.c(service)
+
+    def note(self, action: str, kind: str, name: str, detail: str = "") -> bool:
+        return self.ctx.note(action, kind, name, detail)
+
+    def _after_iam(self, call: Callable[[], Any]) -> Any:
+        return self.ctx.after_iam(call)
+
+    def versions(self) -> list[str]:
+        return self.states.versions()
 
     @property
     def observability(self) -> Observability:
-        return Observability(self.c, self.names, self.cfg, self.note, self.tags)
-
-    def logging_configuration(self) -> dict[str, Any]:
-        return self.observability.logging_configuration()
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return {MANAGED_TAG[0]: MANAGED_TAG[1], "opsbook:prefix": self.names.prefix}
-
-    def note(self, action: str, kind: str, name: str, detail: str = "") -> bool:
-        """Record a change; True when it should be applied now."""
-        self.changes.append(Change(action, kind, name, detail))
-        return action != "unchanged" and not self.plan
+        return Observability(self.c, self.names, self.cfg, self.note, self.ctx.tags)
 
     # ================================================================ deploy
 
     def deploy(self, *, plan: bool = False, rollback: bool = False) -> DeployResult:
-        self.plan = plan
+        self.ctx.plan = plan
         if rollback:
             with aws_errors("rolling back the live alias"):
-                version = self.rollback()
+                version: str | None = self.states.rollback()
             return DeployResult(
                 self.changes, applied=not plan, version_arn=version, alias_arn=self.names.alias_arn
             )
@@ -151,19 +173,19 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         with aws_errors("deploying"):
             self.ensure_bucket()
             self.ensure_templates()
-            secret_arns = self.ensure_secrets()
-            self.ensure_roles(secret_arns)
+            secret_arns = self.access.ensure_secrets()
+            self.access.ensure_roles(secret_arns)
             watch = self.observability
             watch.ensure_log_groups()  # before the functions run, so retention applies
-            layer_arn = self.ensure_layer(layer)
-            self.ensure_functions(function_zip, layer_arn)
-            version = self.ensure_state_machine(definition)
-            self.ensure_alias(version)
+            layer_arn = self.functions.ensure_layer(layer)
+            self.functions.ensure_functions(function_zip, layer_arn)
+            version = self.states.ensure_state_machine(definition, watch.logging_configuration())
+            self.states.ensure_alias(version)
             watch.ensure_dlq()
-            self.ensure_schedule(schedule)
+            self.states.ensure_schedule(schedule)
             watch.ensure_alarms()
             ensure_failure_alerts(
-                self.c("events"), self.c("lambda"), self.names, self.tags, self.note
+                self.c("events"), self.c("lambda"), self.names, self.ctx.tags, self.note
             )
         return DeployResult(
             self.changes, applied=not plan, version_arn=version, alias_arn=self.names.alias_arn
@@ -228,7 +250,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
         )
         s3.put_bucket_tagging(
             Bucket=bucket,
-            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in self.tags.items()]},
+            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in self.ctx.tags.items()]},
         )
 
     def template_keys(self) -> dict[str, Path]:
@@ -261,21 +283,21 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
     # ================================================================ teardown
 
     def teardown(self, *, plan: bool = False, force: bool = False) -> DeployResult:
-        self.plan = plan
+        self.ctx.plan = plan
         with aws_errors("tearing down"):
             if not force:
                 self.refuse_while_running()
-            self.remove_schedule()
-            remove_failure_alerts(self.c("events"), self.names, self.tags, self.note)
+            self.states.remove_schedule(self.render_schedule())
+            remove_failure_alerts(self.c("events"), self.names, self.ctx.tags, self.note)
             watch = self.observability
             watch.remove_alarms()
             watch.remove_dlq()
-            self.remove_state_machine()
-            self.remove_functions()
+            self.states.remove_state_machine()
+            self.functions.remove_functions()
             watch.remove_log_groups()
-            self.remove_layer()
-            self.remove_roles()
-            self.remove_secrets()
+            self.functions.remove_layer()
+            self.access.remove_roles()
+            self.access.remove_secrets()
             self.remove_objects()
         return DeployResult(self.changes, applied=not plan)
 
@@ -321,7 +343,7 @@ class Deployer(AccessSteps, LambdaSteps, StatesSteps):
                 s3.delete_object(Bucket=bucket, Key=key)
         if state != "ours":
             return
-        if not self.plan:
+        if not self.ctx.plan:
             left = s3.list_objects_v2(Bucket=bucket, MaxKeys=1).get("KeyCount", 0)
             if left:
                 self.note("unchanged", "bucket", bucket, "holds other objects; left alone")

@@ -1,24 +1,33 @@
-"""Deploy steps for Lambda: the dependency layer and the three functions (a Deployer mixin)."""
+"""Deploy steps for Lambda: the dependency layer and one function per task (a component the
+Deployer builds with its DeployContext)."""
 
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from opsbook.backends.aws import packaging
 from opsbook.backends.aws.common import missing
+from opsbook.backends.aws.context import DeployContext, tagged
 from opsbook.lambda_build import credentials
 
 
 class LambdaSteps:
     """Layer and functions: ensure on deploy, remove on teardown."""
 
+    def __init__(
+        self, ctx: DeployContext, *, direct_upload_limit: int = packaging.DIRECT_UPLOAD_LIMIT
+    ):
+        self.ctx = ctx
+        self.direct_upload_limit = direct_upload_limit
+
     # --- Lambda --------------------------------------------------------------------------------
 
     def _layer_versions(self, layer: str) -> list[dict[str, Any]]:
-        lam = self.c("lambda")
+        lam = self.ctx.c("lambda")
         out: list[dict[str, Any]] = []
         try:
             for page in lam.get_paginator("list_layer_versions").paginate(LayerName=layer):
@@ -29,8 +38,8 @@ class LambdaSteps:
         return sorted(out, key=lambda v: v["Version"], reverse=True)
 
     def ensure_layer(self, artifact: packaging.Artifact) -> str:
-        lam = self.c("lambda")
-        layer = self.names.layer
+        lam = self.ctx.c("lambda")
+        layer = self.ctx.names.layer
         versions = self._layer_versions(layer)
         detail = (
             f"{artifact.size / 1e6:.1f} MB zipped, {artifact.unzipped_size / 1e6:.1f} MB unzipped"
@@ -38,34 +47,36 @@ class LambdaSteps:
         if versions:
             latest = lam.get_layer_version(LayerName=layer, VersionNumber=versions[0]["Version"])
             if latest["Content"].get("CodeSha256") == artifact.sha256:
-                self.note("unchanged", "layer", f"{layer}:{versions[0]['Version']}", detail)
+                self.ctx.note("unchanged", "layer", f"{layer}:{versions[0]['Version']}", detail)
                 return latest["LayerVersionArn"]
         action = "update" if versions else "create"
-        if not self.note(action, "layer", layer, detail):
+        if not self.ctx.note(action, "layer", layer, detail):
             return versions[0]["LayerVersionArn"] if versions else f"{layer}:planned"
         content: dict[str, Any]
         key = None
         if artifact.size > self.direct_upload_limit:
             # Over the 50 MB direct-upload limit: stage the zip in the deploy bucket.
-            key = f"{self.names.prefix}-artifacts/layer-{hashlib.sha256(artifact.data).hexdigest()[:16]}.zip"
-            self.c("s3").put_object(Bucket=self.names.bucket, Key=key, Body=artifact.data)
-            content = {"S3Bucket": self.names.bucket, "S3Key": key}
+            key = f"{self.ctx.names.prefix}-artifacts/layer-{hashlib.sha256(artifact.data).hexdigest()[:16]}.zip"
+            self.ctx.c("s3").put_object(Bucket=self.ctx.names.bucket, Key=key, Body=artifact.data)
+            content = {"S3Bucket": self.ctx.names.bucket, "S3Key": key}
         else:
             content = {"ZipFile": artifact.data}
         published = lam.publish_layer_version(
             LayerName=layer,
             Description=f"opsbook dependencies: {', '.join(artifact.distributions)}"[:256],
             Content=content,
-            CompatibleRuntimes=[self.cfg.lambda_runtime],
-            CompatibleArchitectures=[self.cfg.lambda_architecture],
+            CompatibleRuntimes=[self.ctx.cfg.lambda_runtime],
+            CompatibleArchitectures=[self.ctx.cfg.lambda_architecture],
         )
         if key:
-            self.c("s3").delete_object(Bucket=self.names.bucket, Key=key)  # Lambda keeps a copy
+            self.ctx.c("s3").delete_object(
+                Bucket=self.ctx.names.bucket, Key=key
+            )  # Lambda keeps a copy
         return published["LayerVersionArn"]
 
     def function_environment(self) -> dict[str, str]:
         """What opsbook.lambdas.resources.Resources.from_env() reads on AWS."""
-        cfg, names = self.cfg, self.names
+        cfg, names = self.ctx.cfg, self.ctx.names
         env = {
             "WAREHOUSE": "bigquery",
             "BQ_PROJECT": cfg.bq_project,
@@ -86,15 +97,15 @@ class LambdaSteps:
         return env
 
     def function_config(self, task_name: str, layer_arn: str) -> dict[str, Any]:
-        task = self.names.task(task_name)  # the manifest's task: handler, timeout, memory
+        task = self.ctx.names.task(task_name)  # the manifest's task: handler, timeout, memory
         env = self.function_environment()
         # A BigQuery job may run until two minutes before the function's own timeout; each job
         # is cut shorter still by the time the invocation has left (warehouse.bigquery_jobs).
         env["BQ_JOB_TIMEOUT_SECONDS"] = str(max(task.timeout - 120, 1))
         return {
-            "Role": self.names.role_arn(self.names.lambda_role),
+            "Role": self.ctx.names.role_arn(self.ctx.names.lambda_role),
             "Handler": task.lambda_handler,
-            "Runtime": self.cfg.lambda_runtime,
+            "Runtime": self.ctx.cfg.lambda_runtime,
             "Timeout": task.timeout,
             "MemorySize": task.memory,
             "Layers": [layer_arn],
@@ -109,22 +120,23 @@ class LambdaSteps:
         return [key for key, value in desired.items() if now.get(key) != value]
 
     def ensure_functions(self, artifact: packaging.Artifact, layer_arn: str) -> None:
-        lam = self.c("lambda")
-        for module, name in self.names.functions.items():
+        lam = self.ctx.c("lambda")
+        for module, name in self.ctx.names.functions.items():
             desired = self.function_config(module, layer_arn)
             try:
                 current = lam.get_function(FunctionName=name)["Configuration"]
             except ClientError as exc:
                 if not missing(exc):
                     raise
-                if self.note("create", "lambda", name, f"{artifact.size / 1e3:.0f} kB zip"):
-                    self._after_iam(
-                        lambda name=name, desired=desired: lam.create_function(
+                if self.ctx.note("create", "lambda", name, f"{artifact.size / 1e3:.0f} kB zip"):
+                    self.ctx.after_iam(
+                        partial(
+                            lam.create_function,
                             FunctionName=name,
                             Code={"ZipFile": artifact.data},
-                            Architectures=[self.cfg.lambda_architecture],
+                            Architectures=[self.ctx.cfg.lambda_architecture],
                             Description="opsbook weekly load",
-                            Tags=self.tags,
+                            Tags=self.ctx.tags,
                             Publish=False,
                             **desired,
                         )
@@ -136,39 +148,37 @@ class LambdaSteps:
             stale = self._config_diff(current, desired)
             code_stale = current.get("CodeSha256") != artifact.sha256
             detail = ", ".join((["code"] if code_stale else []) + stale)
-            if not self.note("update" if detail else "unchanged", "lambda", name, detail):
+            if not self.ctx.note("update" if detail else "unchanged", "lambda", name, detail):
                 continue
             waiter = lam.get_waiter("function_updated_v2")
             if code_stale:
                 lam.update_function_code(FunctionName=name, ZipFile=artifact.data)
                 waiter.wait(FunctionName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
             if stale:
-                self._after_iam(
-                    lambda name=name, desired=desired: lam.update_function_configuration(
-                        FunctionName=name, **desired
-                    )
+                self.ctx.after_iam(
+                    partial(lam.update_function_configuration, FunctionName=name, **desired)
                 )
                 waiter.wait(FunctionName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
 
     def remove_functions(self) -> None:
-        lam = self.c("lambda")
-        for name in self.names.functions.values():
+        lam = self.ctx.c("lambda")
+        for name in self.ctx.names.functions.values():
             try:
                 found = lam.get_function(FunctionName=name)
             except ClientError as exc:
                 if missing(exc):
                     continue
                 raise
-            if not self._tagged(found.get("Tags", {})):
-                self.note("unchanged", "lambda", name, "not created by opsbook; left alone")
+            if not tagged(found.get("Tags", {})):
+                self.ctx.note("unchanged", "lambda", name, "not created by opsbook; left alone")
                 continue
-            if self.note("delete", "lambda", name):
+            if self.ctx.note("delete", "lambda", name):
                 lam.delete_function(FunctionName=name)
 
     def remove_layer(self) -> None:
-        lam = self.c("lambda")
-        for version in self._layer_versions(self.names.layer):
-            if self.note("delete", "layer", f"{self.names.layer}:{version['Version']}"):
+        lam = self.ctx.c("lambda")
+        for version in self._layer_versions(self.ctx.names.layer):
+            if self.ctx.note("delete", "layer", f"{self.ctx.names.layer}:{version['Version']}"):
                 lam.delete_layer_version(
-                    LayerName=self.names.layer, VersionNumber=version["Version"]
+                    LayerName=self.ctx.names.layer, VersionNumber=version["Version"]
                 )

@@ -1,5 +1,6 @@
 """Deploy steps for Step Functions and EventBridge Scheduler: the state machine, its versions,
-the `live` alias, rollback and the schedule (a Deployer mixin)."""
+the `live` alias, rollback and the schedule (a component the Deployer builds with its
+DeployContext)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from opsbook.backends.aws.common import missing, plain, short_arn
+from opsbook.backends.aws.context import DeployContext
 from opsbook.backends.aws.errors import error_code
 from opsbook.backends.aws.iam import MANAGED_TAG
 from opsbook.errors import UsageError
@@ -17,13 +19,17 @@ from opsbook.errors import UsageError
 class StatesSteps:
     """State machine, versions, alias and schedule: ensure on deploy, remove on teardown."""
 
+    def __init__(self, ctx: DeployContext):
+        self.ctx = ctx
+
     # --- Step Functions -------------------------------------------------------------------------
 
     def _list_versions(self, sfn: Any) -> list[str]:
-        found, token = [], None
+        found: list[str] = []
+        token: str | None = None
         for _ in range(100):  # botocore has no paginator for this call; 100 x 1000 >= the limit
             page = sfn.list_state_machine_versions(
-                stateMachineArn=self.names.state_machine_arn,
+                stateMachineArn=self.ctx.names.state_machine_arn,
                 maxResults=1000,
                 **({"nextToken": token} if token else {}),
             )
@@ -35,10 +41,10 @@ class StatesSteps:
 
     def versions(self) -> list[str]:
         """Published version ARNs of the state machine, oldest first."""
-        sfn = self.c("stepfunctions")
+        sfn = self.ctx.c("stepfunctions")
         try:
             # Tried once: an endpoint that lacks the call answers 5xx, not worth ten retries.
-            return self._list_versions(self.backend.client("stepfunctions", retries=False))
+            return self._list_versions(self.ctx.client("stepfunctions", retries=False))
         except ClientError as exc:
             code = error_code(exc)
             if missing(exc):
@@ -47,11 +53,11 @@ class StatesSteps:
                 return self._list_versions(sfn)
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500) < 500:
                 raise
-            if not self.backend.local_emulator:
+            if not self.ctx.local_emulator():
                 raise  # a 5xx from AWS is AWS's error; only an emulator lacks the call
         # Endpoints without ListStateMachineVersions (moto): probe version ARNs in order.
-        sm_arn = self.names.state_machine_arn
-        found = []
+        sm_arn = self.ctx.names.state_machine_arn
+        found: list[str] = []
         for number in range(1, 1001):  # Step Functions keeps at most 1000 versions
             try:
                 sfn.describe_state_machine(stateMachineArn=f"{sm_arn}:{number}")
@@ -62,13 +68,15 @@ class StatesSteps:
             found.append(f"{sm_arn}:{number}")
         return found
 
-    def ensure_state_machine(self, definition: dict[str, Any]) -> str | None:
-        sfn = self.c("stepfunctions")
-        names = self.names
+    def ensure_state_machine(
+        self, definition: dict[str, Any], logging: dict[str, Any]
+    ) -> str | None:
+        """`logging` is the loggingConfiguration the state machine should have."""
+        sfn = self.ctx.c("stepfunctions")
+        names = self.ctx.names
         text = json.dumps(definition, indent=2)
         role = names.role_arn(names.states_role)
         # What create and update both send: each publishes the deployed text as a new version.
-        logging = self.logging_configuration()
         published = {
             "definition": text,
             "roleArn": role,
@@ -81,15 +89,15 @@ class StatesSteps:
         except ClientError as exc:
             if not missing(exc):
                 raise
-            if not self.note(
+            if not self.ctx.note(
                 "create", "state_machine", names.state_machine, "and publish version 1"
             ):
                 return None
-            made = self._after_iam(
+            made = self.ctx.after_iam(
                 lambda: sfn.create_state_machine(
                     name=names.state_machine,
                     type="STANDARD",
-                    tags=[{"key": k, "value": v} for k, v in self.tags.items()],
+                    tags=[{"key": k, "value": v} for k, v in self.ctx.tags.items()],
                     **published,
                 )
             )
@@ -103,34 +111,34 @@ class StatesSteps:
             stale.append("logging")
         versions = self.versions()
         if not stale and versions:
-            self.note("unchanged", "state_machine", names.state_machine)
-            self.note("unchanged", "version", short_arn(versions[-1]))
+            self.ctx.note("unchanged", "state_machine", names.state_machine)
+            self.ctx.note("unchanged", "version", short_arn(versions[-1]))
             return versions[-1]
-        self.note(
+        self.ctx.note(
             "update" if stale else "unchanged",
             "state_machine",
             names.state_machine,
             ", ".join(stale),
         )
-        if self.plan:
-            self.note("create", "version", f"{names.state_machine}:{len(versions) + 1}")
+        if self.ctx.plan:
+            self.ctx.note("create", "version", f"{names.state_machine}:{len(versions) + 1}")
             return None
-        updated = self._after_iam(
+        updated = self.ctx.after_iam(
             lambda: sfn.update_state_machine(stateMachineArn=names.state_machine_arn, **published)
         )
         return self._published(updated)
 
     def _published(self, response: dict[str, Any]) -> str:
         """The version a create/update published, noted in the plan."""
-        self.note("create", "version", short_arn(response["stateMachineVersionArn"]))
+        self.ctx.note("create", "version", short_arn(response["stateMachineVersionArn"]))
         return response["stateMachineVersionArn"]
 
     def ensure_alias(self, version: str | None) -> None:
-        sfn = self.c("stepfunctions")
-        names = self.names
-        current = self.backend._alias_target(names.alias_arn)
+        sfn = self.ctx.c("stepfunctions")
+        names = self.ctx.names
+        current = self.ctx.alias_target(names.alias_arn)
         if current is None:
-            if self.note(
+            if self.ctx.note(
                 "create",
                 "alias",
                 short_arn(names.alias_arn),
@@ -143,17 +151,19 @@ class StatesSteps:
                 )
             return
         if current == version:
-            self.note("unchanged", "alias", short_arn(names.alias_arn), f"-> {short_arn(current)}")
+            self.ctx.note(
+                "unchanged", "alias", short_arn(names.alias_arn), f"-> {short_arn(current)}"
+            )
             return
         if version is None:  # plan: the version deploy would publish has no ARN yet
-            self.note(
+            self.ctx.note(
                 "update",
                 "alias",
                 short_arn(names.alias_arn),
                 f"{short_arn(current)} -> the new version",
             )
             return
-        if self.note(
+        if self.ctx.note(
             "update",
             "alias",
             short_arn(names.alias_arn),
@@ -165,8 +175,8 @@ class StatesSteps:
             )
 
     def rollback(self) -> str:
-        names = self.names
-        current = self.backend._alias_target(names.alias_arn)
+        names = self.ctx.names
+        current = self.ctx.alias_target(names.alias_arn)
         if current is None:
             raise UsageError(
                 f"nothing to roll back: {names.alias_arn} does not exist; deploy first"
@@ -176,13 +186,13 @@ class StatesSteps:
         if not older:
             raise UsageError(f"nothing to roll back to: {current} is the oldest version")
         target = older[-1]
-        if self.note(
+        if self.ctx.note(
             "update",
             "alias",
             short_arn(names.alias_arn),
             f"rollback {short_arn(current)} -> {short_arn(target)}",
         ):
-            self.c("stepfunctions").update_state_machine_alias(
+            self.ctx.c("stepfunctions").update_state_machine_alias(
                 stateMachineAliasArn=names.alias_arn,
                 routingConfiguration=[{"stateMachineVersionArn": target, "weight": 100}],
             )
@@ -203,7 +213,7 @@ class StatesSteps:
     )
 
     def ensure_schedule(self, spec: dict[str, Any]) -> None:
-        scheduler = self.c("scheduler")
+        scheduler = self.ctx.c("scheduler")
         name, group = spec["Name"], spec["GroupName"]
         try:
             current = scheduler.get_schedule(Name=name, GroupName=group)
@@ -213,22 +223,22 @@ class StatesSteps:
             detail = (
                 f"{spec.get('ScheduleExpression')} {spec.get('ScheduleExpressionTimezone', 'UTC')}"
             )
-            if self.note("create", "schedule", f"{group}/{name}", detail):
-                self._after_iam(lambda: scheduler.create_schedule(**spec))
+            if self.ctx.note("create", "schedule", f"{group}/{name}", detail):
+                self.ctx.after_iam(lambda: scheduler.create_schedule(**spec))
             return
         stale = [
             key
             for key in self.SCHEDULE_KEYS
             if key in spec and plain(current.get(key)) != plain(spec[key])
         ]
-        if self.note(
+        if self.ctx.note(
             "update" if stale else "unchanged", "schedule", f"{group}/{name}", ", ".join(stale)
         ):
-            self._after_iam(lambda: scheduler.update_schedule(**spec))
+            self.ctx.after_iam(lambda: scheduler.update_schedule(**spec))
 
-    def remove_schedule(self) -> None:
-        scheduler = self.c("scheduler")
-        spec = self.render_schedule()
+    def remove_schedule(self, spec: dict[str, Any]) -> None:
+        """`spec` is the rendered schedule: its Name and GroupName say which one is ours."""
+        scheduler = self.ctx.c("scheduler")
         name, group = spec["Name"], spec["GroupName"]
         try:
             current = scheduler.get_schedule(Name=name, GroupName=group)
@@ -237,17 +247,17 @@ class StatesSteps:
                 return
             raise
         # Schedules carry no tags; ours is the one that targets our alias.
-        if current.get("Target", {}).get("Arn") != self.names.alias_arn:
-            self.note(
+        if current.get("Target", {}).get("Arn") != self.ctx.names.alias_arn:
+            self.ctx.note(
                 "unchanged", "schedule", f"{group}/{name}", "targets something else; left alone"
             )
             return
-        if self.note("delete", "schedule", f"{group}/{name}"):
+        if self.ctx.note("delete", "schedule", f"{group}/{name}"):
             scheduler.delete_schedule(Name=name, GroupName=group)
 
     def remove_state_machine(self) -> None:
-        sfn = self.c("stepfunctions")
-        arn = self.names.state_machine_arn
+        sfn = self.ctx.c("stepfunctions")
+        arn = self.ctx.names.state_machine_arn
         try:
             sfn.describe_state_machine(stateMachineArn=arn)
             tags = sfn.list_tags_for_resource(resourceArn=arn)["tags"]
@@ -256,16 +266,18 @@ class StatesSteps:
                 return
             raise
         if not any(t["key"] == MANAGED_TAG[0] and t["value"] == MANAGED_TAG[1] for t in tags):
-            self.note(
+            self.ctx.note(
                 "unchanged",
                 "state_machine",
-                self.names.state_machine,
+                self.ctx.names.state_machine,
                 "not created by opsbook; left alone",
             )
             return
-        if self.backend._alias_target(self.names.alias_arn) is not None:
-            if self.note("delete", "alias", short_arn(self.names.alias_arn)):
-                sfn.delete_state_machine_alias(stateMachineAliasArn=self.names.alias_arn)
+        if self.ctx.alias_target(self.ctx.names.alias_arn) is not None:
+            if self.ctx.note("delete", "alias", short_arn(self.ctx.names.alias_arn)):
+                sfn.delete_state_machine_alias(stateMachineAliasArn=self.ctx.names.alias_arn)
         # Deleting the state machine deletes its versions too.
-        if self.note("delete", "state_machine", self.names.state_machine, "with its versions"):
+        if self.ctx.note(
+            "delete", "state_machine", self.ctx.names.state_machine, "with its versions"
+        ):
             sfn.delete_state_machine(stateMachineArn=arn)

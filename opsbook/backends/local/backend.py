@@ -66,11 +66,12 @@ __all__ = [
 CLOCKS = ("virtual", "real")
 
 
-class LocalBackend(LocalRuns):
+class LocalBackend:
     """The Backend API on this machine. See the module docstring for the file layout.
 
-    Its parts receive what they use: `place` (the home, its paths and store) and `deployer`
-    (deploy, rollback, teardown, the live definition)."""
+    Its parts receive what they use: `place` (the home, its paths and store), `deployer`
+    (deploy, rollback, teardown, the live definition) and `runs` (running, recording and
+    reaping executions)."""
 
     name = "local"
 
@@ -87,7 +88,7 @@ class LocalBackend(LocalRuns):
         flow = workflow or get_workflow(cfg)
         self.place = LocalHome(cfg.for_workflow(flow), flow)
         self.deployer = LocalDeploy(self.place)
-        self.clock = clock
+        self.runs = LocalRuns(self.place, clock=clock, open_warehouse=self.open_warehouse)
         self.lock_timeout = 60.0  # how long to wait for a DuckDB file another process holds
 
     def __repr__(self) -> str:
@@ -95,6 +96,19 @@ class LocalBackend(LocalRuns):
             f"LocalBackend(home={str(self.home.resolve())!r}, workflow={self.workflow.name!r},"
             f" state_machine={self.sm_name!r}, clock={self.clock!r})"
         )
+
+    @property
+    def clock(self) -> str:
+        """ "virtual" or "real"; settable (tests switch a deployed home to the real clock)."""
+        return self.runs.clock
+
+    @clock.setter
+    def clock(self, value: str) -> None:
+        self.runs.clock = value
+
+    def resources(self, **overrides: Any) -> Any:
+        """What the in-process Lambda handlers touch: this home's warehouse, objects, outbox."""
+        return self.runs.resources(**overrides)
 
     # ------------------------------------------------------------------ the home's parts
     @property
@@ -195,7 +209,7 @@ class LocalBackend(LocalRuns):
 
         self.store  # noqa: B018 - creates home and store
         summary: dict[str, Any] = {"home": str(self.home), "demo_rows": 0}
-        self._ensure_schema()
+        self.runs.ensure_schema()
         if demo_data:
             demo = self.workflow.hook("demo")
             if demo is None:
@@ -231,7 +245,7 @@ class LocalBackend(LocalRuns):
                 scheduled_time = scheduled_time.replace(tzinfo=UTC)
             scheduled_time = scheduled_time.astimezone(UTC)
         if not wait:
-            return self._start_detached(input, name, scheduled_time)
+            return self.describe(self.runs.start_detached(input, name, scheduled_time))
         return self.tag(self._start(input, name, scheduled_time, owner_pid=os.getpid()))
 
     def _start(
@@ -245,15 +259,15 @@ class LocalBackend(LocalRuns):
     ) -> Execution:
         self.store.require_writable()  # a read-only or full disk: said before anything else
         version_arn, text = self._deployed()
-        self._ensure_schema()
-        clock = self._clock(scheduled_time)
+        self.runs.ensure_schema()
+        clock = self.runs.clock_for(scheduled_time)
         arn = execution_arn(self.sm_name, name)
         with ExitStack() as stack:
             held = None
             if self.store.find_execution(self.sm_name, name) is None:
                 # Wait for the warehouse before the execution exists (and before anyone is
                 # told it is RUNNING); a duplicate start never needs it.
-                held = stack.enter_context(self._held_warehouse(clock))
+                held = stack.enter_context(self.runs.held_warehouse(clock))
             execution, created = self.store.create_execution(
                 state_machine=self.sm_name,
                 state_machine_arn=self.sm_arn,
@@ -267,7 +281,7 @@ class LocalBackend(LocalRuns):
             if on_created is not None:
                 on_created(execution, created)
             if created:
-                return self._run(execution, text, clock, redrive=False, held=held)
+                return self.runs.run(execution, text, clock, redrive=False, held=held)
         # A duplicate start of a RUNNING execution: AWS returns the original.
         return self.wait(execution.arn)
 
@@ -278,7 +292,7 @@ class LocalBackend(LocalRuns):
         arn = self._resolve(execution)
         if not self._has_store():
             raise ExecutionNotFound(f"no execution {execution!r} in {self.home}")
-        self._reap(arn)
+        self.runs.reap(arn)
         found = self.store.get_execution(arn)
         if found is None:
             raise ExecutionNotFound(f"no execution {execution!r} in {self.home}")
@@ -300,7 +314,7 @@ class LocalBackend(LocalRuns):
     ) -> list[Execution]:
         if not self._has_store():
             return []
-        self._reap()
+        self.runs.reap()
         status = normalize_status(status)
         found = self.store.list_executions(self.sm_name, status=status, since=since, until=until)
         return [self.tag(e) for e in found]
@@ -332,12 +346,12 @@ class LocalBackend(LocalRuns):
         self.store.request_stop(current.arn, error, cause)
         pid, _ = self.store.owner(current.arn)
         running_elsewhere = (
-            pid != os.getpid() and pid is not None and self._owner_alive(current.arn, pid)
+            pid != os.getpid() and pid is not None and self.runs.owner_alive(current.arn, pid)
         )
         if current.arn in RUNNING_HERE or running_elsewhere:
             # The engine running it sees the request between states and ends it ABORTED.
             return self.wait(current.arn, timeout=60)
-        self._abort_now(current.arn, error, cause)
+        self.runs.abort_now(current.arn, error, cause)
         return self.describe(current.arn)
 
     def redrive(self, execution: str, *, wait: bool = True) -> Execution:
@@ -356,7 +370,7 @@ class LocalBackend(LocalRuns):
                 " 14 days ago; it can no longer be redriven (start a new execution)"
             )
         if not wait:
-            return self._detached({"op": "redrive", "arn": current.arn})
+            return self.describe(self.runs.detached({"op": "redrive", "arn": current.arn}))
         return self.tag(self._redrive(current.arn))
 
     def _redrive(
@@ -371,13 +385,13 @@ class LocalBackend(LocalRuns):
         text = version["definition"] if version else json.dumps(self.definition())
         # Virtual runs may have closed "in the future" (a manual start at now that polled for
         # hours); resume after that so the history never goes back in time.
-        clock = self._clock(max(now, current.stop_date or now))
+        clock = self.runs.clock_for(max(now, current.stop_date or now))
         self._check_resumable(current)
-        with self._held_warehouse(clock) as held:
+        with self.runs.held_warehouse(clock) as held:
             claimed = self.store.claim_redrive(arn, owner_pid=os.getpid(), redrive_date=now)
             if on_claimed is not None:
                 on_claimed(claimed, True)
-            return self._run(claimed, text, clock, redrive=True, held=held)
+            return self.runs.run(claimed, text, clock, redrive=True, held=held)
 
     def _check_resumable(self, current: Execution) -> None:
         """A redrive resumes a history that begins with ExecutionStarted; one whose process

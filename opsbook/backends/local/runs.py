@@ -1,4 +1,4 @@
-"""The local backend's in-process run machinery (a mixin of LocalBackend): clocks, the engine's
+"""The local backend's in-process run machinery (a component LocalBackend builds): clocks, the engine's
 task registry, running and recording an execution, detached --no-wait children, and reaping
 executions whose process died."""
 
@@ -14,13 +14,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opsbook.backends.base import ABORTED, FAILED, SUCCEEDED, Execution
+from opsbook.backends.local.home import LocalHome
 from opsbook.backends.local.store import StorageError, Store, utcnow
 from opsbook.config import Config
 from opsbook.errors import OperationFailed
 from opsbook.masking import REDACTED, masker
+from opsbook.workflows.manifest import Workflow
 
 INTERRUPTED_ERROR = "Opsbook.Interrupted"
 # The events that close an execution: stored with its status row, in one transaction.
@@ -61,26 +63,29 @@ def _owner_key(arn: str) -> str:
 
 
 class LocalRuns:
-    """Runs executions in this process (or a detached child); LocalBackend supplies the store,
-    paths, config and clock choice."""
+    """Runs executions in this process (or a detached child). It receives what it uses: the
+    home (`place`: paths, store, config, workflow), the clock choice ("virtual" or "real") and
+    the backend's `open_warehouse` (which waits for a locked file as configured)."""
 
-    cfg: Config
-    clock: str
-    home: Path
-    if TYPE_CHECKING:  # supplied by LocalBackend
+    def __init__(self, place: LocalHome, *, clock: str, open_warehouse: Callable[[], Any]) -> None:
+        self.place = place
+        self.clock = clock
+        self.open_warehouse = open_warehouse
 
-        @property
-        def store(self) -> Store: ...
+    @property
+    def cfg(self) -> Config:
+        return self.place.cfg
 
-        @property
-        def warehouse_path(self) -> Path: ...
+    @property
+    def workflow(self) -> Workflow:
+        return self.place.workflow
 
-        def open_warehouse(self, *, timeout: float | None = None) -> Any: ...
-
-        def describe(self, execution: str) -> Execution: ...
+    @property
+    def store(self) -> Store:
+        return self.place.store
 
     # ------------------------------------------------------------------ executions
-    def _clock(self, start: datetime | None):
+    def clock_for(self, start: datetime | None):
         from opsbook.engine import RealClock, VirtualClock
 
         if self.clock == "real":
@@ -91,10 +96,10 @@ class LocalRuns:
         """What the in-process Lambda handlers touch: this home's warehouse, objects, outbox."""
         from opsbook.lambdas.resources import Resources
 
-        return Resources.local(self.home, config=self.cfg, **overrides)
+        return Resources.local(self.place.home, config=self.cfg, **overrides)
 
     @contextmanager
-    def _held_warehouse(self, clock) -> Iterator[Any]:
+    def held_warehouse(self, clock) -> Iterator[Any]:
         """The warehouse a virtual-clock run keeps open from start to end (None under the real
         clock). It is taken BEFORE the execution is created or claimed: a file another process
         holds is then a refusal before anything was reported, never a reported run that is
@@ -117,7 +122,7 @@ class LocalRuns:
             return
         yield self.resources(open_warehouse=lambda: _Borrowed(held))
 
-    def _tasks(self, clock, resources) -> dict[str, Callable]:
+    def tasks(self, clock, resources) -> dict[str, Callable]:
         """The engine's task registry: the workflow's task handlers, run in process.
 
         The workflow's before_task hook (if any) runs before each call; the weekly load's
@@ -126,7 +131,7 @@ class LocalRuns:
 
         return task_registry(self.workflow, self.cfg, resources, clock)
 
-    def _ensure_schema(self) -> None:
+    def ensure_schema(self) -> None:
         """The workflow's tables (its setup hook), created once per home (remembered in the
         store), so duplicate starts never need the DuckDB file."""
         setup = self.workflow.hook("setup")
@@ -134,7 +139,7 @@ class LocalRuns:
             return
         cfg = self.cfg
         key = f"schema:{self.workflow.name}:{cfg.dataset}.{cfg.source_table}.{cfg.target_table}"
-        if self.warehouse_path.exists() and self.store.get_meta(key):
+        if self.place.warehouse_path.exists() and self.store.get_meta(key):
             return
         wh = self.open_warehouse()
         try:
@@ -143,7 +148,7 @@ class LocalRuns:
             wh.close()
         self.store.set_meta(key, "ready")
 
-    def _run(
+    def run(
         self, execution: Execution, text: str, clock, *, redrive: bool, held: Any = None
     ) -> Execution:
         store = self.store
@@ -192,13 +197,13 @@ class LocalRuns:
 
         arn = execution.arn
         common = dict(
-            tasks=self._tasks(clock, resources),
+            tasks=self.tasks(clock, resources),
             clock=clock,
             on_event=persist,
             should_abort=should_abort,
             name=execution.name,
             execution_arn=arn,
-            state_machine_arn=execution.version_arn or self.sm_arn,
+            state_machine_arn=execution.version_arn or self.place.sm_arn,
         )
         if redrive:
             return engine.redrive(
@@ -257,12 +262,12 @@ class LocalRuns:
         )  # fmt: skip
         self._announce(arn)
 
-    def _start_detached(
+    def start_detached(
         self, input: dict[str, Any], name: str, scheduled_time: datetime | None
-    ) -> Execution:
-        """--no-wait: a detached child process creates and runs the execution; we return once
-        it is recorded (RUNNING), exactly like StartExecution."""
-        return self._detached(
+    ) -> str:
+        """--no-wait: a detached child process creates and runs the execution; we return its
+        ARN once it is recorded (RUNNING), exactly like StartExecution."""
+        return self.detached(
             {
                 "op": "start",
                 "input": input,
@@ -271,9 +276,9 @@ class LocalRuns:
             }
         )
 
-    def _detached(self, request: dict[str, Any]) -> Execution:
-        """Run `request` in a detached child process (it outlives us); return once the child
-        has recorded the execution as RUNNING."""
+    def detached(self, request: dict[str, Any]) -> str:
+        """Run `request` in a detached child process (it outlives us); return the execution's
+        ARN once the child has recorded it as RUNNING."""
         request = {**request, "config": config_to_json(self.cfg), "clock": self.clock}
         child = subprocess.Popen(
             [sys.executable, "-m", "opsbook.backends.local.backend"],
@@ -306,9 +311,9 @@ class LocalRuns:
             if cls is errors.ExecutionAlreadyExists:
                 raise cls(reply["message"], existing)
             raise cls(reply["message"])
-        return self.describe(reply["arn"])
+        return str(reply["arn"])
 
-    def _owner_alive(self, arn: str, pid: int) -> bool:
+    def owner_alive(self, arn: str, pid: int) -> bool:
         """Is the process that runs `arn` alive? pid + start time + host when recorded."""
         recorded = self.store.get_meta(_owner_key(arn)) or ""
         rec_pid, _, identity = recorded.partition(":")
@@ -321,7 +326,7 @@ class LocalRuns:
                 return current == identity
         return _pid_alive(pid)
 
-    def _reap(self, arn: str | None = None) -> None:
+    def reap(self, arn: str | None = None) -> None:
         """Mark RUNNING executions whose process died (e.g. SIGKILL) as FAILED, interrupted."""
         store = self.store
         if store.read_only:
@@ -329,7 +334,7 @@ class LocalRuns:
         for run_arn, pid in store.running():
             if arn is not None and run_arn != arn:
                 continue
-            if pid is None or self._owner_alive(run_arn, pid):
+            if pid is None or self.owner_alive(run_arn, pid):
                 continue
             try:
                 self._reap_one(run_arn, pid)
@@ -357,7 +362,7 @@ class LocalRuns:
             owner=pid, status=FAILED, error=error, cause=cause, stop_date=when, owner_pid=None,
         )  # fmt: skip
 
-    def _abort_now(self, arn: str, error: str | None, cause: str | None) -> None:
+    def abort_now(self, arn: str, error: str | None, cause: str | None) -> None:
         when = utcnow()
         details: dict[str, Any] = {}
         if error:
