@@ -127,6 +127,26 @@ def job_budget(remaining_ms: int | None, max_job_seconds: float) -> tuple[int, f
     return int(cap * 1000), max(wait, cap + 1.0)
 
 
+def transaction_script(statements: list[str]) -> str:
+    """The statements as one BigQuery script, BEGIN TRANSACTION ... COMMIT TRANSACTION: all or
+    nothing. Each `;` stands on its own line: a statement may end in a -- comment."""
+    body = "\n;\n".join(s.strip().rstrip(";") for s in statements)
+    return f"BEGIN TRANSACTION;\n{body}\n;\nCOMMIT TRANSACTION;"
+
+
+def last_dml_count(client: Any, job: Any) -> int:
+    """Rows affected by a script's last DML statement (its statements run as child jobs)."""
+    try:
+        children = list(client.list_jobs(parent_job=job.job_id))
+    except Exception:  # counts are informative; the script itself succeeded
+        return int(job.num_dml_affected_rows or 0)
+    dml = [c for c in children if getattr(c, "num_dml_affected_rows", None) is not None]
+    if not dml:
+        return 0
+    last = max(dml, key=lambda c: c.created or dt.datetime.min.replace(tzinfo=dt.UTC))
+    return int(last.num_dml_affected_rows)
+
+
 class BigQueryJobs:
     """query / execute / script over one BigQuery client, as the Lambda handlers use them."""
 
@@ -226,18 +246,8 @@ class BigQueryJobs:
     def script(self, statements: list[str], params: Mapping[str, Any] | None = None) -> int:
         """One script, BEGIN TRANSACTION ... COMMIT TRANSACTION: all or nothing. Returns the
         rows affected by the last DML statement."""
-        body = "\n;\n".join(s.strip().rstrip(";") for s in statements)
-        sql = f"BEGIN TRANSACTION;\n{body}\n;\nCOMMIT TRANSACTION;"
-        job, _ = self._run(sql, params)
-        try:
-            children = list(self.client.list_jobs(parent_job=job.job_id))
-        except Exception:  # counts are informative; the script itself succeeded
-            return int(job.num_dml_affected_rows or 0)
-        dml = [c for c in children if getattr(c, "num_dml_affected_rows", None) is not None]
-        if not dml:
-            return 0
-        last = max(dml, key=lambda c: c.created or dt.datetime.min.replace(tzinfo=dt.UTC))
-        return int(last.num_dml_affected_rows)
+        job, _ = self._run(transaction_script(statements), params)
+        return last_dml_count(self.client, job)
 
     def close(self) -> None:
         self.client.close()

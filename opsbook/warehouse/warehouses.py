@@ -466,20 +466,10 @@ class BigQueryWarehouse:
 
     def script(self, statements: list[str], params: Params = None) -> int:
         """One BigQuery script, BEGIN TRANSACTION ... COMMIT TRANSACTION: all or nothing."""
-        # Each `;` on its own line: a statement may end in a -- comment.
-        body = "\n;\n".join(s.strip().rstrip(";") for s in statements)
-        sql = f"BEGIN TRANSACTION;\n{body}\n;\nCOMMIT TRANSACTION;"
-        job, _ = self._run(sql, params)
-        # A script's statements run as child jobs; report the last DML statement's count.
-        try:
-            children = list(self.client.list_jobs(parent_job=job.job_id))
-        except Exception:  # counts are informative; the script itself succeeded
-            return int(job.num_dml_affected_rows or 0)
-        dml = [c for c in children if getattr(c, "num_dml_affected_rows", None) is not None]
-        if not dml:
-            return 0
-        last = max(dml, key=lambda c: c.created or dt.datetime.min.replace(tzinfo=dt.UTC))
-        return int(last.num_dml_affected_rows)
+        from opsbook.warehouse.bigquery_jobs import last_dml_count, transaction_script
+
+        job, _ = self._run(transaction_script(statements), params)
+        return last_dml_count(self.client, job)
 
     def close(self) -> None:
         self.client.close()

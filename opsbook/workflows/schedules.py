@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opsbook.errors import UsageError
+from opsbook.workflows.partitions import as_date
 from opsbook.workflows.polling import check_notify_every, check_polling
 
 THURSDAY = 3  # date.weekday()
@@ -196,18 +197,6 @@ def week_for_fire_time(fired: datetime, tz: ZoneInfo = TOKYO) -> date:
     if fired.tzinfo is None:
         fired = fired.replace(tzinfo=UTC)
     return thursday_on_or_before(fired.astimezone(tz).date())
-
-
-def as_date(value: str | date | datetime, what: str = "date") -> date:
-    """A date from a date, datetime or 'YYYY-MM-DD' string; UsageError otherwise."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise UsageError(f"{what} {str(value)!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _as_date(value: str | date, what: str) -> date:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import ast
 import base64
 import hashlib
-import io
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from opsbook.errors import ConfigError
+from opsbook.lambda_build.zipping import deterministic_zip
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # .../opsbook
 HANDLER_MODULES = ("check_records", "notify", "insert_week")
@@ -25,8 +24,6 @@ HANDLER_MODULES = ("check_records", "notify", "insert_week")
 UNZIPPED_LIMIT = 262_144_000
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # larger zips go through S3
 MAX_LAYERS = 5
-
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -47,19 +44,6 @@ class Artifact:
     def sha256(self) -> str:
         """Base64 SHA-256, as Lambda's CodeSha256."""
         return base64.b64encode(hashlib.sha256(self.data).digest()).decode()
-
-
-def _zip(files: dict[str, bytes], executable: frozenset[str] = frozenset()) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for arcname in sorted(files):
-            info = zipfile.ZipInfo(arcname, date_time=_ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            mode = 0o755 if arcname in executable else 0o644
-            info.external_attr = (0o100000 | mode) << 16
-            info.create_system = 3  # unix, so the mode bits are honoured
-            zf.writestr(info, files[arcname])
-    return buf.getvalue()
 
 
 # --- the function zip -----------------------------------------------------------------------
@@ -149,7 +133,7 @@ def build_function_zip(
             files[str(PurePosixPath("opsbook", *path.relative_to(root).parts))] = path.read_bytes()
     return Artifact(
         name="function",
-        data=_zip(files),
+        data=deterministic_zip(files),
         unzipped_size=sum(len(v) for v in files.values()),
         entries=tuple(sorted(files)),
     )
