@@ -187,7 +187,7 @@ def rerun_command(
                 wide=wide,
             )
         )
-        typer.echo(summary_line(results))
+        typer.echo(summary_line(results, label))
     _say_failures_outside(backend, since, until, label, as_json)
     bad = results[(results["action"] != SKIP) & ~results["status"].isin(["SUCCEEDED", "RUNNING"])]
     if not dry_run and len(bad):

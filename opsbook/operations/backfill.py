@@ -414,21 +414,22 @@ def outcome(row: dict[str, Any]) -> str:
     return f"{verb[1]} {name}: {row.get('status')}"
 
 
-def summary_line(results: pd.DataFrame) -> str:
+def summary_line(results: pd.DataFrame, label: str = "week") -> str:
     """One line: "dry run: would redrive 1, would start 0 of 12 weeks" or "redrove 1,
-    started 0 of 12 weeks: 1 succeeded, 0 did not"."""
+    started 0 of 12 weeks: 1 succeeded, 0 did not" (`label`: the scheme's week, day, month)."""
     counts = summarize(results)
+    units = f"{label}s"
     if results["dry_run"].fillna(False).astype(bool).any() or not (
         counts["redriven"] or counts["started"]
     ):
         if counts["would_redrive"] or counts["would_start"]:
             return (
                 f"dry run: would redrive {counts['would_redrive']}, would start"
-                f" {counts['would_start']} of {counts['weeks']} weeks"
+                f" {counts['would_start']} of {counts['weeks']} {units}"
             )
-        return f"nothing to rerun in {counts['weeks']} weeks"
+        return f"nothing to rerun in {counts['weeks']} {units}"
     return (
-        f"redrove {counts['redriven']}, started {counts['started']} of {counts['weeks']} weeks:"
+        f"redrove {counts['redriven']}, started {counts['started']} of {counts['weeks']} {units}:"
         f" {counts['succeeded']} succeeded, {counts['failed']} did not"
     )
 
