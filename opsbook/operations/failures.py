@@ -190,10 +190,15 @@ def poll_count(
         return found
     if events is None:
         return None
+    return count_state(events, wait_state)
+
+
+def count_state(events: list[dict[str, Any]], state: str) -> int:
+    """How many times `state` was entered (a poll is one entry of the polling Wait state)."""
     return sum(
         1
         for e in events
-        if str(e.get("type", "")).endswith("StateEntered") and _details(e).get("name") == wait_state
+        if str(e.get("type", "")).endswith("StateEntered") and _details(e).get("name") == state
     )
 
 
@@ -209,6 +214,7 @@ __all__ = [
     "FAILURE_KEYS",
     "VISIT_KEYS",
     "cause_message",
+    "count_state",
     "failure_detail",
     "poll_count",
     "state_visits",

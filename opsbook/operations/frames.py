@@ -147,15 +147,6 @@ def cause_text(fail: pd.Series) -> str | None:
     return cause if isinstance(cause, str) else json.dumps(cause, ensure_ascii=False)
 
 
-def count_state(events: list[dict[str, Any]], state: str) -> int:
-    """How many times `state` was entered."""
-    return sum(
-        1
-        for e in events
-        if str(e.get("type", "")).endswith("StateEntered") and event_details(e).get("name") == state
-    )
-
-
 def events_frame(events: list[dict[str, Any]], redact=None) -> pd.DataFrame:
     """One row per history event, JSON decoded and secrets redacted."""
     redact = redact or (lambda v: v)

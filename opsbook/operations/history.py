@@ -33,7 +33,7 @@ from opsbook.backends.base import (
 from opsbook.config import Config, load_config
 from opsbook.errors import UsageError
 from opsbook.operations.cache import ExecutionCache, HistoryCache, listed_only
-from opsbook.operations.failures import poll_count
+from opsbook.operations.failures import count_state, poll_count
 from opsbook.operations.frames import (
     EVENT_COLUMNS,
     EXECUTION_COLUMNS,
@@ -43,7 +43,6 @@ from opsbook.operations.frames import (
     WEEK_COLUMNS,
     cause_text,
     closed_time,
-    count_state,
     decode,
     events_frame,
     executions_frame,

@@ -10,7 +10,8 @@ from typing import Any
 from opsbook.backends.base import Backend, Execution
 from opsbook.config import Config
 from opsbook.errors import ExecutionAlreadyExists, UsageError
-from opsbook.operations.history import History, count_state, human_duration
+from opsbook.operations.failures import poll_count
+from opsbook.operations.history import History, human_duration
 from opsbook.workflows.manifest import Workflow
 
 
@@ -98,7 +99,7 @@ def fire_schedule(
                 "fired": fired.isoformat(),
                 "name": execution.name,
                 "status": execution.status,
-                "polls": count_state(events, wait_state),
+                "polls": poll_count(events, None, wait_state),
                 "duration": human_duration(_seconds(execution)),
                 "existing": existing,
                 "cause": execution.cause or execution.error,

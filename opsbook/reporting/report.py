@@ -243,7 +243,8 @@ def load_week(
     cfg: Config | None = None,
 ) -> WeekReport:
     """Read one week's executions, history, data arrival and weekly_summary from the backend."""
-    from opsbook.operations.history import History, count_state, group_by_partition, last_execution
+    from opsbook.operations.failures import poll_count
+    from opsbook.operations.history import History, group_by_partition, last_execution
     from opsbook.reporting import charts
 
     if (
@@ -301,7 +302,9 @@ def load_week(
         anomalies=flagged,
         summary=summary,
         notifications=charts.notifications(events),
-        polls=count_state(raw, wait_state) if raw is not None else None,
+        polls=poll_count(raw, last.output if last else None, wait_state)
+        if raw is not None
+        else None,
         arrival_at_run=at_run,
         run_end=run_end,
         arrival_note=note,
