@@ -153,6 +153,19 @@ def storage_problem(path: Path, exc: BaseException) -> str | None:
     return None
 
 
+def column_updates(fields: dict[str, Any]) -> tuple[str, list[Any]]:
+    """`col = ?, ...` and the values for an UPDATE of the executions row (datetimes and JSON
+    values encoded as the store keeps them)."""
+    values = []
+    for key, value in fields.items():
+        if key in ("start_date", "stop_date", "redrive_date"):
+            value = to_text(value)
+        elif key in ("input", "output") and value is not None:
+            value = dumps(value)
+        values.append(value)
+    return ", ".join(f"{key} = ?" for key in fields), values
+
+
 class Store:
     """A SQLite store. Each thread gets its own connection (rerun acts on weeks from a thread
     pool, and one sqlite3 connection must not interleave transactions of two threads).
@@ -538,14 +551,7 @@ class Store:
         """Set columns; datetimes and JSON values are encoded."""
         if not fields:
             return
-        values = []
-        for key, value in fields.items():
-            if key in ("start_date", "stop_date", "redrive_date"):
-                value = to_text(value)
-            elif key in ("input", "output") and value is not None:
-                value = dumps(value)
-            values.append(value)
-        assignments = ", ".join(f"{key} = ?" for key in fields)
+        assignments, values = column_updates(fields)
         with self.transaction() as conn:
             conn.execute(f"UPDATE executions SET {assignments} WHERE arn = ?", (*values, arn))
 
@@ -557,14 +563,7 @@ class Store:
         writes did exactly that). An event without an id gets the next one. With `owner`,
         only a RUNNING execution still owned by that pid is closed (the reaper's guard);
         returns whether it was closed."""
-        values = []
-        for key, value in fields.items():
-            if key in ("start_date", "stop_date", "redrive_date"):
-                value = to_text(value)
-            elif key in ("input", "output") and value is not None:
-                value = dumps(value)
-            values.append(value)
-        assignments = ", ".join(f"{key} = ?" for key in fields)
+        assignments, values = column_updates(fields)
         with self.transaction() as conn:
             if owner is not None:
                 row = conn.execute(
