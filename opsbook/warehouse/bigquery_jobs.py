@@ -77,9 +77,12 @@ def load_credentials(info: str | bytes | Mapping[str, Any] | None) -> Any:
 
 
 def query_parameter(name: str, value: Any) -> Any:
-    """A ScalarQueryParameter whose type follows the Python value."""
+    """A ScalarQueryParameter whose type follows the Python value (one given as a parameter
+    already passes through; a numpy scalar counts as its Python value)."""
     from google.cloud import bigquery
 
+    if isinstance(value, bigquery.ScalarQueryParameter):
+        return value
     if isinstance(value, bool):
         kind = "BOOL"
     elif isinstance(value, int):
@@ -96,6 +99,8 @@ def query_parameter(name: str, value: Any) -> Any:
         kind = "DATE"
     elif value is None or isinstance(value, str):
         kind = "STRING"
+    elif hasattr(value, "item"):  # numpy scalars (from DataFrames)
+        return query_parameter(name, value.item())
     else:
         raise BigQueryError(f"query parameter @{name}: unsupported type {type(value).__name__}")
     return bigquery.ScalarQueryParameter(name, kind, value)

@@ -20,6 +20,12 @@ import pandas as pd
 import pyarrow as pa
 
 from opsbook.errors import ConfigError, OperationFailed, UsageError
+from opsbook.warehouse.bigquery_jobs import (
+    BIGQUERY_SCOPES,
+    BigQueryError,
+    google_message,
+    query_parameter,
+)
 from opsbook.warehouse.rules import TranspileError, split_statements, transpile
 from opsbook.warehouse.templates import WarehouseSpecError, render_template
 
@@ -343,38 +349,14 @@ def _duck_message(exc: Exception) -> str:
 
 # ---------------------------------------------------------------- BigQuery
 
-BIGQUERY_SCOPES = ("https://www.googleapis.com/auth/bigquery",)
-
 
 def bigquery_parameter(name: str, value: Any):
-    """A ScalarQueryParameter whose type is inferred from the Python value."""
-    from google.cloud import bigquery
-
-    if isinstance(value, bigquery.ScalarQueryParameter):
-        return value
-    if value is None:
-        kind = "STRING"
-    elif isinstance(value, bool):
-        kind = "BOOL"
-    elif isinstance(value, int):
-        kind = "INT64"
-    elif isinstance(value, float):
-        kind = "FLOAT64"
-    elif isinstance(value, decimal.Decimal):
-        kind = "NUMERIC"
-    elif isinstance(value, dt.datetime):  # before date: datetime is a date
-        kind = "TIMESTAMP"
-        if value.tzinfo is None:  # BigQuery TIMESTAMPs are UTC instants
-            value = value.replace(tzinfo=dt.UTC)
-    elif isinstance(value, dt.date):
-        kind = "DATE"
-    elif isinstance(value, str):
-        kind = "STRING"
-    elif hasattr(value, "item"):  # numpy scalars
-        return bigquery_parameter(name, value.item())
-    else:
-        raise WarehouseError(f"query parameter @{name}: unsupported type {type(value).__name__}")
-    return bigquery.ScalarQueryParameter(name, kind, value)
+    """A ScalarQueryParameter whose type is inferred from the Python value
+    (bigquery_jobs.query_parameter, its error as a WarehouseError)."""
+    try:
+        return query_parameter(name, value)
+    except BigQueryError as exc:
+        raise WarehouseError(str(exc)) from None
 
 
 def bigquery_credentials(credentials: Any):
@@ -444,7 +426,7 @@ class BigQueryWarehouse:
             job = self.client.query(sql, job_config=config, location=self.location)
             rows = job.result()
         except api_exceptions.GoogleAPICallError as exc:
-            raise WarehouseError(_google_message(exc)) from None
+            raise WarehouseError(google_message(exc)) from None
         except (api_exceptions.RetryError, OSError) as exc:
             raise WarehouseError(f"BigQuery did not answer: {exc}") from None
         return job, rows
@@ -473,15 +455,6 @@ class BigQueryWarehouse:
 
     def close(self) -> None:
         self.client.close()
-
-
-def _google_message(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None) or []
-    first = errors[0] if errors and isinstance(errors[0], dict) else {}
-    message = first.get("message") or getattr(exc, "message", None) or str(exc)
-    message = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
-    reason = first.get("reason")
-    return f"BigQuery {reason}: {message}" if reason else f"BigQuery: {message}"
 
 
 # ---------------------------------------------------------------- factory
