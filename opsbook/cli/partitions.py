@@ -120,17 +120,10 @@ def partitions_command(
     _say_failures_outside(backend, since, until, label, as_json or as_csv)
 
 
-@commands.command("weeks")
-def weeks_command(
-    ctx: typer.Context,
-    since: str = typer.Option(None, "--since", help="First day (default: 12 weeks back)."),
-    until: str = typer.Option(None, "--until", help="Last day (YYYY-MM-DD; default: today)."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON document."),
-    as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout."),
-    wide: bool = typer.Option(False, "--wide", help="Never wrap long cells."),
-) -> None:
-    """The same as `partitions` (the weekly load's name for it)."""
-    partitions_command(ctx, since, until, as_json, as_csv, wide)
+# `weeks`: the weekly load's name for the same command.
+commands.command("weeks", help="The same as `partitions` (the weekly load's name for it).")(
+    partitions_command
+)
 
 
 @commands.command("rerun")

@@ -181,15 +181,19 @@ class PartitionScheme:
             return _month_start(day)
         return day
 
-    def between(self, since: str | date, until: str | date) -> list[Partition]:
-        """Every partition whose key day lies in [since, until] (both inclusive, any days)."""
+    def _first_and_end(self, since: str | date, until: str | date) -> tuple[date, date]:
+        """The key day of the first partition on or after `since`, and `until`, both checked
+        (a one-line UsageError for a bad date or an inverted range)."""
         start = in_range(as_date(since, "--since"), "--since")
         end = in_range(as_date(until, "--until"), "--until")
         if end < start:
             raise UsageError(f"--until {end.isoformat()} is before --since {start.isoformat()}")
         first = self._on_or_before(start)
-        if first < start:
-            first = self._after(first)
+        return (self._after(first) if first < start else first), end
+
+    def between(self, since: str | date, until: str | date) -> list[Partition]:
+        """Every partition whose key day lies in [since, until] (both inclusive, any days)."""
+        first, end = self._first_and_end(since, until)
         out: list[Partition] = []
         day = first
         while day <= end:
@@ -202,13 +206,7 @@ class PartitionScheme:
     def count_between(self, since: str | date, until: str | date) -> int:
         """How many partitions `between` would list, counted without listing them (a range
         size is checked before anything is built)."""
-        start = in_range(as_date(since, "--since"), "--since")
-        end = in_range(as_date(until, "--until"), "--until")
-        if end < start:
-            raise UsageError(f"--until {end.isoformat()} is before --since {start.isoformat()}")
-        first = self._on_or_before(start)
-        if first < start:
-            first = self._after(first)
+        first, end = self._first_and_end(since, until)
         if first > end:
             return 0
         if self.kind == "weekly":

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opsbook.errors import UsageError
-from opsbook.workflows.partitions import as_date
+from opsbook.workflows.partitions import as_date, in_range
 from opsbook.workflows.polling import check_notify_every, check_polling
 
 THURSDAY = 3  # date.weekday()
@@ -40,21 +40,6 @@ class WeekDates(NamedTuple):
     week_start: date  # the Thursday before
     week_end: date  # the Wednesday before the run date
     check_date: date  # the day whose rows must have landed before the load
-
-
-# Dates a week can be named by: far enough from date.min/max that the week's own dates and
-# time-zone arithmetic never overflow (year 1 gave an OverflowError, exit 1).
-FIRST_DAY = date(1970, 1, 1)
-LAST_DAY = date(9998, 12, 31)
-
-
-def _in_range(day: date, what: str) -> date:
-    if not FIRST_DAY <= day <= LAST_DAY:
-        raise UsageError(
-            f"{what} {day.isoformat()} is out of range: use a date from"
-            f" {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
-        )
-    return day
 
 
 def _nearest_thursdays(day: date) -> tuple[date, date]:
@@ -81,7 +66,7 @@ def parse_week(text: str | date) -> date:
             raise UsageError(
                 f"{raw!r} is not a date (YYYY-MM-DD): no such day in the calendar"
             ) from None
-    _in_range(day, "week")
+    in_range(day, "week")
     if day.weekday() != THURSDAY:
         before, after = _nearest_thursdays(day)
         raise UsageError(
@@ -201,7 +186,7 @@ def week_for_fire_time(fired: datetime, tz: ZoneInfo = TOKYO) -> date:
 
 def _as_date(value: str | date, what: str) -> date:
     """--since/--until as a date within the calendar's range."""
-    return _in_range(as_date(value, f"--{what}"), f"--{what}")
+    return in_range(as_date(value, f"--{what}"), f"--{what}")
 
 
 # --- schedule expressions ------------------------------------------------------------------
