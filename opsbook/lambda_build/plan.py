@@ -6,7 +6,7 @@ package) the workflow folder's modules at the zip's root."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opsbook.backends.aws import packaging
@@ -51,13 +51,7 @@ def sources(workflow: Workflow, root: Path = packaging.PACKAGE_ROOT) -> list[Sou
     """The opsbook modules the handlers import, the data files beside the handlers, and a user
     workflow's own modules at the zip's root (so a task's `module:function` imports as on the
     local backend; its tests stay behind)."""
-    files = list(packaging.function_modules(root))
-    files += [
-        p
-        for p in sorted((root / "lambdas").rglob("*"))
-        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
-    ]
-    out = [Source(p, str(PurePosixPath("opsbook", *p.relative_to(root).parts))) for p in files]
+    out = [Source(path, arcname) for arcname, path in packaging.function_files(root).items()]
     if not workflow.shipped:
         out += [
             Source(path, path.relative_to(workflow.folder).as_posix())

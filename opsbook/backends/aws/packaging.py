@@ -115,22 +115,25 @@ def function_modules(root: Path = PACKAGE_ROOT) -> list[Path]:
     return sorted(set(seen.values()))
 
 
+def function_files(root: Path = PACKAGE_ROOT) -> dict[str, Path]:
+    """The function zip's opsbook files by their path inside the zip: the modules the handlers
+    import, and the data files beside the handlers (e.g. bundled SQL), which travel with them."""
+    files = list(function_modules(root))
+    files += [
+        path
+        for path in sorted((root / "lambdas").rglob("*"))
+        if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
+    ]
+    return {str(PurePosixPath("opsbook", *path.relative_to(root).parts)): path for path in files}
+
+
 def build_function_zip(
     root: Path = PACKAGE_ROOT, extra: Mapping[str, bytes] | None = None
 ) -> Artifact:
     """One zip for all of a workflow's functions: handler `opsbook.lambdas.<name>.handler`,
     plus `extra` files (a user workflow's handler modules) at the zip's root."""
     files: dict[str, bytes] = dict(extra or {})
-    for path in function_modules(root):
-        files[str(PurePosixPath("opsbook", *path.relative_to(root).parts))] = path.read_bytes()
-    # Data files beside the handlers (e.g. bundled SQL) travel with them.
-    for path in sorted((root / "lambdas").rglob("*")):
-        if (
-            path.is_file()
-            and path.suffix not in (".py", ".pyc")
-            and "__pycache__" not in path.parts
-        ):
-            files[str(PurePosixPath("opsbook", *path.relative_to(root).parts))] = path.read_bytes()
+    files.update({arcname: path.read_bytes() for arcname, path in function_files(root).items()})
     return Artifact(
         name="function",
         data=deterministic_zip(files),
