@@ -90,7 +90,7 @@ def artifacts():
 
 def test_console_legend_failure_panel_and_rerun(voila, demo):
     """The on-call path: legend and grid, the failed week's failure panel, a rerun from it."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -119,11 +119,12 @@ def test_console_legend_failure_panel_and_rerun(voila, demo):
             failed.click()
             panel = page.locator(".opsbook-failure")
             panel.locator("b", has_text="PollingGaveUp").wait_for(timeout=30_000)
-            text = panel.inner_text()
+            # The panel fills in as the widgets render: wait for each part, then read it whole.
+            for part in ("CheckRecords", "no rows for 2026-11-04", "UTC", "JST"):
+                expect(panel).to_contain_text(part, timeout=30_000)
+            expect(panel).to_contain_text('"check_date": "2026-11-04"', timeout=30_000)
             # The execution failed at the Task whose check gave up, not at a Fail state.
-            assert "CheckRecords" in text and "no rows for 2026-11-04" in text
-            assert "LoadFailed" not in text
-            assert "UTC" in text and "JST" in text and '"check_date": "2026-11-04"' in text
+            assert "LoadFailed" not in panel.inner_text()
             # The events tab (hidden behind Executions) lists the poll loop as one row.
             page.locator(".opsbook-events >> text=WaitForData").wait_for(
                 state="attached", timeout=30_000
@@ -145,9 +146,10 @@ def test_console_legend_failure_panel_and_rerun(voila, demo):
             page.locator(".opsbook-rerun").click()
             plan = page.locator(".opsbook-plan")
             plan.locator("text=week-2026-11-05-r1").wait_for(timeout=30_000)
-            assert "START" in plan.inner_text()
+            expect(plan).to_contain_text("START", timeout=30_000)
             confirm = page.locator(".opsbook-confirm")
-            assert confirm.is_visible() and "Confirm rerun of 1 week(s)" in confirm.inner_text()
+            expect(confirm).to_be_visible(timeout=30_000)
+            expect(confirm).to_contain_text("Confirm rerun of 1 week(s)", timeout=30_000)
             page.locator(".opsbook-panel").screenshot(path=str(ARTIFACTS / "ops_console_plan.png"))
             confirm.click()
             page.locator(".opsbook-results >> text=SUCCEEDED").wait_for(timeout=60_000)
