@@ -355,12 +355,15 @@ def failure_block(failure: dict, *, wide: bool = False, with_input: bool = False
 
     cause = failure.get("cause")
     message = cause_message(cause) or "-"
+    width = max(40, terminal_width() - 11)
+    stamp = when(failure.get("when"))
+    if not wide and len(stamp) > width:  # both zones do not fit: one zone a line
+        stamp = stamp.replace(" / ", "\n" + " " * 11)
     lines = [
         f"failed in: {failure.get('state') or '-'}",
         f"error:     {failure.get('error') or '-'}",
-        f"when:      {when(failure.get('when'))}",
+        f"when:      {stamp}",
     ]
-    width = max(40, terminal_width() - 11)
     raw = with_input and isinstance(cause, str) and cause != message  # --failed: all of it
     for label, text in (("cause:    ", message),) + ((("raw cause:", cause),) if raw else ()):
         if wide:

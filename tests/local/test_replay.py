@@ -5,23 +5,39 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from opsbook.errors import UsageError
 from opsbook.operations.fidelity import fill_placeholders, load_definition, replay_execution, verify
-from opsbook.workflows.schedules import week_input
+from opsbook.workflows.schedules import last_completed_week, week_input
 
 ROOT = Path(__file__).resolve().parents[2]
-GOOD, LATE = "2026-11-26", "2026-11-19"
+
+
+def _last_fired_week() -> date:
+    """The latest week whose run has fired (Thursday 00:30 UTC), so the week before it is
+    still inside redrive's 14 days."""
+    week = last_completed_week()
+    fired = datetime(week.year, week.month, week.day, 0, 30, tzinfo=UTC) <= datetime.now(UTC)
+    return week if fired else week - timedelta(days=7)
+
+
+def _day(week: date, offset: int) -> str:
+    return (week + timedelta(days=offset)).isoformat()
+
+
+GOOD_WEEK = _last_fired_week()
+GOOD, LATE = GOOD_WEEK.isoformat(), _day(GOOD_WEEK, -7)
 
 
 @pytest.fixture
 def weeks(deployed, insert_events, fire_time):
     """One good week (its last day lands after a poll would be needed: it has rows now) and
     one week with no rows at all: it polls 18 times and fails."""
-    for day in ("2026-11-19", "2026-11-22", "2026-11-25"):
+    for day in (_day(GOOD_WEEK, -7), _day(GOOD_WEEK, -4), _day(GOOD_WEEK, -1)):
         insert_events(deployed, day)
     good = deployed.start(week_input(GOOD), name=f"week-{GOOD}", scheduled_time=fire_time(GOOD))
     late = deployed.start(week_input(LATE), name=f"week-{LATE}", scheduled_time=fire_time(LATE))
@@ -90,11 +106,11 @@ def test_a_changed_timeout_parts_at_the_first_check(weeks):
 
 
 def test_verify_counts_matches_over_a_range(weeks):
-    report = verify(weeks, "2026-11-01", "2026-11-30")
+    report = verify(weeks, _day(GOOD_WEEK, -25), GOOD)
     data = report.to_dict()
     assert (data["replayed"], data["matched"], data["diverged"]) == (2, 2, 0)
     assert [e["execution"] for e in data["executions"]] == [f"week-{LATE}", f"week-{GOOD}"]
-    assert verify(weeks, "2026-11-20", "2026-11-25").to_dict()["replayed"] == 0
+    assert verify(weeks, _day(GOOD_WEEK, -6), _day(GOOD_WEEK, -1)).to_dict()["replayed"] == 0
 
 
 def test_a_redriven_week_replays_with_its_redrive(weeks):
@@ -140,7 +156,7 @@ def test_an_execution_replays_through_the_version_it_ran_after_a_new_deploy(
     backend = make_backend(tmp_path / "home", definitions_dir=definitions)
     backend.init()
     backend.deploy()
-    insert_events(backend, "2026-11-25")
+    insert_events(backend, _day(GOOD_WEEK, -1))
     backend.start(week_input(GOOD), name=f"week-{GOOD}", scheduled_time=fire_time(GOOD))
     path = definitions / "weekly_load" / "weekly_load.asl.json"
     data = json.loads(path.read_text())

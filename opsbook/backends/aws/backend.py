@@ -4,7 +4,7 @@ One boto3 Session; every client uses botocore's adaptive retry mode (ThrottlingE
 connection resets are retried with backoff). AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>)
 is honoured by botocore itself, so the same code runs against moto or any AWS-compatible
 endpoint. Credentials and region come from the standard chain unless config names a region.
-Deploy and teardown live in aws_deploy.py; the IAM policies in iam.py.
+Deploy and teardown live in deploy.py; the IAM policies in iam.py.
 """
 
 from __future__ import annotations
@@ -53,11 +53,12 @@ log = logging.getLogger(__name__)
 
 # botocore's own check of region names (botocore.utils.validate_region_name).
 REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
-PAGE = {"PageSize": 1000}
+PAGE = {"PageSize": 1000}  # maxResults=1000 on ListExecutions and GetExecutionHistory
+STOP_SETTLE_SECONDS = 10.0
 # Keyword options AwsBackend passes on to the Deployer (tests use a small layer, for one).
 DEPLOY_OPTIONS = frozenset(
     {"layer_requirements", "direct_upload_limit", "package_root", "build_dir", "iam_retry"}
-)  # maxResults=1000 on ListExecutions and GetExecutionHistory
+)
 
 
 def is_loopback(url: str | None) -> bool:
@@ -445,7 +446,12 @@ class AwsBackend:
         kwargs = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
         with self._execution_errors(execution, f"stopping {execution}"):
             self.sfn.stop_execution(executionArn=arn, **kwargs)
-        return self.describe(arn)
+        # StopExecution answers with a stopDate; nothing promises that DescribeExecution reads
+        # ABORTED at once, so give the status a few seconds to settle before reporting it.
+        try:
+            return self.wait(arn, timeout=STOP_SETTLE_SECONDS)
+        except OperationFailed:
+            return self.describe(arn)
 
     def wait(self, execution: str, *, timeout: float | None = None) -> Execution:
         """Poll DescribeExecution (1 s, growing to 15 s) until the execution closes."""
