@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
 
 from opsbook.errors import ConfigError
@@ -27,7 +28,13 @@ from opsbook.lambda_build.targets import Runtime, platform_tags
 
 # What the functions import beyond the standard library and boto3: the BigQuery REST client,
 # google-auth (service-account keys and workload identity federation), slack_sdk, sqlglot.
-LAYER_REQUIREMENTS = ("google-cloud-bigquery", "google-auth", "slack_sdk", "sqlglot")
+# sqlglot splits the insert script, so the layer pins the version opsbook itself runs and tests.
+LAYER_REQUIREMENTS = (
+    "google-cloud-bigquery",
+    "google-auth",
+    "slack_sdk",
+    f"sqlglot=={metadata.version('sqlglot')}",
+)
 # Never in the layer. The runtime provides boto3 and botocore; google-api-core[grpc] pulls in
 # grpc, which the BigQuery REST client never loads; the functions build no dataframes.
 EXCLUDED = frozenset(
