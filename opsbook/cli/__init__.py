@@ -14,6 +14,7 @@ Exit codes: 0 success; 1 the operation ran and failed (e.g. an execution ended F
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import traceback
@@ -108,6 +109,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
+    # A context of its own: what one command sets (the workflow's display zone) ends with it.
+    return contextvars.copy_context().run(_run, argv)
+
+
+def _run(argv: list[str] | None) -> int:
     debug = os.environ.get("OPSBOOK_DEBUG", "") not in ("", "0")
     try:
         result = app(args=argv, prog_name="opsbook", standalone_mode=False)

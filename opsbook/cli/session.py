@@ -44,7 +44,11 @@ class Session:
     def cfg(self) -> Config:
         """The configuration as the chosen workflow sees it."""
         if self._cfg is None:
-            self._cfg = self.base_cfg().for_workflow(self.workflow())
+            from opsbook.operations.display import use_zone
+
+            workflow = self.workflow()
+            use_zone(workflow.scheme.timezone)  # every time shown: UTC and this zone
+            self._cfg = self.base_cfg().for_workflow(workflow)
         return self._cfg
 
     def backend(self, **options: Any) -> Backend:

@@ -1,6 +1,6 @@
 """The one way opsbook shows a duration and a moment, in every face (CLI, console, report).
 
-A duration: `1h05m`, `12m30s`, `45s`, `-` when unknown. A moment: UTC and the schedule's zone
+A duration: `1h05m`, `12m30s`, `45s`, `-` when unknown. A moment: UTC and the workflow's zone
 side by side, each labelled, e.g. `2026-11-26 00:30:00 UTC / 09:30:00 Asia/Tokyo` (the other
 zone shows its date too when the day differs).
 """
@@ -8,13 +8,13 @@ zone shows its date too when the day differs).
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 DEFAULT_ZONE = "Asia/Tokyo"
+_zone: ContextVar[ZoneInfo | None] = ContextVar("display_zone", default=None)
 
 
 def duration_text(seconds: float | None) -> str:
@@ -35,20 +35,15 @@ def duration_text(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-@lru_cache(maxsize=8)
-def schedule_zone(definitions_dir: str | None = None) -> ZoneInfo:
-    """The schedule's time zone (definitions/.../schedule.json ScheduleExpressionTimezone);
-    Asia/Tokyo when the file cannot be read."""
-    import json
+def use_zone(zone: ZoneInfo) -> None:
+    """Show moments beside UTC in `zone` (the chosen workflow's) from now on in this context."""
+    _zone.set(zone)
 
-    from opsbook.config import Config
 
-    folder = Path(definitions_dir) if definitions_dir else Config().definitions_dir
-    try:
-        doc = json.loads((folder / "schedule.json").read_text(encoding="utf-8"))
-        return ZoneInfo(str(doc.get("ScheduleExpressionTimezone") or "UTC"))
-    except (OSError, ValueError, KeyError):
-        return ZoneInfo(DEFAULT_ZONE)
+def display_zone() -> ZoneInfo:
+    """The zone moments are shown in beside UTC: the chosen workflow's, else Asia/Tokyo (the
+    shipped weekly load's)."""
+    return _zone.get() or ZoneInfo(DEFAULT_ZONE)
 
 
 def _instant(value: Any) -> datetime | None:
@@ -73,7 +68,7 @@ def time_text(value: Any, zone: ZoneInfo | None = None) -> str:
     moment = _instant(value)
     if moment is None:
         return "-"
-    zone = zone or schedule_zone()
+    zone = zone or display_zone()
     utc = moment.astimezone(UTC)
     local = moment.astimezone(zone)
     if str(zone) == "UTC":
@@ -82,4 +77,4 @@ def time_text(value: Any, zone: ZoneInfo | None = None) -> str:
     return f"{utc:%Y-%m-%d %H:%M:%S} UTC / {other} {zone}"
 
 
-__all__ = ["DEFAULT_ZONE", "duration_text", "schedule_zone", "time_text"]
+__all__ = ["DEFAULT_ZONE", "display_zone", "duration_text", "time_text", "use_zone"]

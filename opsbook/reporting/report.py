@@ -333,9 +333,15 @@ class PartitionReport:
     def status_table(self) -> pd.DataFrame:
         return WeekReport.status_table(self)  # type: ignore[arg-type]
 
+    @property
+    def title(self) -> str:
+        """The page title: workflow, partition and status."""
+        return f"{self.workflow} · {self.label} {self.key} · {self.status}"
+
     def figures(self) -> dict[str, Any]:
         ex = self.execution
         return {
+            "title": self.title,
             "workflow": self.workflow,
             self.label: self.key,
             "partition": self.key,
@@ -615,7 +621,7 @@ def to_html(notebook: str | Path, title: str | None = None) -> str:
     for cell in nb.cells:  # the key figures are for machines; HTML has no view of them
         if "outputs" in cell:
             cell.outputs = [o for o in cell.outputs if FIGURES_MIME not in o.get("data", {})]
-    nb.metadata["title"] = title or figures.get("title") or "Weekly load report"
+    nb.metadata["title"] = title or figures.get("title") or "opsbook report"
     exporter = HTMLExporter(
         extra_loaders=[jinja2.DictLoader({OFFLINE_TEMPLATE: _OFFLINE_TEMPLATE_TEXT})],
         template_file=OFFLINE_TEMPLATE,

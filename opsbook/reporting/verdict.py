@@ -13,13 +13,13 @@ if TYPE_CHECKING:
 
 def when(moment: datetime | None) -> str:
     """UTC and the schedule's zone side by side, labelled."""
-    from opsbook.operations.history import FIRE_TZ
+    from datetime import UTC
+
+    from opsbook.operations.display import display_zone
 
     if moment is None:
         return "-"
-    from datetime import UTC
-
-    local = moment.astimezone(FIRE_TZ)
+    local = moment.astimezone(display_zone())
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC · {local:%m-%d %H:%M} {local.tzname()}"
 
 

@@ -35,9 +35,9 @@ from opsbook.backends.base import Backend, Execution
 from opsbook.config import Config
 from opsbook.errors import OpsbookError, UsageError
 from opsbook.operations import backfill
+from opsbook.operations.display import display_zone, use_zone
 from opsbook.operations.failures import failure_detail, state_visits
 from opsbook.operations.history import (
-    FIRE_TZ,
     History,
     group_by_partition,
     human_duration,
@@ -105,12 +105,12 @@ def _short(value: Any, limit: int | None = 80) -> Any:
 
 
 def both_zones(moment: datetime | None) -> str:
-    """'2026-11-05 03:30 UTC · 12:30 JST': UTC and the schedule's zone, labelled."""
+    """'2026-11-05 03:30 UTC · 12:30 JST': UTC and the workflow's zone, labelled."""
     if moment is None or pd.isna(moment):
         return "-"
     at = pd.Timestamp(moment).to_pydatetime()
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    local = at.astimezone(FIRE_TZ)
+    local = at.astimezone(display_zone())
     return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC · {local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
@@ -236,6 +236,7 @@ class OpsConsole:
         from opsbook.reporting.report import default_range
 
         self.backend = backend
+        use_zone(backend.workflow.scheme.timezone)  # times beside UTC in the workflow's zone
         self.history = History(backend, cfg)
         self.today = today
         self.max_concurrency = max_concurrency

@@ -179,5 +179,18 @@ def test_every_time_carries_its_zone(moment, zone, text):
     assert time_text(moment, ZoneInfo(zone)) == text
 
 
-def test_time_text_defaults_to_the_schedules_zone():
-    assert time_text(T0).endswith("09:30:00 Asia/Tokyo")  # definitions/.../schedule.json
+def test_time_text_shows_the_chosen_workflows_zone_and_defaults_to_the_weekly_loads():
+    import contextvars
+
+    from opsbook.operations.display import use_zone
+
+    assert time_text(T0).endswith("09:30:00 Asia/Tokyo")
+
+    def in_new_york() -> str:
+        use_zone(ZoneInfo("America/New_York"))
+        return time_text(T0)
+
+    assert contextvars.copy_context().run(in_new_york) == (
+        "2026-11-26 00:30:00 UTC / 2026-11-25 19:30:00 America/New_York"
+    )
+    assert time_text(T0).endswith("09:30:00 Asia/Tokyo")  # the setting stayed in its context

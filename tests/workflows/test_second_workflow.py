@@ -102,6 +102,11 @@ def test_a_daily_workflow_beside_the_weekly_load_on_the_local_backend(run):
     assert names == {f"week-{WEEK}"}
     names = {e["name"] for e in run(*daily, "executions", "--json")}
     assert names == {f"day-{d}" for d in DAYS}
+    # Each workflow's times are shown beside UTC in its own zone.
+    daily_rows = run(*daily, "executions").splitlines()[2:]
+    assert daily_rows and all(" UTC / " in r and r.count(ZONE) == 1 for r in daily_rows)
+    weekly_rows = run(*weekly, "executions").splitlines()[2:]
+    assert weekly_rows and all("Asia/Tokyo" in r and ZONE not in r for r in weekly_rows)
 
     schedule = run(*daily, "schedule", "--next", "2", "--json")
     assert schedule["timezone"] == ZONE
