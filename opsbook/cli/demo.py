@@ -63,7 +63,7 @@ def _short_history(events: list[dict[str, Any]], zone: Any) -> list[dict[str, An
             continue
         rows.append(
             {
-                "local": e["timestamp"].astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+                "local": f"{e['timestamp'].astimezone(zone):%Y-%m-%d %H:%M:%S} {zone}",
                 "event": kind,
                 "state": event_state(e) if entered else "",
             }

@@ -10,7 +10,7 @@ from typing import Any
 from opsbook.backends.base import Backend, Execution
 from opsbook.config import Config
 from opsbook.errors import ExecutionAlreadyExists, UsageError
-from opsbook.operations.failures import poll_count
+from opsbook.operations.failures import cause_message, poll_count
 from opsbook.operations.history import History, human_duration
 from opsbook.workflows.manifest import Workflow
 
@@ -102,7 +102,7 @@ def fire_schedule(
                 "polls": poll_count(events, None, wait_state),
                 "duration": human_duration(_seconds(execution)),
                 "existing": existing,
-                "cause": execution.cause or execution.error,
+                "cause": cause_message(execution.cause) or execution.error,
                 "arn": execution.arn,
             }
         )
