@@ -23,9 +23,6 @@ def test_demo_end_to_end(opsbook, tmp_path):
     assert statuses[:12].count("FAILED") == 2  # the two late weeks of seed 7
     # After the rerun (their late rows have landed by now) every week is in.
     assert statuses[-12:] == ["SUCCEEDED"] * 12
-    rerun = out.split("6. rerunning")[1].split("7. the weeks table")[0]
-    actions = [line.split()[1] for line in rerun.splitlines() if line[:4].isdigit()]
-    assert sorted(actions) == ["REDRIVE", "START"]  # the recent late week resumes where it failed
     assert '"errorMessage"' not in out and "stackTrace" not in out  # causes are readable
     assert "history of week" in out and "WaitStateEntered" in out
     assert (home / DEMO_MARKER).is_file()

@@ -58,11 +58,8 @@ def plan_arrivals(
     rng = random.Random(f"opsbook-demo-plan-{seed}")
     count = max(1, round(len(weeks) / 6))
     # The newest week always succeeds on a rerun soon after, so keep it out of the late set.
-    # The week before it is late: it closed within redrive's 14 days, so a rerun redrives it.
     candidates = weeks[:-1] if len(weeks) > 1 else weeks
-    recent = candidates[-1:]
-    older = candidates[:-1]
-    late = sorted(recent + rng.sample(older, min(count - len(recent), len(older))))
+    late = sorted(rng.sample(candidates, min(count, len(candidates))))
     rest = [w for w in weeks if w not in late]
     polled = sorted(rng.sample(rest, min(count, len(rest))))
     window_end = timedelta(seconds=poll_seconds * max_polls)
