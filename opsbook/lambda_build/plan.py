@@ -41,10 +41,13 @@ class Source:
 
 
 def handlers(workflow: Workflow, prefix: str) -> list[Handler]:
-    """One function per task of the manifest; Lambda calls the module's `handler`."""
-    return [
+    """One function per task of the manifest, then the schedule's starter; Lambda calls the
+    module's `handler`."""
+    tasks = [
         Handler(task.function_name(prefix), f"{task.module}:handler") for task in workflow.tasks
     ]
+    starter = Handler(workflow.starter_function(prefix), f"{packaging.STARTER_MODULE}:handler")
+    return [*tasks, starter]
 
 
 def sources(workflow: Workflow, root: Path = packaging.PACKAGE_ROOT) -> list[Source]:

@@ -12,6 +12,10 @@ the Python functions for the engine's task registry. FUNCTIONS is the one table 
 
 Each handler is `handler(event, context)`, a thin shell that builds Resources from the
 environment and calls `run(event, resources)`, which tests and the local backend call directly.
+
+One more function is no task of the definition: start_partition, the schedule's target on
+AWS, which starts the alias under the partition's execution name (its handler reads its own
+environment and calls `start(event, sfn, alias_arn, scheme)`).
 """
 
 from __future__ import annotations

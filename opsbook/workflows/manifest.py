@@ -45,7 +45,12 @@ from pathlib import Path
 from typing import Any
 
 from opsbook.errors import ConfigError, UsageError
-from opsbook.workflows.partitions import Partition, PartitionScheme, parse_scheme
+from opsbook.workflows.partitions import (
+    Partition,
+    PartitionScheme,
+    parse_instant,
+    parse_scheme,
+)
 from opsbook.workflows.polling import check_notify_every, check_polling
 
 MANIFEST = "workflow.toml"
@@ -147,6 +152,11 @@ class Workflow:
     def execution_name(self, key: str, rerun: int = 0) -> str:
         return self.scheme.execution_name(key, rerun)
 
+    def starter_function(self, prefix: str) -> str:
+        """The AWS name of the Lambda the schedule invokes to start a partition's execution
+        under its own name (opsbook.lambdas.start_partition), e.g. "opsbook-weekly-load-start"."""
+        return f"{prefix}-{self.name.replace('_', '-')}-start"
+
     def execution_input(
         self,
         key: str | date,
@@ -178,7 +188,8 @@ class Workflow:
 
     def partition_of(self, execution: Any) -> str | None:
         """The partition an execution ran for: the input's key field; else the schedule's
-        `scheduled_time` (EventBridge Scheduler names runs randomly); else its name."""
+        `scheduled_time` (runs the schedule started before the starter function have random
+        names); else its name."""
         data = execution.input if isinstance(execution.input, dict) else {}
         key_field = next((k for k, v in self.input_fields.items() if v == "key"), None)
         value = data.get(key_field) if key_field else None
@@ -190,8 +201,7 @@ class Workflow:
         fired = data.get("scheduled_time")
         if isinstance(fired, str) and fired:
             try:
-                moment = datetime.fromisoformat(fired.replace("Z", "+00:00"))
-                return self.scheme.for_fire_time(moment).key
+                return self.scheme.for_fire_time(parse_instant(fired)).key
             except (ValueError, UsageError):
                 return None
         return self.scheme.key_in_name(execution.name)

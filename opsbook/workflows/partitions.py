@@ -257,6 +257,13 @@ class PartitionScheme:
         return self.for_fire_time(datetime.combine(day, datetime.min.time(), self.timezone))
 
 
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 timestamp as Scheduler renders `<aws.scheduler.scheduled-time>`
+    ("2026-11-26T00:30:00Z"); a naive one is UTC. ValueError when it is not one."""
+    moment = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def parse_scheme(spec: str, timezone: str = "UTC") -> PartitionScheme:
     """`daily`, `weekly:THU` or `monthly` (as `opsbook new --partition` takes it)."""
     kind, _, day = str(spec).strip().partition(":")

@@ -111,7 +111,7 @@ def _schedule(name: str, spec: str, tz: str) -> dict:
         "FlexibleTimeWindow": {"Mode": "OFF"},
         "State": "ENABLED",
         "Target": {
-            "Arn": "${StateMachineArn}",
+            "Arn": "${StartPartitionFunctionArn}",
             "RoleArn": "${SchedulerRoleArn}",
             "Input": '{"scheduled_time": "<aws.scheduler.scheduled-time>"}',
             "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 5},

@@ -18,8 +18,11 @@ pytestmark = pytest.mark.aws
 SM_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:opsbook-weekly-load"
 ALIAS_ARN = f"{SM_ARN}:live"
 BUCKET = f"opsbook-sql-{ACCOUNT}-{REGION}"
-FUNCTIONS = {"opsbook-check-records", "opsbook-notify", "opsbook-insert-week"}
-ROLES = {"opsbook-lambda", "opsbook-states", "opsbook-scheduler"}
+TASK_FUNCTIONS = {"opsbook-check-records", "opsbook-notify", "opsbook-insert-week"}
+STARTER = "opsbook-weekly-load-start"  # the schedule's target (opsbook.lambdas.start_partition)
+STARTER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STARTER}"
+FUNCTIONS = TASK_FUNCTIONS | {STARTER}
+ROLES = {"opsbook-lambda", "opsbook-states", "opsbook-scheduler", "opsbook-starter"}
 
 
 def inventory(backend) -> dict:
@@ -148,30 +151,37 @@ def test_every_iam_policy_is_least_privilege(backend):
             obj + "weekly_summary.sql",
         },
         "secretsmanager:GetSecretValue": {secret_arn},
-        "logs:CreateLogGroup": {logs + f for f in FUNCTIONS},
-        "logs:CreateLogStream": {logs + f + ":*" for f in FUNCTIONS},
-        "logs:PutLogEvents": {logs + f + ":*" for f in FUNCTIONS},
+        "logs:CreateLogGroup": {logs + f for f in TASK_FUNCTIONS},
+        "logs:CreateLogStream": {logs + f + ":*" for f in TASK_FUNCTIONS},
+        "logs:PutLogEvents": {logs + f + ":*" for f in TASK_FUNCTIONS},
     }
     assert secret_arn.startswith(
         f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:opsbook/slack-webhook-"
     )
     assert grants(deployed["opsbook-states"]) == {
         "lambda:InvokeFunction": {
-            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{f}" for f in FUNCTIONS
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{f}" for f in TASK_FUNCTIONS
         },
         **{action: {"*"} for action in LOG_DELIVERY_ACTIONS},
     }
-    # Step Functions authorizes a start through the alias against the unqualified state
-    # machine ARN; the qualifier condition holds the schedule to the alias. Dead letters go
-    # to the schedule's own queue.
-    sm_arn = ALIAS_ARN.rsplit(":", 1)[0]
+    # The schedule may only invoke the starter; dead letters go to the schedule's own queue.
+    dlq = f"arn:aws:sqs:{REGION}:{ACCOUNT}:opsbook-schedule-dlq"
     assert grants(deployed["opsbook-scheduler"]) == {
-        "states:StartExecution": {sm_arn},
-        "sqs:SendMessage": {f"arn:aws:sqs:{REGION}:{ACCOUNT}:opsbook-schedule-dlq"},
+        "lambda:InvokeFunction": {STARTER_ARN},
+        "sqs:SendMessage": {dlq},
     }
-    (start,) = [
-        s for s in deployed["opsbook-scheduler"]["Statement"] if s["Sid"] == "StartLiveAlias"
-    ]
+    # Step Functions authorizes a start through the alias against the unqualified state
+    # machine ARN; the qualifier condition holds the starter to the alias. A start that still
+    # fails after Lambda's retries goes to the same queue, sent with the starter's role.
+    sm_arn = ALIAS_ARN.rsplit(":", 1)[0]
+    assert grants(deployed["opsbook-starter"]) == {
+        "states:StartExecution": {sm_arn},
+        "sqs:SendMessage": {dlq},
+        "logs:CreateLogGroup": {logs + STARTER},
+        "logs:CreateLogStream": {logs + STARTER + ":*"},
+        "logs:PutLogEvents": {logs + STARTER + ":*"},
+    }
+    (start,) = [s for s in deployed["opsbook-starter"]["Statement"] if s["Sid"] == "StartLiveAlias"]
     assert start["Condition"] == {"StringEquals": {"states:StateMachineQualifier": "live"}}
     # Each role can be assumed only by its service, from this account.
     principals = {}
@@ -184,6 +194,7 @@ def test_every_iam_policy_is_least_privilege(backend):
         "opsbook-lambda": "lambda.amazonaws.com",
         "opsbook-states": "states.amazonaws.com",
         "opsbook-scheduler": "scheduler.amazonaws.com",
+        "opsbook-starter": "lambda.amazonaws.com",
     }
 
 
@@ -206,7 +217,7 @@ def test_audit_catches_wildcards():
     ]
 
 
-def test_schedule_is_tokyo_time_and_targets_the_alias(backend):
+def test_schedule_is_tokyo_time_and_targets_the_starter(backend):
     backend.deploy()
     schedule = backend.client("scheduler").get_schedule(
         Name="opsbook-weekly-load", GroupName="default"
@@ -218,7 +229,7 @@ def test_schedule_is_tokyo_time_and_targets_the_alias(backend):
     assert schedule["ScheduleExpression"] == source["ScheduleExpression"]
     assert schedule["State"] == "ENABLED"
     target = schedule["Target"]
-    assert target["Arn"] == ALIAS_ARN
+    assert target["Arn"] == STARTER_ARN  # which starts the alias under the partition's name
     assert target["RoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/opsbook-scheduler"
     assert json.loads(target["Input"]) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
     assert target["RetryPolicy"] == source["Target"]["RetryPolicy"]
@@ -244,7 +255,7 @@ def test_plan_on_an_empty_account_creates_nothing(backend):
     assert not plan.applied
     assert {c.action for c in plan.changes} == {"create"}
     kinds = [c.kind for c in plan.changes]
-    assert kinds.count("lambda") == 3 and kinds.count("role") == 3 and "schedule" in kinds
+    assert kinds.count("lambda") == 4 and kinds.count("role") == 4 and "schedule" in kinds
     assert all(not v for v in inventory(backend).values())
 
 
@@ -339,8 +350,10 @@ def test_names_follow_the_prefix(make_backend):
     )
     backend.deploy()
     inv = inventory(backend)
-    assert inv["roles"] == {"acme-lambda", "acme-states", "acme-scheduler"}
-    assert inv["functions"] == {"acme-check-records", "acme-notify", "acme-insert-week"}
+    assert inv["roles"] == {"acme-lambda", "acme-states", "acme-scheduler", "acme-starter"}
+    assert inv["functions"] == {
+        "acme-check-records", "acme-notify", "acme-insert-week", "acme-weekly-load-start",
+    }  # fmt: skip
     assert inv["buckets"] == {"acme-sql"} and inv["state_machines"] == {"acme-load"}
     names = Names.from_config(backend.cfg, ACCOUNT, REGION)
     assert backend.live_version() == f"{names.state_machine_arn}:1"
@@ -393,7 +406,7 @@ def test_calls_a_new_role_fails_are_retried_until_iam_propagates(backend):
 
     from opsbook.backends.aws.deploy import Deployer
 
-    deployer = Deployer(backend, iam_retry=(3, 0.0))
+    deployer = Deployer(backend, iam_retry=(4, 0.0))
     deployer.fresh_roles = True
     failures = [
         ClientError(
@@ -404,6 +417,12 @@ def test_calls_a_new_role_fails_are_retried_until_iam_propagates(backend):
         ClientError(
             {"Error": {"Code": "InvalidParameterValueException",
                        "Message": "The role defined for the function cannot be assumed by Lambda."}},
+            "CreateFunction",
+        ),
+        ClientError(
+            {"Error": {"Code": "InvalidParameterValueException",
+                       "Message": "The provided execution role does not have permissions to call "
+                       "SendMessage on SQS"}},
             "CreateFunction",
         ),
     ]  # fmt: skip

@@ -14,9 +14,10 @@ from aws_helpers import BQ_PROJECT
 from botocore.exceptions import ClientError
 from support.definitions import pass_only_definitions
 
-from opsbook.backends.aws.backend import AwsBackend, is_loopback
+from opsbook.backends.aws.backend import AwsBackend
 from opsbook.backends.aws.deploy import Deployer
 from opsbook.config import REPO_ROOT, load_config
+from opsbook.endpoints import is_loopback
 from opsbook.errors import ConfigError, OpsbookError
 
 pytestmark = pytest.mark.aws

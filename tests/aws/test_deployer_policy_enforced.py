@@ -107,7 +107,10 @@ def test_deploy_and_teardown_need_nothing_beyond_the_deployer_policy(make_backen
     backend.teardown(plan=True)
     gone = backend.teardown()
     functions = {c.name for c in gone.changes if c.kind == "lambda" and c.action == "delete"}
-    assert functions == {"opsbook-check-records", "opsbook-notify", "opsbook-insert-week"}
+    assert functions == {
+        "opsbook-check-records", "opsbook-notify", "opsbook-insert-week",
+        "opsbook-weekly-load-start",  # the schedule's starter
+    }  # fmt: skip
     policy = deployer_policy(backend.cfg, ACCOUNT, REGION)
     missing = sorted(recorder.actions - granted(policy))
     assert missing == [], f"deployer_policy() lacks {missing}"

@@ -197,6 +197,10 @@ def test_opsbook_package_writes_audited_artifacts_and_their_manifest(tmp_path, c
         {"function": "opsbook-check-records", "handler": "opsbook.lambdas.check_records:handler"},
         {"function": "opsbook-notify", "handler": "opsbook.lambdas.notify:handler"},
         {"function": "opsbook-insert-week", "handler": "opsbook.lambdas.insert_week:handler"},
+        {  # the schedule's starter, imported in the sandbox like the others
+            "function": "opsbook-weekly-load-start",
+            "handler": "opsbook.lambdas.start_partition:handler",
+        },
     ]
     assert manifest["sandbox"] == "passed"
     assert set(manifest["import_seconds"]) == {

@@ -15,6 +15,7 @@ LOG_GROUPS = {
     "/aws/lambda/opsbook-check-records",
     "/aws/lambda/opsbook-notify",
     "/aws/lambda/opsbook-insert-week",
+    "/aws/lambda/opsbook-weekly-load-start",
     "/aws/vendedlogs/states/opsbook-weekly-load",
 }
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:opsbook-alerts"

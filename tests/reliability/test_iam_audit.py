@@ -27,11 +27,16 @@ LOG_DELIVERY = {
 
 
 def exact_resources(names: Names) -> set[str]:
-    """Everything a policy may name: this deploy's functions, alias, objects, secrets, logs."""
+    """Everything a policy may name: this deploy's functions (the tasks' and the schedule's
+    starter), alias, objects, secrets, logs."""
     allowed = {names.function_arn(m) for m in names.functions}
     allowed |= {names.dlq_arn}
     allowed |= {names.log_group_arn(m) for m in names.functions}
     allowed |= {f"{names.log_group_arn(m)}:*" for m in names.functions}  # the one allowed pattern
+    where = f"{names.partition}:{{}}:{names.region}:{names.account}"
+    starter_log = f"arn:{where.format('logs')}:log-group:/aws/lambda/{names.starter}"
+    allowed |= {f"arn:{where.format('lambda')}:function:{names.starter}", starter_log}
+    allowed |= {f"{starter_log}:*"}
     return allowed
 
 
@@ -105,7 +110,22 @@ def test_rendered_policies_are_least_privilege(tmp_path, region, overrides):
         for role, doc in policies.items()
     }
     assert grants[names.states_role] == {"lambda:InvokeFunction"} | LOG_DELIVERY
-    assert grants[names.scheduler_role] == {"states:StartExecution", "sqs:SendMessage"}
+    # The schedule invokes the starter only; the starter alone starts executions.
+    assert grants[names.scheduler_role] == {"lambda:InvokeFunction", "sqs:SendMessage"}
+    (invoke,) = [
+        st for st in policies[names.scheduler_role]["Statement"]
+        if st["Action"] == "lambda:InvokeFunction"
+    ]  # fmt: skip
+    assert invoke["Resource"] == [
+        f"arn:{names.partition}:lambda:{region}:{ACCOUNT}:function:{names.starter}"
+    ]
+    assert grants[names.starter_role] == {
+        "states:StartExecution", "sqs:SendMessage",
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+    }  # fmt: skip
+    assert not any(
+        "states:StartExecution" in grants[r] for r in names.roles if r != names.starter_role
+    )
     assert grants[names.lambda_role] <= {
         "s3:GetObject", "secretsmanager:GetSecretValue", "ssm:GetParameter",
         "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",

@@ -154,6 +154,7 @@ def test_deploy_of_both_workflows_on_moto(run, on_moto):
     assert set(functions) == {
         "opsbook-daily-sales-run", "opsbook-check-records", "opsbook-notify",
         "opsbook-insert-week",
+        "opsbook-daily-sales-start", "opsbook-weekly-load-start",  # each schedule's starter
     }  # fmt: skip
     daily_fn = functions["opsbook-daily-sales-run"]
     assert daily_fn["Handler"] == "handler.handler" and daily_fn["Timeout"] == 60

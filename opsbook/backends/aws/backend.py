@@ -39,6 +39,7 @@ from opsbook.backends.aws.errors import (
 from opsbook.backends.aws.iam import Names
 from opsbook.backends.base import DeployResult, Execution, dumps, normalize_status
 from opsbook.config import Config
+from opsbook.endpoints import is_local_emulator
 from opsbook.errors import (
     ConfigError,
     ExecutionAlreadyExists,
@@ -59,20 +60,6 @@ STOP_SETTLE_SECONDS = 10.0
 DEPLOY_OPTIONS = frozenset(
     {"layer_requirements", "direct_upload_limit", "package_root", "build_dir", "iam_retry"}
 )
-
-
-def is_loopback(url: str | None) -> bool:
-    """Whether an endpoint URL names this machine (127.0.0.0/8, ::1 or localhost)."""
-    import ipaddress
-    from urllib.parse import urlparse
-
-    host = urlparse(url or "").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _decode(value: str | None) -> Any:
@@ -186,7 +173,7 @@ class AwsBackend:
         """True for a local AWS emulator (moto): config says so, or the Step Functions
         endpoint is a loopback address. Only then do the emulator workarounds run; against
         AWS every error surfaces as it is."""
-        return self.cfg.local_emulator or is_loopback(self.sfn.meta.endpoint_url)
+        return is_local_emulator(self.cfg.local_emulator, self.sfn.meta.endpoint_url)
 
     def execution_arn(self, execution: str) -> str:
         """An execution name or ARN -> its ARN under the deployed state machine."""

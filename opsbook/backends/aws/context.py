@@ -60,12 +60,16 @@ class DeployContext:
                 message = str(exc).lower()
                 # Lambda: InvalidParameterValue "...cannot be assumed by Lambda"; Step Functions:
                 # AccessDenied "...not authorized to assume the provided role"; Scheduler:
-                # Validation "...must allow AWS EventBridge Scheduler to assume the role".
+                # Validation "...must allow AWS EventBridge Scheduler to assume the role"; Lambda
+                # with a dead-letter queue: "...execution role does not have permissions to
+                # call SendMessage on SQS" until the new role's policy has propagated.
                 retry = error_code(exc) in (
                     "InvalidParameterValueException",
                     "ValidationException",
                     "AccessDeniedException",
-                ) and ("role" in message and "assume" in message)
+                ) and (
+                    "role" in message and ("assume" in message or "permissions to call" in message)
+                )
                 if not retry or attempt == attempts - 1:
                     raise
                 time.sleep(delay)

@@ -4,8 +4,9 @@ Every step reads the current resource, decides create / update / unchanged, and 
 not planning. Resources carry the tag opsbook:managed-by=opsbook; teardown deletes only what
 has the deploy names and that tag, so it never touches anything else.
 
-Order (each step needs the ones before it): bucket, SQL templates, secrets, IAM roles, layer,
-functions, state machine + version, alias, schedule.
+Order (each step needs the ones before it): bucket, SQL templates, secrets, IAM roles, log
+groups, dead-letter queue, layer, functions (the tasks' and the schedule's starter), state
+machine + version, alias, schedule.
 
 This module runs the steps in order and holds the S3 ones; the others are components the
 Deployer builds around one DeployContext (context.py: clients, names, config, the change
@@ -177,11 +178,11 @@ class Deployer:
             self.access.ensure_roles(secret_arns)
             watch = self.observability
             watch.ensure_log_groups()  # before the functions run, so retention applies
+            watch.ensure_dlq()  # before the starter, whose dead-letter queue it is too
             layer_arn = self.functions.ensure_layer(layer)
             self.functions.ensure_functions(function_zip, layer_arn)
             version = self.states.ensure_state_machine(definition, watch.logging_configuration())
             self.states.ensure_alias(version)
-            watch.ensure_dlq()
             self.states.ensure_schedule(schedule)
             watch.ensure_alarms()
             ensure_failure_alerts(
@@ -202,7 +203,11 @@ class Deployer:
         spec = substitute(read_json(path), self.names.placeholders, path.name)
         spec["Name"] = self.names.schedule  # named after the prefix, so teardown finds it
         spec.setdefault("GroupName", "default")
-        # Failed starts, after the retry policy, land in the schedule's dead-letter queue.
+        # The schedule invokes the starter, which starts the alias under the partition's
+        # execution name (a duplicate fire then starts nothing); also for a schedule file that
+        # still names ${StateMachineArn}.
+        spec["Target"]["Arn"] = self.names.starter_arn
+        # Failed invokes, after the retry policy, land in the schedule's dead-letter queue.
         spec["Target"]["DeadLetterConfig"] = {"Arn": self.names.dlq_arn}
         return spec
 

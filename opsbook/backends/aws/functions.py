@@ -1,5 +1,5 @@
-"""Deploy steps for Lambda: the dependency layer and one function per task (a component the
-Deployer builds with its DeployContext)."""
+"""Deploy steps for Lambda: the dependency layer, one function per task and the schedule's
+starter (a component the Deployer builds with its DeployContext)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ from opsbook.backends.aws import packaging
 from opsbook.backends.aws.common import missing
 from opsbook.backends.aws.context import DeployContext, tagged
 from opsbook.lambda_build import credentials
+
+# The starter makes one StartExecution call: a short timeout, the smallest memory.
+STARTER_TIMEOUT = 30
+STARTER_MEMORY = 128
 
 
 class LambdaSteps:
@@ -112,17 +116,51 @@ class LambdaSteps:
             "Environment": {"Variables": env},
         }
 
-    @staticmethod
-    def _config_diff(current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
+    def starter_config(self, layer_arn: str) -> dict[str, Any]:
+        """The schedule's target (opsbook.lambdas.start_partition): its own role, the alias and
+        the partition scheme. Scheduler invokes it asynchronously, so a start that still fails
+        after Lambda's retries goes to the schedule's dead-letter queue from here."""
+        names, cfg, scheme = self.ctx.names, self.ctx.cfg, self.ctx.workflow.scheme
+        env = {
+            "STATE_MACHINE_ALIAS_ARN": names.alias_arn,
+            "PARTITION_SCHEME": scheme.spec,
+            "PARTITION_TIMEZONE": scheme.timezone.key,
+        }
+        if cfg.local_emulator:
+            env["OPSBOOK_LOCAL_EMULATOR"] = "1"
+        return {
+            "Role": names.role_arn(names.starter_role),
+            "Handler": f"{packaging.STARTER_MODULE}.handler",
+            "Runtime": cfg.lambda_runtime,
+            "Timeout": STARTER_TIMEOUT,
+            "MemorySize": STARTER_MEMORY,
+            "Layers": [layer_arn],  # opsbook's modules import as in the other functions
+            "Environment": {"Variables": env},
+            "DeadLetterConfig": {"TargetArn": names.dlq_arn},
+        }
+
+    def desired_functions(self, layer_arn: str) -> dict[str, dict[str, Any]]:
+        """Function name -> its configuration, for every function deploy creates."""
+        out = {
+            name: self.function_config(task, layer_arn)
+            for task, name in self.ctx.names.functions.items()
+        }
+        out[self.ctx.names.starter] = self.starter_config(layer_arn)
+        return out
+
+    def _config_diff(self, current: dict[str, Any], desired: dict[str, Any]) -> list[str]:
         now = dict(current)
         now["Layers"] = [layer["Arn"] for layer in current.get("Layers", [])]
         now["Environment"] = {"Variables": current.get("Environment", {}).get("Variables", {})}
+        wants_dlq = "DeadLetterConfig" in desired
+        if wants_dlq and "DeadLetterConfig" not in current and self.ctx.local_emulator():
+            # moto keeps no dead-letter config; only there is its absence not a change.
+            now["DeadLetterConfig"] = desired.get("DeadLetterConfig")
         return [key for key, value in desired.items() if now.get(key) != value]
 
     def ensure_functions(self, artifact: packaging.Artifact, layer_arn: str) -> None:
         lam = self.ctx.c("lambda")
-        for module, name in self.ctx.names.functions.items():
-            desired = self.function_config(module, layer_arn)
+        for name, desired in self.desired_functions(layer_arn).items():
             try:
                 current = lam.get_function(FunctionName=name)["Configuration"]
             except ClientError as exc:
@@ -162,7 +200,7 @@ class LambdaSteps:
 
     def remove_functions(self) -> None:
         lam = self.ctx.c("lambda")
-        for name in self.ctx.names.functions.values():
+        for name in self.ctx.names.all_functions:
             try:
                 found = lam.get_function(FunctionName=name)
             except ClientError as exc:

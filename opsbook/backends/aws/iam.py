@@ -60,6 +60,7 @@ class Names:
     tasks: tuple[Task, ...] = ()
     scope: str = ""
     schedule_name: str = ""
+    starter: str = ""  # the function the schedule invokes (opsbook.lambdas.start_partition)
 
     @classmethod
     def from_config(
@@ -82,6 +83,7 @@ class Names:
             tasks=workflow.tasks,
             scope=scope,
             schedule_name=f"{prefix}-{workflow.name.replace('_', '-')}",
+            starter=workflow.starter_function(prefix),
         )
 
     def scoped(self, name: str) -> str:
@@ -109,8 +111,12 @@ class Names:
         return self.scoped("scheduler")
 
     @property
-    def roles(self) -> tuple[str, str, str]:
-        return (self.lambda_role, self.states_role, self.scheduler_role)
+    def starter_role(self) -> str:
+        return self.scoped("starter")
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return (self.lambda_role, self.states_role, self.scheduler_role, self.starter_role)
 
     def role_arn(self, role: str) -> str:
         return f"arn:{self.partition}:iam::{self.account}:role/{role}"
@@ -135,11 +141,23 @@ class Names:
         return self._arn("lambda", f"function:{self.function(task)}")
 
     @property
+    def starter_arn(self) -> str:
+        return self._arn("lambda", f"function:{self.starter}")
+
+    @property
+    def all_functions(self) -> list[str]:
+        """Every function deploy creates: one per task, then the schedule's starter."""
+        return [*self.functions.values(), self.starter]
+
+    def function_log_group_arn(self, function: str) -> str:
+        return self._arn("logs", f"log-group:/aws/lambda/{function}")
+
+    @property
     def layer(self) -> str:
         return self.scoped("deps")
 
     def log_group_arn(self, task: str) -> str:
-        return self._arn("logs", f"log-group:/aws/lambda/{self.function(task)}")
+        return self.function_log_group_arn(self.function(task))
 
     # state machine and schedule ------------------------------------------------------------
     @property
@@ -181,7 +199,7 @@ class Names:
     def log_groups(self) -> list[str]:
         """Every log group deploy creates (with a retention period): the functions' and the
         state machine's."""
-        return [f"/aws/lambda/{self.function(m)}" for m in self.functions] + [self.states_log_group]
+        return [f"/aws/lambda/{f}" for f in self.all_functions] + [self.states_log_group]
 
     @property
     def alarms(self) -> dict[str, str]:
@@ -208,7 +226,8 @@ class Names:
     def placeholders(self) -> dict[str, str]:
         """`${Name}` placeholders of definitions/*.json and their values."""
         values = {t.placeholder: self.function_arn(t.name) for t in self.tasks}
-        values["StateMachineArn"] = self.alias_arn  # the schedule targets the alias
+        values["StateMachineArn"] = self.alias_arn
+        values["StartPartitionFunctionArn"] = self.starter_arn  # what the schedule targets
         values["StateMachineAliasArn"] = self.alias_arn
         values["SchedulerRoleArn"] = self.role_arn(self.scheduler_role)
         values["StatesRoleArn"] = self.role_arn(self.states_role)
@@ -230,6 +249,7 @@ def trust_policies(names: Names) -> dict[str, dict[str, Any]]:
         names.lambda_role: "lambda.amazonaws.com",
         names.states_role: "states.amazonaws.com",
         names.scheduler_role: "scheduler.amazonaws.com",
+        names.starter_role: "lambda.amazonaws.com",
     }
     return {
         role: _doc(
@@ -327,12 +347,31 @@ def render_policies(
             "Resource": "*",
         },
     )
+    dead_letters = {
+        "Sid": "DeadLetters",
+        "Effect": "Allow",
+        "Action": "sqs:SendMessage",
+        "Resource": [names.dlq_arn],
+    }
+    # The schedule invokes the starter (the unqualified ARN) and nothing else. Scheduler sends
+    # dead-letter events with the schedule's own role (EventBridge Scheduler user guide,
+    # "Configuring a schedule's dead-letter queue").
+    scheduler_policy = _doc(
+        {
+            "Sid": "InvokeStarter",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": [names.starter_arn],
+        },
+        dead_letters,
+    )
     # Step Functions authorizes a start through an alias against the unqualified state machine
     # ARN; the states:StateMachineQualifier condition keeps it to the alias ("Authorization
-    # for versions and aliases in Step Functions workflows"). Scheduler sends dead-letter
-    # events with the schedule's own role (EventBridge Scheduler user guide, "Configuring a
-    # schedule's dead-letter queue").
-    scheduler_policy = _doc(
+    # for versions and aliases in Step Functions workflows"). Scheduler invokes the starter
+    # asynchronously, so a failed start ends in the function's dead-letter queue (the
+    # schedule's), sent with the function's role.
+    starter_log = names.function_log_group_arn(names.starter)
+    starter_policy = _doc(
         {
             "Sid": "StartLiveAlias",
             "Effect": "Allow",
@@ -340,17 +379,25 @@ def render_policies(
             "Resource": [names.state_machine_arn],
             "Condition": {"StringEquals": {"states:StateMachineQualifier": names.alias}},
         },
+        dead_letters,
         {
-            "Sid": "DeadLetters",
+            "Sid": "CreateLogGroups",
             "Effect": "Allow",
-            "Action": "sqs:SendMessage",
-            "Resource": [names.dlq_arn],
+            "Action": "logs:CreateLogGroup",
+            "Resource": [starter_log],
+        },
+        {
+            "Sid": "WriteLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [f"{starter_log}:*"],
         },
     )
     return {
         names.lambda_role: lambda_policy,
         names.states_role: states_policy,
         names.scheduler_role: scheduler_policy,
+        names.starter_role: starter_policy,
     }
 
 
@@ -388,7 +435,7 @@ def deployer_policy(
     n = Names.from_config(cfg, account, region, workflow)
     p = n.partition
     roles = [n.role_arn(r) for r in n.roles]
-    functions = [n.function_arn(m) for m in n.functions]
+    functions = [n._arn("lambda", f"function:{f}") for f in n.all_functions]
     layer = n._arn("lambda", f"layer:{n.layer}")
     secrets = [
         f"{n.secret_arn(s)}-??????"

@@ -19,7 +19,9 @@ from opsbook.errors import ConfigError
 from opsbook.lambda_build.zipping import deterministic_zip
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # .../opsbook
-HANDLER_MODULES = ("check_records", "notify", "insert_week")
+HANDLER_MODULES = ("check_records", "notify", "insert_week", "start_partition")
+# The schedule's target in every workflow's zip: it starts a partition under its own name.
+STARTER_MODULE = "opsbook.lambdas.start_partition"
 # AWS limits (bytes). The unzipped limit covers the function and all its layers together.
 UNZIPPED_LIMIT = 262_144_000
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # larger zips go through S3

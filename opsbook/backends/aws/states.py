@@ -246,8 +246,9 @@ class StatesSteps:
             if missing(exc):
                 return
             raise
-        # Schedules carry no tags; ours is the one that targets our alias.
-        if current.get("Target", {}).get("Arn") != self.ctx.names.alias_arn:
+        # Schedules carry no tags; ours targets our starter (or, deployed before it, our alias).
+        ours = (self.ctx.names.starter_arn, self.ctx.names.alias_arn)
+        if current.get("Target", {}).get("Arn") not in ours:
             self.ctx.note(
                 "unchanged", "schedule", f"{group}/{name}", "targets something else; left alone"
             )
