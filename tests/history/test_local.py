@@ -13,9 +13,10 @@ from opsbook.backends.local.backend import LocalBackend
 from opsbook.config import load_config
 from opsbook.operations import history as H
 from opsbook.operations.backfill import REDRIVE, SKIP, START, plan_rerun, rerun
-from opsbook.workflows.schedules import last_completed_week, week_input
+from opsbook.reporting.report import latest_due_week
+from opsbook.workflows.schedules import week_input
 
-LAST = last_completed_week()
+LAST = latest_due_week()  # its run has fired: before 09:30 on a Thursday, the week before
 W = {k: (LAST - timedelta(days=7 * k)).isoformat() for k in range(-1, 6)}
 # W[5] SUCCEEDED, W[4] FAILED (Fail state), W[3] MISSING, W[2] TIMED_OUT, W[1] ABORTED (recent),
 # W[0] RUNNING, W[-1] PENDING.

@@ -5,31 +5,24 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from opsbook.errors import UsageError
 from opsbook.operations.fidelity import fill_placeholders, load_definition, replay_execution, verify
-from opsbook.workflows.schedules import last_completed_week, week_input
+from opsbook.reporting.report import latest_due_week
+from opsbook.workflows.schedules import week_input
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _last_fired_week() -> date:
-    """The latest week whose run has fired (Thursday 00:30 UTC), so the week before it is
-    still inside redrive's 14 days."""
-    week = last_completed_week()
-    fired = datetime(week.year, week.month, week.day, 0, 30, tzinfo=UTC) <= datetime.now(UTC)
-    return week if fired else week - timedelta(days=7)
 
 
 def _day(week: date, offset: int) -> str:
     return (week + timedelta(days=offset)).isoformat()
 
 
-GOOD_WEEK = _last_fired_week()
+GOOD_WEEK = latest_due_week()  # the week before it is still inside redrive's 14 days
 GOOD, LATE = GOOD_WEEK.isoformat(), _day(GOOD_WEEK, -7)
 
 
