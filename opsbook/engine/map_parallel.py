@@ -95,9 +95,12 @@ class MapParallelStates:
             else:
                 items = jsonata(spec["Items"], {"input": raw, "context": ctx}, frame, "Items")
             if not isinstance(items, list):
-                # Without Items the state input is iterated; AWS's cause for a non-array input
-                # is not recorded, so it is given as for Items "{% $states.input %}".
-                expr = expr_text(spec["Items"]) if "Items" in spec else "$states.input"
+                if "Items" not in spec:  # AWS's cause when the state input itself is iterated
+                    raise StatesError(
+                        "States.QueryEvaluationError",
+                        f"Map state input must be an array but was: {dumps(items)}",
+                    )
+                expr = expr_text(spec["Items"])
                 if callable(items) or (
                     items is not None
                     and json_type(items) == "object"

@@ -63,12 +63,16 @@ def test_max_concurrency_path_accepts_integers_and_numeric_strings(value):
     assert run.status == "SUCCEEDED" and run.output == [1, 2]
 
 
+# Recorded on AWS: LocalStack's test_base_scenarios.snapshot.json (Apache-2.0),
+# TestBaseScenarios::test_map_state_items_input_types[number|string|boolean|object|null].
 @pytest.mark.parametrize(
     ("value", "shown"),
     [
-        ({"a": 1}, "'object' for value: {\"a\":1}"),
-        ('"text"', "'string' for value: \"text\""),
-        ("null", "'null' for value: null"),
+        ("1", "1"),
+        ('"string"', '"string"'),
+        ("true", "true"),
+        ({"foo": "bar"}, '{"foo":"bar"}'),
+        ("null", "null"),
     ],
 )
 def test_jsonata_map_without_items_over_a_non_array_input(value, shown):
@@ -76,12 +80,16 @@ def test_jsonata_map_without_items_over_a_non_array_input(value, shown):
     definition["QueryLanguage"] = "JSONata"
     run = execute(definition, value)  # a str is the input's JSON text
     assert (run.status, run.error) == ("FAILED", "States.QueryEvaluationError")
-    assert run.cause == (
-        PREFIX + "The JSONata expression '$states.input' specified for the field 'Items' returned "
-        "an unexpected result type. Expected 'array', but was " + shown
-    )
+    assert run.cause == PREFIX + "Map state input must be an array but was: " + shown
+    assert types(run) == [
+        "ExecutionStarted",
+        "MapStateEntered",
+        "EvaluationFailed",
+        "MapStateFailed",
+        "ExecutionFailed",
+    ]
     failed = next(e for e in run.history if e["type"] == "EvaluationFailed")
-    assert failed["evaluationFailedEventDetails"]["location"] == "Items"
+    assert "location" not in failed["evaluationFailedEventDetails"]  # AWS names no field
 
 
 def test_jsonata_max_concurrency_that_is_not_an_integer():
