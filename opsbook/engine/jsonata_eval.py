@@ -19,7 +19,8 @@ Errors raise StatesError("States.QueryEvaluationError", cause) with AWS's texts:
     "The JSONata expression '<e>' specified for the field '<f>' threw an error during evaluation.
      <code>: <message>"
 (the engine core prefixes "An error occurred while executing the state ...").  Step Functions'
-own functions are installed: $partition, $range, $hash, $random (optional seed), $uuid, $parse.
+own functions are installed: $partition, $range, $hash, $random (optional seed), $uuid, $parse;
+$eval is not (AWS leaves it out). Error messages read as jsonata-js words them.
 Results share structure with the bound values: treat them as immutable.
 """
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import time
 import uuid
 from functools import lru_cache
@@ -199,10 +201,55 @@ def _prefix(expression: str, field: str | None) -> str:
     return f"The JSONata expression '{expression}'"
 
 
+# jsonata-js names the expected element type of an array argument (T0412) in words.
+_ARRAY_TYPES = {
+    "a": "arrays",
+    "b": "booleans",
+    "f": "functions",
+    "n": "numbers",
+    "o": "objects",
+    "s": "strings",
+}
+_PLACEHOLDER = re.compile(r"\{\{\{(\w+)\}\}\}|\{\{(\w+)\}\}")
+
+
+def _js_json(value: Any) -> str:
+    """JSON.stringify as jsonata-js applies it to a message's {{placeholder}}."""
+    if value is None:
+        return "undefined"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)
+    try:
+        return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _jsonata_message(exc: jsonata.JException) -> str:
+    """The message jsonata-js (which AWS runs) gives for the error: jsonata-python's port says
+    'Object' where jsonata-js says 'function' and fills {{placeholders}} raw, where jsonata-js
+    JSON-encodes them ({{{placeholders}}} stay raw); its arguments are in template order."""
+    template = jsonata.JException.error_codes.get(exc.error)
+    if template is None or template == "{{{message}}}":
+        return str(exc)
+    template = template.replace("Object", "function")
+    args = iter([exc.current, exc.expected, exc.extra])
+
+    def fill(m: re.Match) -> str:
+        value = next(args, None)
+        if m.group(1):  # {{{raw}}}
+            return "" if value is None else str(value)
+        if exc.error == "T0412" and m.group(2) == "type" and isinstance(value, str):
+            value = _ARRAY_TYPES.get(value, value)
+        return _js_json(value)
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
 def _error(expression: str, field: str | None, exc: Exception) -> StatesError:
     code = getattr(exc, "error", None)
     if isinstance(exc, jsonata.JException) and code:
-        detail = f"{code}: {exc}"
+        detail = f"{code}: {_jsonata_message(exc)}"
     else:
         detail = str(exc) or type(exc).__name__
     return StatesError(
@@ -243,7 +290,9 @@ def evaluate(
         expr = compile_expression(expression)
     except Exception as exc:  # a syntax error: validate() normally rejects it first
         raise _error(expression, field, exc) from None
-    bindings: dict[str, Any] = {"states": states}
+    # Step Functions leaves $eval out of JSONata ("use $parse instead"); calling it is calling
+    # nothing: T1006, as AWS answers.
+    bindings: dict[str, Any] = {"states": states, "eval": None}
     if variables:
         for k, v in variables.items():
             bindings[k] = _NULL if v is None else v
@@ -252,11 +301,12 @@ def evaluate(
     Jsonata.CURRENT.jsonata = expr  # jsonata-python's higher-order functions read this
     try:
         result = expr.evaluate(None, bindings)
-    except RecursionError:
+    except RecursionError:  # AWS's words for an evaluation that nests too deeply
         raise StatesError(
             "States.QueryEvaluationError",
-            f"{_prefix(expression, field)} threw an error during evaluation. "
-            "U1001: Stack overflow error",
+            f"{_prefix(expression, field)} threw an error during evaluation: Stack overflow "
+            "error: Check for non-terminating recursive function. Consider rewriting as "
+            "tail-recursive.",
         ) from None
     except Exception as exc:
         raise _error(expression, field, exc) from None

@@ -123,6 +123,13 @@ def test_function_result_is_unsupported():
             'T0410: Argument 4 of function "range" does not match function signature',
         ),
         ("1 +", "S0207: Unexpected end of expression"),
+        # Step Functions runs JSONata 2.0.6 without $eval ("use $parse instead")
+        ('$eval("1+1")', "T1006: Attempted to invoke a non-function"),
+        # jsonata-js's own wording (function names and types JSON-quoted), which AWS gives
+        ('$sum(["a"])', 'T0412: Argument 1 of function "sum" must be an array of "numbers"'),
+        ('"a" + 1', 'T2001: The left side of the "+" operator must evaluate to a number'),
+        ("sum([1])", "T1005: Attempted to invoke a non-function. Did you mean $sum?"),
+        ("$sqrt(-1)", "D3060: The sqrt function cannot be applied to a negative number: -1"),
     ],
 )
 def test_errors_during_evaluation(expr, detail):
