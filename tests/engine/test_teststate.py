@@ -67,7 +67,7 @@ PARALLEL = {
             None,
             None,
         ),
-        (PARALLEL, {"result": '[{"b":1},{"b":2}]'}, None, "SUCCEEDED", None, "After", {"first": {"b": 1}}),
+        (PARALLEL, {"result": '[{"b":1}]'}, None, "SUCCEEDED", None, "After", {"first": {"b": 1}}),
         (
             PARALLEL,
             {"errorOutput": {"error": "States.TaskFailed", "cause": "branch"}},
@@ -153,11 +153,10 @@ def test_variables_context_and_a_state_of_a_whole_machine():
     [
         ({"definition": {"Type": "Pass", "End": True}, "mock": OK}, "State type 'Pass' is not supported"),
         ({"definition": {"Type": "Choice", "Choices": []}, "mock": OK}, "State type 'Choice'"),
-        ({"mock": {}}, "exactly one of result and errorOutput"),
-        ({"mock": {**OK, **BOOM}}, "exactly one of result and errorOutput"),
+        ({"mock": {}}, r"only one of the following fields: \[result, errorOutput\]"),
+        ({"mock": {**OK, **BOOM}}, r"only one of the following fields: \[result, errorOutput\]"),
         ({"mock": {**OK, "fieldValidationMode": "LOOSE"}}, "fieldValidationMode"),
-        ({"mock": {"result": '{"Nope": 1}'}}, "not in the Lambda Invoke response"),
-        ({"mock": {"result": '{"StatusCode": "200"}'}}, "must be an integer"),
+        ({"mock": {"result": '{"StatusCode": "200"}'}}, "^Mock result schema validation error: Field 'StatusCode' must be a number$"),
         ({"mock": {"result": "{nope"}}, "mock.result is not valid JSON"),
         ({"inspection_level": "LOUD"}, "inspectionLevel"),
         ({"state_configuration": {"retries": 1}}, "unknown stateConfiguration field"),
@@ -166,7 +165,9 @@ def test_variables_context_and_a_state_of_a_whole_machine():
         ({"definition": PARALLEL, "state_configuration": {"errorCausedByState": "Z"}}, "not a state of this Parallel"),
         ({"definition": {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}}, "stateName is required"),
         ({"variables": [1]}, "variables must be a JSON object"),
-        ({"definition": MAP, "mock": {"result": '{"a": 1}'}}, "must be a JSON array"),
+        ({"definition": MAP, "mock": {"result": '{"a": 1}'}}, r"^Mocked result must be an array\.$"),
+        ({"definition": PARALLEL, "mock": {"result": '{"a": 1}'}}, r"^Mocked result must be an array\.$"),
+        ({"definition": PARALLEL, "mock": {"result": "[1, 2, 3]"}}, "same number of items as number of Parallel branches"),
     ],
 )  # fmt: skip
 def test_requests_aws_refuses(kwargs, message):
@@ -240,3 +241,14 @@ def test_a_mocked_map_shows_its_items_and_each_iterations_input():
     assert json.loads(data["afterItemSelector"]) == [{"sku": "a", "n": 0}, {"sku": "b", "n": 1}]
     assert (data["maxConcurrency"], data["toleratedFailureCount"]) == (2, 1)
     assert json.loads(data["afterResultPath"]) == {**order, "out": [1, 2]}
+
+
+def test_strict_validation_checks_only_the_fields_of_the_response_model():
+    # Recorded on AWS (LocalStack's test_field_validation_mode snapshot, Apache-2.0): under
+    # STRICT a mocked field the API's response model lacks is accepted; only the model's own
+    # fields are checked, and a wrong type is refused in TestState's words.
+    plain = {k: v for k, v in LAMBDA.items() if k != "ResultSelector"}
+    result = test_state(plain, {"x": 1}, mock={"result": '{"random": "json"}'})
+    assert (result["status"], result["output"]) == ("SUCCEEDED", {"x": 1, "r": {"random": "json"}})
+    with pytest.raises(TestStateError, match="Field 'ExecutedVersion' must be a string"):
+        test_state(plain, {"x": 1}, mock={"result": '{"ExecutedVersion": 1}'})
