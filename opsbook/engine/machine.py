@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 ABSENT = object()  # a field that is not in the definition (distinct from an explicit null)
+# $states other than $states.input / .result / .errorOutput: may read $states.context
+_STATES_WHOLE = re.compile(r"\$states(?!\.(?:input|result|errorOutput)\b)")
 
 
 class Retrier:
@@ -51,7 +54,8 @@ class State:
         self.output = spec.get("Output", ABSENT)
         self.arguments = spec.get("Arguments", ABSENT)
         text = json.dumps(spec)
-        self.needs_context = "$$" in text or "context" in text
+        # JSONata reaches the context through $states too: $states alone, $states.*, ...
+        self.needs_context = "$$" in text or "context" in text or bool(_STATES_WHOLE.search(text))
         self.has_timeouts = any(
             k in spec
             for k in (

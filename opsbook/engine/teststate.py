@@ -125,7 +125,7 @@ def test_state(
         tasks=dict(tasks or {}),
         clock=clock,
         history=history,
-        context=_base_context(clock),
+        context=_base_context(clock, value),
         deadline=None,
         should_abort=None,
     )
@@ -163,11 +163,12 @@ def test_state(
         result["output"], result["nextState"] = out, nxt
         result["variables"] = frame.vars
     if level != "INFO":
-        result["inspectionData"] = _inspection(
-            ex, state, value, frame, history, result, error, level
-        )
-        if original.get("Type") == "Map" and not state.jsonata:
-            result["inspectionData"].update(_map_inspection(ex, state, original, value, frame))
+        data = _inspection(ex, state, value, frame, history, result, error, level, original)
+        if original.get("Type") == "Map":
+            data.update(_map_inspection(ex, state, original, value, frame))
+        if state.assign is None and not user_vars:
+            data.pop("variables", None)  # AWS shows variables only when the state has any
+        result["inspectionData"] = data
     return result
 
 
@@ -382,16 +383,17 @@ def _apply_retry_count(spec: dict, mock: Mapping[str, Any] | None, config: dict)
     return {**spec, "Retry": retry}
 
 
-def _base_context(clock: Any) -> dict:
+def _base_context(clock: Any, value: Any) -> dict:
+    """TestState's context object as AWS gives it (the state's input is the execution's)."""
     sm = f"arn:aws:states:us-east-1:{_ACCOUNT}:stateMachine:TestState"
+    now = clock.now()
     return {
         "Execution": {
-            "Id": f"arn:aws:states:us-east-1:{_ACCOUNT}:execution:TestState:test-state",
-            "Input": {},
-            "StartTime": clock.now().isoformat().replace("+00:00", "Z"),
+            "Id": f"arn:aws:states:us-east-1:{_ACCOUNT}:express:TestState:test-state",
+            "Input": value,
+            "StartTime": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
             "Name": "test-state",
             "RoleArn": f"arn:aws:iam::{_ACCOUNT}:role/TestState",
-            "RedriveCount": 0,
         },
         "StateMachine": {"Id": sm, "Name": "TestState"},
     }
@@ -405,19 +407,29 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------ inspection
-def _inspection(ex, state, raw, frame, history, result, error, level) -> dict[str, Any]:
-    """DEBUG/TRACE: the data after each processing step, as JSON text (as AWS gives it)."""
+def _inspection(
+    ex, state, raw, frame, history, result, error, level, original: dict
+) -> dict[str, Any]:
+    """DEBUG/TRACE: the data after each processing step, as JSON text, with the fields AWS's
+    TestState gives for the state's type: a Pass with Result shows the Result (its InputPath
+    and Parameters do not apply); a Fail, Succeed, Choice or Wait shows afterInputPath only;
+    a Map shows no result; afterResultSelector is there whenever a result is (the result
+    itself when there is no ResultSelector)."""
     data: dict[str, Any] = {"input": dumps(raw)}
     spec = state.spec
+    kind = original.get("Type")
     ctx = ex.context(state, ex.clock.now(), 0)
     task_result, task_params = _task_events(history)
+    pass_result = kind == "Pass" and "Result" in spec and not state.jsonata
+    if kind == "Pass" and not state.jsonata and result["status"] == "SUCCEEDED":
+        task_result = spec["Result"] if pass_result else None
     steps: list[tuple[str, Callable[[], Any]]] = []
     if state.jsonata:
         if task_params is not None and "Arguments" in spec:
             steps.append(("afterArguments", lambda: task_params))
-    elif state.type != "Fail":
+    elif not pass_result:
         steps.append(("afterInputPath", lambda: select_path(state.input_path, raw, ctx, frame)))
-        if "Parameters" in spec and state.type in ("Task", "Pass", "Parallel"):
+        if kind in ("Task", "Pass", "Parallel"):
             steps.append(
                 (
                     "afterParameters",
@@ -430,6 +442,8 @@ def _inspection(ex, state, raw, frame, history, result, error, level) -> dict[st
                             ctx,
                             frame.vars,
                         )
+                        if "Parameters" in spec
+                        else select_path(state.input_path, raw, ctx, frame)
                     ),
                 )
             )
@@ -438,8 +452,11 @@ def _inspection(ex, state, raw, frame, history, result, error, level) -> dict[st
             data[key] = dumps(compute())
         except (StatesError, ValueError, TypeError, KeyError):
             pass
+    if kind == "Pass" and not pass_result and not state.jsonata and "afterParameters" in data:
+        task_result = json.loads(data["afterParameters"])  # a Pass's result is its input
     if task_result is not None:
-        data["result"] = dumps(task_result)
+        if kind != "Map" and (pass_result or kind != "Pass" or state.jsonata):
+            data["result"] = dumps(task_result)
         if not state.jsonata and result["status"] == "SUCCEEDED":
             try:
                 selected = task_result
@@ -447,7 +464,7 @@ def _inspection(ex, state, raw, frame, history, result, error, level) -> dict[st
                     selected = evaluate_template(
                         spec["ResultSelector"], task_result, ctx, frame.vars
                     )
-                    data["afterResultSelector"] = dumps(selected)
+                data["afterResultSelector"] = dumps(selected)
                 data["afterResultPath"] = dumps(write_result_path(raw, state.result_path, selected))
             except (StatesError, ValueError, TypeError, KeyError):
                 pass
@@ -493,9 +510,12 @@ def _http_trace(params: dict, result: Any) -> dict[str, Any]:
 def _map_inspection(ex, state, spec: dict, raw: Any, frame) -> dict[str, Any]:
     """A JSONPath Map's items after ItemsPath and each iteration's input after ItemSelector,
     with its concurrency and tolerance settings (InspectionData's Map fields)."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"maxConcurrency": 0}
     ctx = ex.context(state, ex.clock.now())
+    jsonata = spec.get("QueryLanguage", "JSONata" if state.jsonata else None) == "JSONata"
     try:
+        if jsonata:
+            raise ValueError  # JSONata Maps show no afterItemsPath / afterItemSelector
         eff = select_path(spec.get("InputPath", "$"), raw, ctx, frame)
         items = select_path(spec.get("ItemsPath", "$"), eff, ctx, frame)
         out["afterItemsPath"] = dumps(items)
@@ -517,7 +537,7 @@ def _map_inspection(ex, state, spec: dict, raw: Any, frame) -> dict[str, Any]:
     ):
         value = spec.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[field] = value
+            out[field] = float(value) if field == "toleratedFailurePercentage" else value
     return out
 
 

@@ -233,3 +233,18 @@ _CORPUS = _corpus_cases()
 def test_corpus_jsonata_functions(template, case):
     out = resolve(template, {"input": case["input"], "context": {}}, {}, field="Output")
     assert out == case["expected_output"]
+
+
+def test_states_as_a_whole_carries_the_context_object():
+    # $states alone (not only $states.context) reaches the context: the engine must build it
+    from opsbook.engine import execute
+
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Output": "{% $states %}", "End": True}},
+    }
+    out = execute(definition, {"a": 1}).output
+    assert out["input"] == {"a": 1}
+    assert out["context"]["State"]["Name"] == "P"
+    assert out["context"]["Execution"]["Input"] == {"a": 1}

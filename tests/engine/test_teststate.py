@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -100,7 +101,6 @@ def test_debug_inspection_data_follows_each_processing_step():
         "result": {"StatusCode": 200, "Payload": {"a": 1}},
         "afterResultSelector": {"p": {"a": 1}},
         "afterResultPath": {"x": 1, "r": {"p": {"a": 1}}},
-        "variables": {},
     }
     info = test_state(LAMBDA, {"x": 1}, mock=OK)
     assert "inspectionData" not in info
@@ -252,3 +252,63 @@ def test_strict_validation_checks_only_the_fields_of_the_response_model():
     assert (result["status"], result["output"]) == ("SUCCEEDED", {"x": 1, "r": {"random": "json"}})
     with pytest.raises(TestStateError, match="Field 'ExecutedVersion' must be a string"):
         test_state(plain, {"x": 1}, mock={"result": '{"ExecutedVersion": 1}'})
+
+
+# The fields of inspectionData at DEBUG, as AWS recorded them for each kind of state
+# (LocalStack's test_test_state_scenarios snapshot, Apache-2.0: BASE_PASS_STATE,
+# BASE_RESULT_PASS_STATE, IO_PASS_STATE, IO_RESULT_PASS_STATE, BASE_FAIL_STATE,
+# BASE_SUCCEED_STATE, BASE_CHOICE_STATE; test_base_map_state_inspect for the JSONata Map).
+IO_INPUT = {"initialData": {"fieldFromInput": "value from input", "otherField": "other"}}
+IO_FIELDS = {
+    "InputPath": "$.initialData",
+    "Parameters": {"staticValue": "some value", "inputValue.$": "$.fieldFromInput"},
+    "ResultPath": "$.modifiedData",
+}
+JSONATA_MAP = {
+    "Type": "Map",
+    "QueryLanguage": "JSONata",
+    "Items": "{% $states.input.Values %}",
+    "MaxConcurrency": 1,
+    "ItemProcessor": {"StartAt": "T", "States": {"T": {"Type": "Pass", "End": True}}},
+    "End": True,
+}
+
+
+@pytest.mark.parametrize(
+    ("state", "state_input", "mock", "fields"),
+    [
+        ({"Type": "Pass", "End": True}, {"v": 1}, None,
+         {"input", "afterInputPath", "afterParameters", "afterResultSelector", "afterResultPath"}),
+        ({"Type": "Pass", "Result": {"r": 1}, "End": True}, {"v": 1}, None,
+         {"input", "result", "afterResultSelector", "afterResultPath"}),
+        ({"Type": "Pass", **IO_FIELDS, "End": True}, IO_INPUT, None,
+         {"input", "afterInputPath", "afterParameters", "afterResultSelector", "afterResultPath"}),
+        ({"Type": "Pass", **IO_FIELDS, "Result": {"r": 1}, "End": True}, IO_INPUT, None,
+         {"input", "result", "afterResultSelector", "afterResultPath"}),
+        ({"Type": "Fail", "Error": "SomeFailure"}, {"v": 1}, None, {"input", "afterInputPath"}),
+        ({"Type": "Succeed"}, {"v": 1}, None, {"input", "afterInputPath"}),
+        ({"Type": "Choice", "Choices": [{"Variable": "$.v", "NumericEquals": 1, "Next": "A"}]},
+         {"v": 1}, None, {"input", "afterInputPath"}),
+        (JSONATA_MAP, {"Values": [1, 2]}, {"result": "[1, 1]"}, {"input", "maxConcurrency"}),
+    ],
+    ids=["pass", "pass-result", "pass-io", "pass-io-result", "fail", "succeed", "choice", "jsonata-map"],
+)  # fmt: skip
+def test_debug_inspection_fields_per_state_type(state, state_input, mock, fields):
+    result = test_state(state, state_input, mock=mock, inspection_level="DEBUG")
+    assert set(result["inspectionData"]) == fields
+
+
+def test_pass_with_result_inspects_its_result_not_its_parameters():
+    state = {"Type": "Pass", **IO_FIELDS, "Result": {"r": 1}, "End": True}
+    data = test_state(state, IO_INPUT, inspection_level="DEBUG")["inspectionData"]
+    assert json.loads(data["afterResultSelector"]) == {"r": 1}
+    assert json.loads(data["afterResultPath"]) == {**IO_INPUT, "modifiedData": {"r": 1}}
+
+
+def test_context_object_is_the_test_executions():
+    state = {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% $states %}", "End": True}
+    out = test_state(state, {"v": 1})["output"]
+    execution = out["context"]["Execution"]
+    assert execution["Input"] == {"v": 1}  # AWS: the tested state's input
+    assert ":express:" in execution["Id"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", execution["StartTime"])
