@@ -122,10 +122,10 @@ class MapParallelStates:
         path = spec.get("ItemsPath", "$")
         items = select_path(path, eff, ctx, frame)
         if not isinstance(items, list):
-            raise StatesError(
-                "States.Runtime",
-                f"Invalid path '{path}': The value at the path is not an array: {dumps(items)}",
-            )
+            # AWS's words (recorded through TestState); a context path is named from the
+            # context object's root: "$$.Execution.Input" -> "$.Execution.Input"
+            shown = path[1:] if path.startswith("$$") else path
+            raise StatesError("States.Runtime", f'Reference path "{shown}" must point to array.')
         return items
 
     def _tolerance(self, state: State, raw, ctx, frame) -> tuple[int | None, float | None]:

@@ -29,6 +29,7 @@ are not checked.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -153,9 +154,9 @@ def test_state(
         error = r.err
         result.update(status="RETRIABLE", error=error.error, cause=error.cause)
     except Failed as f:
-        result.update(status="FAILED", error=f.error, cause=f.cause)
+        result.update(status="FAILED", error=f.error, cause=_unprefixed(f.cause))
     except StatesError as err:
-        result.update(status="FAILED", error=err.error, cause=err.cause)
+        result.update(status="FAILED", error=err.error, cause=_unprefixed(err.cause))
     else:
         if ex.caught is not None and ex.caught[0] is state:
             error = ex.caught[1]
@@ -164,12 +165,23 @@ def test_state(
         result["variables"] = frame.vars
     if level != "INFO":
         data = _inspection(ex, state, value, frame, history, result, error, level, original)
-        if original.get("Type") == "Map":
+        if original.get("Type") == "Map" and result["status"] != "FAILED":
             data.update(_map_inspection(ex, state, original, value, frame))
         if state.assign is None and not user_vars:
             data.pop("variables", None)  # AWS shows variables only when the state has any
         result["inspectionData"] = data
     return result
+
+
+# An execution's runtime causes open with where they happened; TestState's do not (AWS's
+# TestState answers, e.g. 'Reference path "$" must point to array.').
+_EXECUTION_PREFIX = re.compile(
+    r"^An error occurred while executing the state '.*?' \(entered at the event id #\d+\)\. "
+)
+
+
+def _unprefixed(cause: str | None) -> str | None:
+    return _EXECUTION_PREFIX.sub("", cause) if cause else cause
 
 
 test_state.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

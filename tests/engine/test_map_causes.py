@@ -119,3 +119,10 @@ def test_empty_assign_adds_no_assigned_variables(jsonata):
     assert "assignedVariables" not in exits[0]
     assert "assignedVariablesDetails" not in exits[0]
     assert exits[1]["assignedVariables"] == {"x": "1"}
+
+
+def test_items_path_that_is_no_array_fails_the_execution():
+    # AWS's words, recorded through TestState; an execution adds where it happened
+    run = execute(map_with(ItemsPath="$.x"), {"x": 1})
+    assert (run.status, run.error) == ("FAILED", "States.Runtime")
+    assert run.cause == PREFIX + 'Reference path "$.x" must point to array.'

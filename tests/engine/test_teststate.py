@@ -312,3 +312,24 @@ def test_context_object_is_the_test_executions():
     assert execution["Input"] == {"v": 1}  # AWS: the tested state's input
     assert ":express:" in execution["Id"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", execution["StartTime"])
+
+
+@pytest.mark.parametrize(
+    ("items_path", "context", "shown"),
+    [("$$", None, "$"), ("$$.Execution.Input", {"Execution": {"Input": {"a": 1}}}, "$.Execution.Input")],
+)  # fmt: skip
+def test_map_items_that_are_no_array_fail_in_aws_words(items_path, context, shown):
+    # Recorded on AWS (LocalStack's test_state_context_object snapshot, Apache-2.0,
+    # test_state_map_context_object[ALL|EXECUTION_INPUT]): TestState's cause has no
+    # "An error occurred while executing the state" prefix, and a failed Map inspects its input.
+    state = {
+        "Type": "Map",
+        "ItemsPath": items_path,
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+        "End": True,
+    }
+    items = ["fire", "electricity", "grass"]
+    result = test_state(state, items, context=context, inspection_level="DEBUG")
+    assert (result["status"], result["error"]) == ("FAILED", "States.Runtime")
+    assert result["cause"] == f'Reference path "{shown}" must point to array.'
+    assert set(result["inspectionData"]) == {"input", "afterInputPath"}
