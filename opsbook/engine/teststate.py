@@ -106,9 +106,9 @@ def test_state(
     user_vars = _json_arg(variables, "variables", {})
     if not isinstance(user_vars, dict):
         raise TestStateError("variables must be a JSON object")
-    user_ctx = _json_arg(context, "context", {})
-    if not isinstance(user_ctx, dict):
-        raise TestStateError("context must be a JSON object")
+    user_ctx = _json_arg(context, "context", None)
+    if user_ctx is not None:
+        _check_context(user_ctx, spec)
     answer = None
     original = spec  # a mocked Map or Parallel runs as a Task; inspection reads the original
     if mock is not None:
@@ -131,13 +131,12 @@ def test_state(
         should_abort=None,
     )
     ex.task_answer = answer  # read by TaskStates.invoke: the mock answers every attempt
-    if user_ctx:
-        base = ex.context
+    if user_ctx is not None:  # AWS: a given context object is the whole context, as given
 
-        def merged_context(*args: Any, **kwargs: Any) -> dict:
-            return _merge(base(*args, **kwargs), user_ctx)
+        def given_context(*args: Any, **kwargs: Any) -> dict:
+            return json.loads(json.dumps(user_ctx))
 
-        ex.context = merged_context  # type: ignore[method-assign]
+        ex.context = given_context  # type: ignore[method-assign]
     ex.single_attempt = state
     frame = Frame(dict(user_vars), 0)
     result: dict[str, Any] = {
@@ -411,11 +410,60 @@ def _base_context(clock: Any, value: Any) -> dict:
     }
 
 
-def _merge(base: dict, extra: dict) -> dict:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+# The context object's documented fields, and the JSON type each must have.
+_CONTEXT_FIELDS: dict[str, dict[str, type | None]] = {
+    "Execution": {
+        "Id": str,
+        "Input": None,
+        "Name": str,
+        "RoleArn": str,
+        "StartTime": str,
+        "RedriveCount": int,
+        "RedriveTime": str,
+    },
+    "State": {"EnteredTime": str, "Name": str, "RetryCount": int},
+    "StateMachine": {"Id": str, "Name": str},
+    "Task": {"Token": str},
+}
+
+
+def _check_context(ctx: Any, spec: dict) -> None:
+    """AWS's checks of a given context object (ValidationException, in its words)."""
+
+    def bad(why: str) -> TestStateError:
+        return TestStateError(f"Invalid Context object provided: {why}")
+
+    if not isinstance(ctx, dict):
+        raise TestStateError("context must be a JSON object")
+    for key, value in ctx.items():
+        if key == "Map":
+            raise bad("'Map' field is not supported when mocking a Context object")
+        fields = _CONTEXT_FIELDS.get(key)
+        if fields is None:
+            raise bad(f"Field '{key}' is not allowed")
+        if not isinstance(value, dict):
+            raise bad(f"{key} must be an object")
+        for name, v in value.items():
+            if name not in fields:
+                raise bad(f"Field '{name}' is not allowed")
+            want = fields[name]
+            if want is str and not isinstance(v, str):
+                raise bad(f"{key}.{name} must be a string")
+            if want is int and (isinstance(v, bool) or not isinstance(v, int)):
+                raise bad(f"{key}.{name} must be an integer")
+    resource = str(spec.get("Resource", ""))
+    if "Task" in ctx and not (
+        spec.get("Type") == "Task"
+        and (
+            resource.endswith(".sync")
+            or ".sync:" in resource
+            or resource.endswith(".waitForTaskToken")
+        )
+    ):
+        raise bad(
+            "Context object contains 'Task' when state is not a Task state with a '.sync' or "
+            "'.waitForTaskToken' service integration pattern"
+        )
 
 
 # ------------------------------------------------------------------------------ inspection

@@ -333,3 +333,30 @@ def test_map_items_that_are_no_array_fail_in_aws_words(items_path, context, show
     assert (result["status"], result["error"]) == ("FAILED", "States.Runtime")
     assert result["cause"] == f'Reference path "{shown}" must point to array.'
     assert set(result["inspectionData"]) == {"input", "afterInputPath"}
+
+
+# Recorded on AWS (LocalStack's test_state_context_object snapshot, Apache-2.0): a given
+# context object is checked, then used as the whole context, as given.
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"Map": {"Item": {"Index": 0}}}, "'Map' field is not supported when mocking a Context object"),
+        ({"Execution": {"pokemon": 1}}, "Field 'pokemon' is not allowed"),
+        ({"Pokedex": {}}, "Field 'Pokedex' is not allowed"),
+        ({"Execution": {"Id": 5}}, "Execution.Id must be a string"),
+        ({"Task": {"Token": "t"}}, "Context object contains 'Task' when state is not a Task state"),
+    ],
+)  # fmt: skip
+def test_context_objects_aws_refuses(context, message):
+    with pytest.raises(TestStateError, match=f"^Invalid Context object provided: {message}"):
+        test_state(LAMBDA, {"x": 1}, mock=OK, context=context)
+
+
+@pytest.mark.parametrize(
+    "context",
+    [{}, {"Execution": {}, "State": {}, "StateMachine": {}}],
+    ids=["empty", "empty-objects"],
+)
+def test_a_given_context_object_is_the_whole_context(context):
+    state = {"Type": "Pass", "Parameters": {"c.$": "$$"}, "End": True}
+    assert test_state(state, {"x": 1}, context=context)["output"] == {"c": context}
