@@ -82,6 +82,11 @@ class MapParallelStates:
         raise error
 
     # ------------------------------------------------------------------ Map
+    def items(self, state: State, raw, frame: Frame, ctx: dict) -> list:
+        """The array a Map iterates over, or the StatesError AWS gives when it is none."""
+        eff = raw if state.jsonata else select_path(state.input_path, raw, ctx, frame)
+        return self._map_items(state, raw, eff, ctx, frame)
+
     def _map_items(self, state: State, raw, eff, ctx, frame) -> list:
         spec = state.spec
         for field in ("ItemReader", "ResultWriter"):

@@ -18,9 +18,9 @@ returned it.
 A mock is accepted on Task, Map and Parallel states only (AWS answers "State type 'Pass' is
 not supported when a mock is specified"). A mocked Map or Parallel does not run its
 iterations or branches: the mock is the state's result, then ResultSelector, ResultPath,
-OutputPath (or Output), Retry and Catch apply. AWS takes Map, Parallel, Activity, .sync and
-.waitForTaskToken states only with a mock (CLI reference, test-state); here they also run
-without one, on the handlers in `tasks`. `fieldValidationMode` (STRICT, the default;
+OutputPath (or Output), Retry and Catch apply. As AWS does, Map, Parallel, Activity, .sync and
+.waitForTaskToken states are tested only with a mock (API reference, TestState); run them
+unmocked through `execute` or `opsbook test`. `fieldValidationMode` (STRICT, the default;
 PRESENT; NONE) checks the mocked result against the API model where opsbook knows it:
 lambda:invoke's response fields, and the array a Map or Parallel returns; other integrations
 are not checked.
@@ -111,7 +111,9 @@ def test_state(
         _check_context(user_ctx, spec)
     answer = None
     original = spec  # a mocked Map or Parallel runs as a Task; inspection reads the original
-    if mock is not None:
+    if mock is None:
+        _check_runs_without_mock(spec)
+    else:
         answer, spec = _mocked(mock, spec, config, value)
     spec = _apply_retry_count(spec, mock, config)
     wrapper: dict[str, Any] = {"StartAt": name, "States": {name: spec}}
@@ -148,6 +150,10 @@ def test_state(
     }
     error: StatesError | None = None
     try:
+        if mock is not None and original.get("Type") == "Map":
+            # AWS reads the Map's items before the mock answers: no array fails the test
+            mapped = Machine({**wrapper, "States": {name: original}}).states[name]
+            ex.map_parallel.items(mapped, value, frame, ex.context(mapped, clock.now()))
         out, nxt = ex.run_state(state, value, frame)
     except RetriableError as r:
         error = r.err
@@ -254,6 +260,26 @@ def _state_configuration(config: Mapping[str, Any] | None, spec: dict) -> dict[s
                 f"stateConfiguration.errorCausedByState {caused!r} is not a state of this {kind}"
             )
     return config
+
+
+def _check_runs_without_mock(spec: dict) -> None:
+    """AWS tests Map, Parallel, Activity, .sync and .waitForTaskToken states only with a mock
+    (API reference, TestState); without one it refuses the request in these words."""
+    kind = spec.get("Type")
+    if kind in ("Map", "Parallel"):
+        raise TestStateError(
+            "TestState API does not support Map or Parallel states. Supported state types "
+            "include: [Task, Wait, Pass, Succeed, Fail, Choice]"
+        )
+    resource = spec.get("Resource")
+    if kind == "Task" and isinstance(resource, str):
+        if ":activity:" in resource:
+            raise TestStateError("TestState API supports an Activity task only with a mock")
+        if resource.endswith((".sync", ".sync:2", ".waitForTaskToken")):
+            raise TestStateError(
+                "TestState API supports the .sync and .waitForTaskToken integration patterns "
+                "only with a mock"
+            )
 
 
 def _inner_states(spec: dict) -> set[str]:

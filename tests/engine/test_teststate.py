@@ -329,7 +329,8 @@ def test_map_items_that_are_no_array_fail_in_aws_words(items_path, context, show
         "End": True,
     }
     items = ["fire", "electricity", "grass"]
-    result = test_state(state, items, context=context, inspection_level="DEBUG")
+    mock = {"result": json.dumps(["CHARIZARD", "PIKACHU", "BULBASAUR"])}  # as recorded
+    result = test_state(state, items, mock=mock, context=context, inspection_level="DEBUG")
     assert (result["status"], result["error"]) == ("FAILED", "States.Runtime")
     assert result["cause"] == f'Reference path "{shown}" must point to array.'
     assert set(result["inspectionData"]) == {"input", "afterInputPath"}
@@ -360,3 +361,21 @@ def test_context_objects_aws_refuses(context, message):
 def test_a_given_context_object_is_the_whole_context(context):
     state = {"Type": "Pass", "Parameters": {"c.$": "$$"}, "End": True}
     assert test_state(state, {"x": 1}, context=context)["output"] == {"c": context}
+
+
+# AWS tests these states only with a mock (API reference, TestState: "TestState only supports
+# the following when a mock is specified: Activity tasks, .sync or .waitForTaskToken service
+# integration patterns, Parallel, or Map states").
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        (MAP, r"^TestState API does not support Map or Parallel states\. Supported state types include: \[Task, Wait, Pass, Succeed, Fail, Choice\]$"),
+        (PARALLEL, r"^TestState API does not support Map or Parallel states\."),
+        ({"Type": "Task", "Resource": "arn:aws:states:us-east-1:123456789012:activity:a", "End": True}, "Activity task only with a mock"),
+        ({"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "End": True}, "only with a mock"),
+        ({"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "End": True}, "only with a mock"),
+    ],
+)  # fmt: skip
+def test_states_aws_tests_only_with_a_mock_are_refused_without_one(state, message):
+    with pytest.raises(TestStateError, match=message):
+        test_state(state, {"items": [1]})
