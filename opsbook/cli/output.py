@@ -13,7 +13,7 @@ import typer
 
 from opsbook.backends.base import Execution
 from opsbook.operations.display import duration_text, time_text
-from opsbook.operations.failures import poll_count
+from opsbook.operations.failures import cause_message, poll_count
 
 
 def emit_json(value: Any) -> None:
@@ -106,7 +106,8 @@ def execution_row(execution: Execution, label: str = "partition") -> dict[str, A
         "started": when(execution.start_date),
         "duration": duration(execution),
         "redrives": execution.redrive_count,
-        "cause": execution.cause or execution.error,
+        # The readable message (a Lambda error's errorMessage); `history --failed` has it all.
+        "cause": cause_message(execution.cause) or execution.error,
     }
 
 

@@ -211,6 +211,7 @@ def report_command(
     flow = state.workflow()
     # A bad or future partition fails (exit 2) before any kernel starts or file is written.
     key = report_key(flow, partition_key(state, partition, week))
+    state.require_home()  # the kernel would open it: a missing home fails here, not in a cell
     prepare_report_folder(out)  # an unusable --out fails (exit 2) before anything is printed
     if not as_json:  # papermill's progress bar follows on stderr, cell by cell
         typer.echo(

@@ -22,6 +22,7 @@ from opsbook.cli.output import (
 from opsbook.cli.session import Session, fail, session
 from opsbook.errors import OperationFailed, UsageError
 from opsbook.operations.display import duration_text
+from opsbook.operations.failures import cause_message
 
 commands = typer.Typer()
 
@@ -194,11 +195,18 @@ def start(
     execution, existing = start_partition(
         backend, key, name=name, poll_seconds=poll_seconds, max_polls=max_polls, wait=wait
     )
-    _report_start(execution, existing, key, flow.scheme.label, as_json, wait)
+    head = header(backend, cfg)
+    _report_start(execution, existing, key, flow.scheme.label, as_json, wait, head)
 
 
 def _report_start(
-    execution: Execution, existing: bool, key: str, label: str, as_json: bool, wait: bool
+    execution: Execution,
+    existing: bool,
+    key: str,
+    label: str,
+    as_json: bool,
+    wait: bool,
+    head: str,
 ) -> None:
     same = execution.partition == key
     ok_existing = existing and same and execution.status in ("RUNNING", "SUCCEEDED")
@@ -209,6 +217,7 @@ def _report_start(
         doc["existing"] = existing
         emit_json(doc)
     else:
+        typer.echo(head)  # which backend, which home
         if existing:
             typer.echo(
                 f"execution {execution.name} already exists ({execution.status}, {label}"
@@ -224,7 +233,9 @@ def _report_start(
         )
     if wait and not existing and execution.status not in ("SUCCEEDED", "RUNNING"):
         raise OperationFailed(
-            f"execution {execution.name} ended {execution.status}: {execution.cause or execution.error}"
+            f"execution {execution.name} ended {execution.status}:"
+            f" {cause_message(execution.cause) or execution.error}"
+            f" (`opsbook history {execution.name} --failed` shows all of it)"
         )
 
 
@@ -351,8 +362,6 @@ def failure_block(failure: dict, *, wide: bool = False, with_input: bool = False
     import json
     import textwrap
 
-    from opsbook.operations.failures import cause_message
-
     cause = failure.get("cause")
     message = cause_message(cause) or "-"
     width = max(40, terminal_width() - 11)
@@ -369,7 +378,7 @@ def failure_block(failure: dict, *, wide: bool = False, with_input: bool = False
         if wide:
             lines.append(f"{label} {text}")
         else:
-            parts = textwrap.wrap(str(text), width, break_long_words=True) or ["-"]
+            parts = textwrap.wrap(str(text), width, break_on_hyphens=False) or ["-"]
             lines.append(f"{label} {parts[0]}")
             lines.extend(" " * 11 + part for part in parts[1:])
     if with_input:

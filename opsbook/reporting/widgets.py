@@ -24,7 +24,7 @@ import functools
 import html
 import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from opsbook.backends.base import Backend, Execution
 from opsbook.config import Config
 from opsbook.errors import OpsbookError, UsageError
 from opsbook.operations import backfill
-from opsbook.operations.display import display_zone, use_zone
+from opsbook.operations.display import time_text, use_zone
 from opsbook.operations.failures import failure_detail, state_visits
 from opsbook.operations.history import (
     History,
@@ -105,13 +105,8 @@ def _short(value: Any, limit: int | None = 80) -> Any:
 
 
 def both_zones(moment: datetime | None) -> str:
-    """'2026-11-05 03:30 UTC · 12:30 JST': UTC and the workflow's zone, labelled."""
-    if moment is None or pd.isna(moment):
-        return "-"
-    at = pd.Timestamp(moment).to_pydatetime()
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    local = at.astimezone(display_zone())
-    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC · {local:%Y-%m-%d %H:%M} {local.tzname()}"
+    """UTC and the workflow's zone, labelled: opsbook.operations.display.time_text."""
+    return time_text(moment)
 
 
 def legend_html() -> str:

@@ -8,9 +8,11 @@ import os
 import subprocess
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
+import opsbook as opsbook_package
 from opsbook.backends.local.backend import LocalBackend
 from opsbook.cli import run
 from opsbook.config import load_config
@@ -20,6 +22,8 @@ from opsbook.workflows.schedules import last_completed_week
 OLD = (last_completed_week() - timedelta(days=14)).isoformat()  # its data is there
 LATE = (last_completed_week() - timedelta(days=7)).isoformat()  # its data comes late
 ANCIENT = (last_completed_week() - timedelta(days=7 * 20)).isoformat()  # before the default range
+DEFINITION = Path(opsbook_package.__file__).parent / "definitions/weekly_load/weekly_load.asl.json"
+MOCK_CONFIG = Path(__file__).resolve().parents[2] / "docs/examples/weekly_load.mock.json"
 CHECK_DAY = (date.fromisoformat(LATE) - timedelta(days=1)).isoformat()
 CAUSE = f"polling gave up after 2 polls (60 s apart): no rows for {CHECK_DAY}, the last day of week {LATE}"
 
@@ -183,7 +187,7 @@ def test_rerun_defaults_to_the_last_12_weeks(home, capsys):
 # --------------------------------------------------------------------------- guardrails
 
 
-def _subprocess(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def _subprocess(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("OPSBOOK_")}
     return subprocess.run(
         [sys.executable, "-m", "opsbook", *args],
@@ -192,6 +196,7 @@ def _subprocess(*args: str, env: dict | None = None) -> subprocess.CompletedProc
         timeout=120,
         env={**base, **(env or {})},
         stdin=subprocess.DEVNULL,
+        cwd=cwd,
     )
 
 
@@ -204,17 +209,56 @@ def _subprocess(*args: str, env: dict | None = None) -> subprocess.CompletedProc
         ["history", "week-2026-11-26"],
         ["start", "--week", "2026-11-26"],
         ["deploy"],
+        ["teardown", "--yes"],
+        ["partitions"],
+        ["history", "2026-11-26", "--failed"],
+        ["report", "--week", "2026-11-26", "--out", "reports"],
+        ["replay", "week-2026-11-26"],
+        ["verify", "--since", "2026-11-01", "--until", "2026-11-26"],
+        ["schedule", "--next", "2"],
+        ["schedule", "run", "--since", "2026-11-19", "--until", "2026-11-26"],
+        ["validate"],
+        ["validate", str(DEFINITION)],
+        ["workflows"],
+        ["new", "daily_sales", "--partition", "daily"],
+        ["package", "--out", "dist"],
+        ["test-state", str(DEFINITION), "--state-name", "PrepareWeek", "--input", "{}"],
+        ["test", str(DEFINITION), "--mock-config", str(MOCK_CONFIG)],
     ],
 )
 def test_commands_refuse_a_home_that_does_not_exist(tmp_path, argv):
+    """Every command but init and demo; even those that never open the home would read its
+    config.toml, so a mistyped --home is never silently the defaults."""
     missing = tmp_path / "typo"
-    proc = _subprocess("--home", str(missing), *argv)
+    proc = _subprocess("--home", str(missing), *argv, cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
         f"error: opsbook home {missing} does not exist; create it with"
         f" `opsbook --home {missing} init` (or point --home / OPSBOOK_HOME at an existing home)"
     ]
-    assert not missing.exists()  # nothing was created
+    assert proc.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing was created
+
+
+def test_a_missing_home_from_the_environment_is_refused_and_help_still_answers(tmp_path):
+    missing = tmp_path / "typo"
+    proc = _subprocess("validate", env={"OPSBOOK_HOME": str(missing)}, cwd=tmp_path)
+    assert proc.returncode == 2 and str(missing) in proc.stderr and "init" in proc.stderr
+    for argv in (["weeks", "--help"], ["schedule", "run", "--help"], ["--help"]):
+        shown = _subprocess("--home", str(missing), *argv, cwd=tmp_path)
+        assert shown.returncode == 0 and "Usage: opsbook" in shown.stdout, argv
+    assert not missing.exists()
+
+
+def test_report_refuses_the_default_home_when_it_does_not_exist(tmp_path):
+    """No --home: ./.opsbook is refused before papermill starts; no report file is written."""
+    proc = _subprocess("report", "--week", "2026-11-26", "--out", "reports", cwd=tmp_path)
+    home = tmp_path / ".opsbook"
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: opsbook home {home} does not exist; create it with"
+        f" `opsbook --home {home} init` (or point --home / OPSBOOK_HOME at an existing home)"
+    ]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_init_creates_the_home_and_version_is_printed(tmp_path):
