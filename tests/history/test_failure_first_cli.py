@@ -127,6 +127,21 @@ def test_history_failed_shows_the_failing_states_input(home, capsys):
     assert code == 0 and "has no failure (SUCCEEDED)" in out
 
 
+def test_tables_show_the_failures_message_and_start_names_its_backend(home, capsys):
+    code, out, _ = cli(capsys, "executions", "--status", "failed")
+    assert code == 0 and out.startswith("# LocalBackend(home=")
+    assert CAUSE.split(":")[0] in out  # the errorMessage, not the Lambda's JSON and stack
+    assert "errorMessage" not in out and "stackTrace" not in out
+    code, out, err = cli(capsys, "start", "--week", ANCIENT, "--name", "again", "--max-polls", "1")
+    assert code == 1 and out.splitlines()[0].startswith("# LocalBackend(home=")
+    assert "errorMessage" not in out + err
+    assert err.strip().splitlines() == [
+        f"error: execution again ended FAILED: polling gave up after 1 polls (600 s apart):"
+        f" no rows for {date.fromisoformat(ANCIENT) - timedelta(days=1)}, the last day of week"
+        f" {ANCIENT} (`opsbook history again --failed` shows all of it)"
+    ]
+
+
 def test_history_of_a_week_without_executions_is_one_line(home, capsys):
     week = (last_completed_week() - timedelta(days=35)).isoformat()
     code, _, err = cli(capsys, "history", week)
