@@ -46,8 +46,8 @@ def table(
 ) -> str:
     """A plain-text table with aligned columns. Nothing is ever cut: when a row is wider than
     the terminal (and not `wide`), the last column wraps onto indented continuation lines;
-    when the other columns leave it under 20 characters, it wraps below its row instead,
-    indented by four."""
+    when the other columns leave it under 20 characters, a cell longer than 30 wraps below its
+    row instead, indented by four."""
     if not rows:
         return empty
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
@@ -59,7 +59,7 @@ def table(
     for r in cells:
         head = "  ".join(v.ljust(w) for v, w in zip(r[:-1], widths[:-1], strict=True))
         last = r[-1]
-        if wide or len(last) <= max(room, 20):  # short cells ("-") stay on the row
+        if wide or len(last) <= room or (room < 20 and len(last) <= 30):  # fits, or is short
             lines.append((head + ("  " if head else "") + last).rstrip())
         elif room < 20:  # no room beside the row: the whole cell on lines of its own
             lines.append(head.rstrip())
@@ -127,6 +127,8 @@ def event_state(event: dict[str, Any]) -> str:
         if key.endswith("EventDetails") and isinstance(value, dict):
             if "name" in value:
                 return value["name"]
+            if value.get("error"):  # a task's failure: its error, not its resource
+                return str(value["error"])
             if "resource" in value:
                 return value.get("resourceType", "") + ":" + str(value["resource"]).split(":")[-1]
             if "error" in value:

@@ -88,6 +88,8 @@ def test_history_by_week_starts_from_the_failure(home, capsys):
     # Every time in the event table carries both zones, labelled.
     started = [line for line in lines if "ExecutionStarted" in line][0]
     assert " UTC / " in started and "Asia/Tokyo" in started
+    task_failed = [line for line in lines if "TaskFailed" in line]
+    assert task_failed and all(line.split()[-1] == "PollingGaveUp" for line in task_failed)
 
 
 def test_a_narrow_terminal_wraps_the_cause_and_wide_keeps_it_on_one_line(home, capsys, monkeypatch):
