@@ -23,6 +23,7 @@ from opsbook.cli.session import Session, fail, session
 from opsbook.errors import OperationFailed, UsageError
 from opsbook.operations.display import duration_text
 from opsbook.operations.failures import cause_message
+from opsbook.workflows.manifest import Workflow
 
 commands = typer.Typer()
 
@@ -272,7 +273,8 @@ def executions(
 def history(
     ctx: typer.Context,
     execution: str = typer.Argument(
-        ..., help="Execution name or ARN, or a week (YYYY-MM-DD): its latest execution."
+        ...,
+        help="Execution name or ARN, or a partition key (a week or day YYYY-MM-DD, a month YYYY-MM): its latest execution.",
     ),
     states: bool = typer.Option(
         False, "--states", help="One row per state visit with its duration (loops collapsed)."
@@ -292,7 +294,7 @@ def history(
         fail("give --states or --failed, not both")
     state = session(ctx)
     backend = state.backend()
-    described = resolve_execution(backend, execution)
+    described = resolve_execution(backend, execution, state.workflow())
     # History views never show values that match the configured secret patterns.
     redact = redactor(state.cfg().secret_patterns, state.cfg().known_secrets())
     events = [redact(e) for e in backend.history(described.arn)]
@@ -339,20 +341,22 @@ def history(
     typer.echo(table(rows, ["id", "time", "type", "detail"], wide=wide))
 
 
-def resolve_execution(backend, key: str) -> Execution:
-    """An execution name or ARN, or a week (YYYY-MM-DD): that week's latest execution."""
+def resolve_execution(backend, key: str, flow: Workflow) -> Execution:
+    """An execution name or ARN, or a partition key of `flow` (a week's or day's date, a
+    month's YYYY-MM): that partition's latest execution."""
     import re
 
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", key.strip()):
+    if not re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", key.strip()):
         return backend.describe(key)
     from opsbook.operations.history import group_by_partition, last_execution
-    from opsbook.workflows.schedules import parse_week
 
-    week = parse_week(key.strip()).isoformat()
-    latest = last_execution(group_by_partition(backend.list_executions()).get(week, []))
+    label = flow.scheme.label
+    wanted = flow.partition(key.strip()).key  # a key this scheme cannot name: one line, exit 2
+    latest = last_execution(group_by_partition(backend.list_executions()).get(wanted, []))
     if latest is None:
+        option = "--week" if label == "week" else "--partition"
         raise UsageError(
-            f"week {week} has no execution; start it with `opsbook start --week {week}`"
+            f"{label} {wanted} has no execution; start it with `opsbook start {option} {wanted}`"
         )
     return backend.describe(latest.arn)
 

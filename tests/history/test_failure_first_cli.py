@@ -285,3 +285,21 @@ def test_init_creates_the_home_and_version_is_printed(tmp_path):
     from opsbook import __version__
 
     assert version.returncode == 0 and version.stdout.strip() == f"opsbook {__version__}"
+
+
+def test_history_takes_any_workflows_partition_key(tmp_path, monkeypatch, capsys):
+    """A daily workflow's day (not a Thursday) names its latest execution too."""
+    monkeypatch.chdir(tmp_path)  # `opsbook new` writes ./definitions/
+    monkeypatch.setenv("OPSBOOK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    assert run(["init"]) == 0
+    assert cli(capsys, "new", "daily_sales", "--partition", "daily")[0] == 0
+    flow = ["--workflow", "daily_sales"]
+    assert cli(capsys, *flow, "start", "--partition", "2026-12-01")[0] == 0
+    code, out, _ = cli(capsys, *flow, "history", "2026-12-01", "--states")
+    assert code == 0 and out.splitlines()[1].startswith("day-2026-12-01  SUCCEEDED  day 2026-12-01")
+    code, _, err = cli(capsys, *flow, "history", "2026-12-02")
+    assert code == 2 and err.strip() == (
+        "error: day 2026-12-02 has no execution; start it with"
+        " `opsbook start --partition 2026-12-02`"
+    )
