@@ -18,10 +18,8 @@ import contextvars
 import os
 import sys
 import traceback
-from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
 from opsbook.cli import demo as cli_demo
 from opsbook.cli import package as cli_package
@@ -50,20 +48,7 @@ __all__ = [
     "main", "prepare_demo_home", "run", "session", "table",
 ]  # fmt: skip
 
-
-class _RootGroup(TyperGroup):
-    """The root command group; it notes whether the command line asks for --help before the
-    global options' callback runs (which refuses a missing home, but not for help)."""
-
-    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        ctx.meta[_HELP] = "--help" in args
-        return super().resolve_command(ctx, args)
-
-
-_HELP = "opsbook.help"
-
 app = typer.Typer(
-    cls=_RootGroup,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -103,20 +88,6 @@ def _root(
         backend_name=backend or None, home=home or None, config=config, workflow_name=workflow
     )
     ctx.call_on_close(ctx.obj.close)
-    # A home named on purpose (--home, OPSBOOK_HOME) that does not exist is refused by every
-    # command but init and demo (which create it). Commands that open the backend refuse it
-    # there, after checking their own arguments; these would not open it, yet read the home's
-    # config.toml (workflows, definitions_dir), so they refuse it here, before anything runs.
-    if home and ctx.invoked_subcommand in _HOME_UNOPENED and not _wants_help(ctx):
-        ctx.obj.require_home()
-
-
-_HOME_UNOPENED = ("schedule", "validate", "workflows", "new", "package", "test-state", "test")
-
-
-def _wants_help(ctx: typer.Context) -> bool:
-    """Whether the rest of the command line asks for --help (answered without a home)."""
-    return bool(ctx.meta.get(_HELP))
 
 
 # The commands live in one module per group (opsbook.cli.*); each adds its own to this app.

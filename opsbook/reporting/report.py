@@ -475,6 +475,26 @@ def prepare_report_folder(out_dir: str | Path) -> Path:
     return out
 
 
+def missing_folders(out: str | Path) -> list[Path]:
+    """The folders prepare_report_folder(out) would create, deepest first."""
+    folder = Path(out).absolute()
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_folders(folders: list[Path]) -> None:
+    """Remove these folders (deepest first) where they are still empty: undoes
+    prepare_report_folder when the report cannot run after all."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone: leave it
+            return
+
+
 def run_report(
     week: str | date | None,
     out_dir: str | Path = "reports",

@@ -232,20 +232,13 @@ def _subprocess(*args: str, env: dict | None = None, cwd=None) -> subprocess.Com
         ["report", "--week", "2026-11-26", "--out", "reports"],
         ["replay", "week-2026-11-26"],
         ["verify", "--since", "2026-11-01", "--until", "2026-11-26"],
-        ["schedule", "--next", "2"],
         ["schedule", "run", "--since", "2026-11-19", "--until", "2026-11-26"],
-        ["validate"],
-        ["validate", str(DEFINITION)],
-        ["workflows"],
-        ["new", "daily_sales", "--partition", "daily"],
-        ["package", "--out", "dist"],
-        ["test-state", str(DEFINITION), "--state-name", "PrepareWeek", "--input", "{}"],
-        ["test", str(DEFINITION), "--mock-config", str(MOCK_CONFIG)],
+        ["test", str(DEFINITION), "--mock-config", str(MOCK_CONFIG), "--workflow-handlers"],
     ],
 )
 def test_commands_refuse_a_home_that_does_not_exist(tmp_path, argv):
-    """Every command but init and demo; even those that never open the home would read its
-    config.toml, so a mistyped --home is never silently the defaults."""
+    """Every command that reads or writes the home, after checking its own arguments (the
+    test bench, `schedule`, `validate`, `workflows`, `new` and `package` use no home)."""
     missing = tmp_path / "typo"
     proc = _subprocess("--home", str(missing), *argv, cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -259,17 +252,18 @@ def test_commands_refuse_a_home_that_does_not_exist(tmp_path, argv):
 
 def test_a_missing_home_from_the_environment_is_refused_and_help_still_answers(tmp_path):
     missing = tmp_path / "typo"
-    proc = _subprocess("validate", env={"OPSBOOK_HOME": str(missing)}, cwd=tmp_path)
+    proc = _subprocess("weeks", env={"OPSBOOK_HOME": str(missing)}, cwd=tmp_path)
     assert proc.returncode == 2 and str(missing) in proc.stderr and "init" in proc.stderr
-    for argv in (["weeks", "--help"], ["schedule", "run", "--help"], ["--help"]):
+    for argv in (["weeks", "--help"], ["report", "--help"], ["--help"]):
         shown = _subprocess("--home", str(missing), *argv, cwd=tmp_path)
         assert shown.returncode == 0 and "Usage: opsbook" in shown.stdout, argv
-    assert not missing.exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_report_refuses_the_default_home_when_it_does_not_exist(tmp_path):
-    """No --home: ./.opsbook is refused before papermill starts; no report file is written."""
-    proc = _subprocess("report", "--week", "2026-11-26", "--out", "reports", cwd=tmp_path)
+    """No --home: ./.opsbook is refused before papermill starts; no report file or folder is
+    left behind (not even the --out folders it made)."""
+    proc = _subprocess("report", "--week", "2026-11-26", "--out", "reports/w48", cwd=tmp_path)
     home = tmp_path / ".opsbook"
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         f"error: opsbook home {home} does not exist; create it with"
