@@ -44,6 +44,7 @@ from support.moto_server import set_execute, wait_ready  # noqa: E402
 from opsbook.backends.aws.backend import AwsBackend  # noqa: E402
 from opsbook.config import load_config  # noqa: E402
 from opsbook.operations import history as H  # noqa: E402
+from opsbook.workflows.registry import get_workflow  # noqa: E402
 from opsbook.workflows.schedules import last_completed_week  # noqa: E402
 
 REGION = "ap-northeast-1"
@@ -193,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop("AWS_PROFILE", None)
         until = last_completed_week()
         weeks = [until - timedelta(days=7 * i) for i in range(args.weeks - 1, -1, -1)]
-        cfg = load_config(home=Path(tmp.name) / "home", backend="aws")
+        base = load_config(home=Path(tmp.name) / "home", backend="aws")
+        cfg = base.for_workflow(get_workflow(base))  # the weekly load's names
         setup = boto3.session.Session(region_name=REGION).client("stepfunctions")
         t0 = time.perf_counter()
         populate(setup, cfg.state_machine_name, weeks, args.per_week)

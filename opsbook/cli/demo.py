@@ -12,6 +12,7 @@ import typer
 from opsbook.cli.output import event_state, table
 from opsbook.cli.partitions import WEEK_TABLE, week_rows
 from opsbook.cli.session import Session, fail, session
+from opsbook.operations.display import time_text
 
 DEMO_WORKFLOW = "weekly_load"  # the shipped workflow with demo data
 DEMO_HOME = ".opsbook-demo"
@@ -63,7 +64,7 @@ def _short_history(events: list[dict[str, Any]], zone: Any) -> list[dict[str, An
             continue
         rows.append(
             {
-                "local": f"{e['timestamp'].astimezone(zone):%Y-%m-%d %H:%M:%S} {zone}",
+                "time": time_text(e["timestamp"], zone),  # UTC and the schedule's zone
                 "event": kind,
                 "state": event_state(e) if entered else "",
             }
@@ -117,7 +118,7 @@ def demo(
             f"\n4. history of week {pick['week']} (waited {pick['polls']} times for its data):"
         )
         rows = _short_history(backend.history(pick["arn"]), flow.scheme.timezone)
-        typer.echo(table(rows, ["local", "event", "state"]))
+        typer.echo(table(rows, ["time", "event", "state"]))
     demo_rerun(backend, first, end)  # steps 5-7 (history engineer): weeks table, rerun, after
     demo_report(state, home, end)  # step 8 (notebooks engineer): the weekly report
     typer.echo(f"\nexplore: opsbook --home {home} executions | history <name> | start --week {end}")

@@ -13,7 +13,7 @@ import typer
 
 from opsbook.backends.base import Execution
 from opsbook.operations.display import duration_text, time_text
-from opsbook.operations.failures import poll_count
+from opsbook.operations.failures import cause_message, poll_count
 
 
 def emit_json(value: Any) -> None:
@@ -45,24 +45,35 @@ def table(
     width: int | None = None,
 ) -> str:
     """A plain-text table with aligned columns. Nothing is ever cut: when a row is wider than
-    the terminal (and not `wide`), the last column wraps onto indented continuation lines."""
+    the terminal (and not `wide`), the last column wraps onto indented continuation lines;
+    when the other columns leave it under 20 characters, a cell longer than 30 wraps below its
+    row instead, indented by four."""
     if not rows:
         return empty
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     indent = sum(widths[:-1]) + 2 * (len(widths) - 1)
-    room = (width or terminal_width()) - indent
+    total = width or terminal_width()
+    room = total - indent
     for r in cells:
         head = "  ".join(v.ljust(w) for v, w in zip(r[:-1], widths[:-1], strict=True))
         last = r[-1]
-        if wide or room < 20 or len(last) <= room:
+        if wide or len(last) <= room or (room < 20 and len(last) <= 30):  # fits, or is short
             lines.append((head + ("  " if head else "") + last).rstrip())
-            continue
-        parts = textwrap.wrap(last, room, break_long_words=True, break_on_hyphens=False)
-        lines.append((head + ("  " if head else "") + parts[0]).rstrip())
-        lines.extend(" " * indent + part for part in parts[1:])
+        elif room < 20:  # no room beside the row: the whole cell on lines of its own
+            lines.append(head.rstrip())
+            lines.extend("    " + part for part in _wrap(last, max(20, total - 4)))
+        else:
+            parts = _wrap(last, room)
+            lines.append((head + ("  " if head else "") + parts[0]).rstrip())
+            lines.extend(" " * indent + part for part in parts[1:])
     return "\n".join(lines)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most `width`, broken at spaces (never inside a date like 2026-09-10)."""
+    return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [text]
 
 
 def _cell(value: Any) -> str:
@@ -106,7 +117,8 @@ def execution_row(execution: Execution, label: str = "partition") -> dict[str, A
         "started": when(execution.start_date),
         "duration": duration(execution),
         "redrives": execution.redrive_count,
-        "cause": execution.cause or execution.error,
+        # The readable message (a Lambda error's errorMessage); `history --failed` has it all.
+        "cause": cause_message(execution.cause) or execution.error,
     }
 
 
@@ -115,6 +127,8 @@ def event_state(event: dict[str, Any]) -> str:
         if key.endswith("EventDetails") and isinstance(value, dict):
             if "name" in value:
                 return value["name"]
+            if value.get("error"):  # a task's failure: its error, not its resource
+                return str(value["error"])
             if "resource" in value:
                 return value.get("resourceType", "") + ":" + str(value["resource"]).split(":")[-1]
             if "error" in value:

@@ -10,7 +10,7 @@ import typer
 
 from opsbook.cli.output import emit_json, header, table
 from opsbook.cli.session import fail, session
-from opsbook.errors import OperationFailed
+from opsbook.errors import OperationFailed, UsageError
 
 commands = typer.Typer()
 
@@ -205,13 +205,25 @@ def report_command(
 ) -> None:
     """Write a partition's report: the executed notebook, HTML (no code), key figures (JSON)."""
     from opsbook.cli.runs import partition_key
-    from opsbook.reporting.report import prepare_report_folder, report_key, run_report
+    from opsbook.reporting.report import (
+        missing_folders,
+        prepare_report_folder,
+        remove_folders,
+        report_key,
+        run_report,
+    )
 
     state = session(ctx)
     flow = state.workflow()
     # A bad or future partition fails (exit 2) before any kernel starts or file is written.
     key = report_key(flow, partition_key(state, partition, week))
+    created = missing_folders(out)
     prepare_report_folder(out)  # an unusable --out fails (exit 2) before anything is printed
+    try:  # the kernel would open the home: a missing one fails here, not in a notebook cell
+        state.require_home()
+    except UsageError:
+        remove_folders(created)  # nothing stays behind
+        raise
     if not as_json:  # papermill's progress bar follows on stderr, cell by cell
         typer.echo(
             f"report for {flow.scheme.label} {key}: running the notebook with papermill", err=True

@@ -22,6 +22,8 @@ from opsbook.cli.output import (
 from opsbook.cli.session import Session, fail, session
 from opsbook.errors import OperationFailed, UsageError
 from opsbook.operations.display import duration_text
+from opsbook.operations.failures import cause_message
+from opsbook.workflows.manifest import Workflow
 
 commands = typer.Typer()
 
@@ -194,11 +196,18 @@ def start(
     execution, existing = start_partition(
         backend, key, name=name, poll_seconds=poll_seconds, max_polls=max_polls, wait=wait
     )
-    _report_start(execution, existing, key, flow.scheme.label, as_json, wait)
+    head = header(backend, cfg)
+    _report_start(execution, existing, key, flow.scheme.label, as_json, wait, head)
 
 
 def _report_start(
-    execution: Execution, existing: bool, key: str, label: str, as_json: bool, wait: bool
+    execution: Execution,
+    existing: bool,
+    key: str,
+    label: str,
+    as_json: bool,
+    wait: bool,
+    head: str,
 ) -> None:
     same = execution.partition == key
     ok_existing = existing and same and execution.status in ("RUNNING", "SUCCEEDED")
@@ -209,6 +218,7 @@ def _report_start(
         doc["existing"] = existing
         emit_json(doc)
     else:
+        typer.echo(head)  # which backend, which home
         if existing:
             typer.echo(
                 f"execution {execution.name} already exists ({execution.status}, {label}"
@@ -224,7 +234,9 @@ def _report_start(
         )
     if wait and not existing and execution.status not in ("SUCCEEDED", "RUNNING"):
         raise OperationFailed(
-            f"execution {execution.name} ended {execution.status}: {execution.cause or execution.error}"
+            f"execution {execution.name} ended {execution.status}:"
+            f" {cause_message(execution.cause) or execution.error}"
+            f" (`opsbook history {execution.name} --failed` shows all of it)"
         )
 
 
@@ -261,7 +273,8 @@ def executions(
 def history(
     ctx: typer.Context,
     execution: str = typer.Argument(
-        ..., help="Execution name or ARN, or a week (YYYY-MM-DD): its latest execution."
+        ...,
+        help="Execution name or ARN, or a partition key (a week or day YYYY-MM-DD, a month YYYY-MM): its latest execution.",
     ),
     states: bool = typer.Option(
         False, "--states", help="One row per state visit with its duration (loops collapsed)."
@@ -281,7 +294,7 @@ def history(
         fail("give --states or --failed, not both")
     state = session(ctx)
     backend = state.backend()
-    described = resolve_execution(backend, execution)
+    described = resolve_execution(backend, execution, state.workflow())
     # History views never show values that match the configured secret patterns.
     redact = redactor(state.cfg().secret_patterns, state.cfg().known_secrets())
     events = [redact(e) for e in backend.history(described.arn)]
@@ -328,20 +341,22 @@ def history(
     typer.echo(table(rows, ["id", "time", "type", "detail"], wide=wide))
 
 
-def resolve_execution(backend, key: str) -> Execution:
-    """An execution name or ARN, or a week (YYYY-MM-DD): that week's latest execution."""
+def resolve_execution(backend, key: str, flow: Workflow) -> Execution:
+    """An execution name or ARN, or a partition key of `flow` (a week's or day's date, a
+    month's YYYY-MM): that partition's latest execution."""
     import re
 
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", key.strip()):
+    if not re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", key.strip()):
         return backend.describe(key)
     from opsbook.operations.history import group_by_partition, last_execution
-    from opsbook.workflows.schedules import parse_week
 
-    week = parse_week(key.strip()).isoformat()
-    latest = last_execution(group_by_partition(backend.list_executions()).get(week, []))
+    label = flow.scheme.label
+    wanted = flow.partition(key.strip()).key  # a key this scheme cannot name: one line, exit 2
+    latest = last_execution(group_by_partition(backend.list_executions()).get(wanted, []))
     if latest is None:
+        option = "--week" if label == "week" else "--partition"
         raise UsageError(
-            f"week {week} has no execution; start it with `opsbook start --week {week}`"
+            f"{label} {wanted} has no execution; start it with `opsbook start {option} {wanted}`"
         )
     return backend.describe(latest.arn)
 
@@ -350,8 +365,6 @@ def failure_block(failure: dict, *, wide: bool = False, with_input: bool = False
     """The failure as labelled lines; the cause in full (wrapped on narrow terminals)."""
     import json
     import textwrap
-
-    from opsbook.operations.failures import cause_message
 
     cause = failure.get("cause")
     message = cause_message(cause) or "-"
@@ -369,7 +382,7 @@ def failure_block(failure: dict, *, wide: bool = False, with_input: bool = False
         if wide:
             lines.append(f"{label} {text}")
         else:
-            parts = textwrap.wrap(str(text), width, break_long_words=True) or ["-"]
+            parts = textwrap.wrap(str(text), width, break_on_hyphens=False) or ["-"]
             lines.append(f"{label} {parts[0]}")
             lines.extend(" " * 11 + part for part in parts[1:])
     if with_input:

@@ -8,6 +8,7 @@ import typer
 
 from opsbook.cli.output import emit_json, table
 from opsbook.cli.session import fail, session
+from opsbook.operations.display import time_text
 
 schedule_app = typer.Typer(
     invoke_without_command=True,
@@ -32,13 +33,14 @@ def schedule(
     if sched is None:
         fail(f"workflow {flow.name} has no schedule ({flow.schedule_path})")
     label = flow.scheme.label
+    times = next_fire_times(sched, next_)
     rows = [
         {
             "local": t.isoformat(),
             "utc": t.astimezone(UTC).isoformat(),
             label: flow.scheme.for_fire_time(t).key,
         }
-        for t in next_fire_times(sched, next_)
+        for t in times
     ]
     if as_json:
         emit_json(
@@ -51,7 +53,11 @@ def schedule(
         )
         return
     typer.echo(f"{sched.expression_text} in {sched.timezone}")
-    typer.echo(table(rows, ["local", "utc", label]))
+    shown = [  # the one way opsbook shows a moment: UTC and the schedule's zone, labelled
+        {"fires": time_text(t, sched.timezone), label: row[label]}
+        for t, row in zip(times, rows, strict=True)
+    ]
+    typer.echo(table(shown, ["fires", label]))
 
 
 @schedule_app.command("run")

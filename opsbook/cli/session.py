@@ -51,6 +51,17 @@ class Session:
             self._cfg = self.base_cfg().for_workflow(workflow)
         return self._cfg
 
+    def require_home(self) -> None:
+        """UsageError (exit 2, one line: the path and the fix) when the local backend's home
+        does not exist; the AWS backend keeps nothing there that a command needs."""
+        from pathlib import Path
+
+        from opsbook.backends import check_home
+
+        cfg = self.base_cfg()
+        if cfg.backend == "local":
+            check_home(Path(cfg.home))
+
     def backend(self, **options: Any) -> Backend:
         if self._backend is None:
             from opsbook.backends import connect

@@ -163,8 +163,8 @@ def _short(arn: str) -> str:
 
 def plan_rerun(
     backend: Backend,
-    since: date | str,
-    until: date | str,
+    since: date | str | None = None,
+    until: date | str | None = None,
     statuses: tuple[str, ...] | list[str] | str = DEFAULT_STATUSES,
     today: date | datetime | None = None,
     *,
@@ -172,7 +172,8 @@ def plan_rerun(
     history: History | None = None,
 ) -> pd.DataFrame:
     """One row per scheduled week: week, status, attempts, action (REDRIVE | START | SKIP),
-    reason, execution (ARN to redrive), execution_name, new_name (for START)."""
+    reason, execution (ARN to redrive), execution_name, new_name (for START). Without
+    since/until: the last 12 partitions up to today."""
     selected = _check_statuses(statuses)
     hist = history or History(backend, cfg)
     listed = [hist.tag(e) for e in backend.list_executions()]

@@ -303,14 +303,16 @@ class History:
 
     def partitions(
         self,
-        since: date | str,
-        until: date | str,
+        since: date | str | None = None,
+        until: date | str | None = None,
         today: date | datetime | None = None,
         *,
         listed: list[Execution] | None = None,
     ) -> pd.DataFrame:
         """One row per partition in [since, until] (the key column is named week, day or
-        month): status, attempts, last execution, polls, duration and failure cause."""
+        month): status, attempts, last execution, polls, duration and failure cause. Without
+        since/until: the last 12 partitions up to today, as the CLI shows them."""
+        since, until = self.span(since, until, today)
         week_list = scheduled_partitions(self.workflow, since, until)
         listed = self.backend.list_executions() if listed is None else listed
         listed = [self.tag(e) for e in listed]
@@ -367,6 +369,17 @@ class History:
         return df.rename(columns={"week": self.label})
 
     weeks = partitions  # the weekly load's name for it
+
+    def span(
+        self,
+        since: date | str | None,
+        until: date | str | None,
+        today: date | datetime | None = None,
+    ) -> tuple[date | str, date | str]:
+        """(since, until), each defaulting to default_range's: the last 12 partitions up to
+        today."""
+        first, last = default_range(today, workflow=self.workflow)
+        return (first if since is None else since), (last if until is None else until)
 
 
 def _loop_states(workflow: Workflow) -> tuple[str, str]:
@@ -433,14 +446,14 @@ def failure(
 
 def partitions(
     backend: Backend,
-    since: date | str,
-    until: date | str,
+    since: date | str | None = None,
+    until: date | str | None = None,
     today: date | datetime | None = None,
     cfg: Config | None = None,
 ) -> pd.DataFrame:
-    """One row per partition of the backend's workflow in [since, until]: status, attempts,
-    last execution, polls, duration and failure cause. `today` (default: now) decides MISSING
-    versus PENDING."""
+    """One row per partition of the backend's workflow in [since, until] (default: the last
+    12 up to today): status, attempts, last execution, polls, duration and failure cause.
+    `today` (default: now) decides MISSING versus PENDING."""
     return History(backend, cfg).partitions(since, until, today)
 
 

@@ -126,6 +126,17 @@ class WeekReport:
         for column in ("start_date", "stop_date"):
             if column in table:
                 table[column] = [_when(v) for v in table[column]]
+        if "cause" in table:  # the readable message; the figures JSON keeps the raw cause
+            from opsbook.operations.failures import cause_message
+
+            table["cause"] = [cause_message(v) for v in table["cause"]]
+        return table
+
+    def notifications_table(self) -> pd.DataFrame:
+        """The Slack messages sent, each time in UTC and the schedule's zone."""
+        table = self.notifications.copy()
+        if "timestamp" in table:
+            table["timestamp"] = [_when(v) for v in table["timestamp"]]
         return table
 
     def figures(self) -> dict[str, Any]:
@@ -178,11 +189,10 @@ def _per_day(frame: pd.DataFrame) -> dict[str, int]:
 
 
 def _when(value: Any) -> str:
-    return (
-        "-"
-        if value is None or pd.isna(value)
-        else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
-    )
+    """UTC and the schedule's zone, labelled (opsbook.operations.display.time_text)."""
+    from opsbook.operations.display import time_text
+
+    return time_text(value)
 
 
 def resolve_week(week: str | date | None) -> date:
@@ -213,10 +223,11 @@ def require_run_due(day: date, now: datetime | None = None) -> date:
 
     due = fire_time(day)
     if due > (now or datetime.now(UTC)):
-        local = due.astimezone(FIRE_TZ)
+        from opsbook.operations.display import time_text
+
         raise UsageError(
-            f"week {day} has not run yet: its scheduled run is {local:%Y-%m-%d %H:%M} "
-            f"{local.tzname()} ({due:%H:%M} UTC); pick a past week"
+            f"week {day} has not run yet: its scheduled run is {time_text(due, FIRE_TZ)};"
+            " pick a past week"
         )
     return day
 
@@ -462,6 +473,26 @@ def prepare_report_folder(out_dir: str | Path) -> Path:
     except OSError as exc:  # a bad --out is the user's to fix: one line, exit 2
         raise UsageError(f"cannot create the report folder {out}: {exc.strerror}") from None
     return out
+
+
+def missing_folders(out: str | Path) -> list[Path]:
+    """The folders prepare_report_folder(out) would create, deepest first."""
+    folder = Path(out).absolute()
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_folders(folders: list[Path]) -> None:
+    """Remove these folders (deepest first) where they are still empty: undoes
+    prepare_report_folder when the report cannot run after all."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone: leave it
+            return
 
 
 def run_report(

@@ -7,20 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from opsbook.operations.failures import cause_message
+
 if TYPE_CHECKING:
     from opsbook.reporting.report import WeekReport
 
 
 def when(moment: datetime | None) -> str:
-    """UTC and the schedule's zone side by side, labelled."""
-    from datetime import UTC
+    """UTC and the schedule's zone side by side, labelled (opsbook.operations.display)."""
+    from opsbook.operations.display import time_text
 
-    from opsbook.operations.display import display_zone
-
-    if moment is None:
-        return "-"
-    local = moment.astimezone(display_zone())
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC · {local:%m-%d %H:%M} {local.tzname()}"
+    return time_text(moment)
 
 
 def _n(value: Any) -> str:
@@ -52,7 +49,7 @@ def verdict_markdown(report: WeekReport) -> str:
     if fail:
         lines.append(
             f"- **What failed:** `{fail['state']}` with `{fail['error']}` at {when(fail['when'])}:"
-            f" {fail['cause'] or '(no cause)'}"
+            f" {cause_message(fail['cause']) or '(no cause)'}"
         )
     elif report.execution is not None:
         lines.append(

@@ -24,7 +24,7 @@ import functools
 import html
 import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,8 @@ from opsbook.backends.base import Backend, Execution
 from opsbook.config import Config
 from opsbook.errors import OpsbookError, UsageError
 from opsbook.operations import backfill
-from opsbook.operations.display import display_zone, use_zone
-from opsbook.operations.failures import failure_detail, state_visits
+from opsbook.operations.display import time_text, use_zone
+from opsbook.operations.failures import cause_message, failure_detail, state_visits
 from opsbook.operations.history import (
     History,
     group_by_partition,
@@ -63,6 +63,7 @@ STATUS_MARKS = {
     "MISSING": "?",
     "PENDING": "·",
 }
+NOWRAP_COLUMNS = ("name", "execution", "week", "state", "error")
 LEGEND_ORDER = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "RUNNING", "MISSING", "PENDING")
 
 
@@ -87,12 +88,11 @@ def frame_html(
         {"selector": "th", "props": "white-space: nowrap; text-align: left"},
         {"selector": "td", "props": "vertical-align: top; padding-right: 10px"},
     ]
-    table = (
-        charts.styled(view)
-        .set_table_attributes('class="opsbook-table"')
-        .set_table_styles(styles)
-        .to_html()
-    )
+    styler = charts.styled(view)
+    whole = [c for c in NOWRAP_COLUMNS if c in view.columns]
+    if whole and len(view):  # names read whole, never broken at their hyphens
+        styler = styler.set_properties(subset=whole, **{"white-space": "nowrap"})
+    table = styler.set_table_attributes('class="opsbook-table"').set_table_styles(styles).to_html()
     # break-word wraps long causes without splitting short words across lines
     return f'<div style="white-space: normal; overflow-wrap: break-word">{table}</div>'
 
@@ -105,13 +105,8 @@ def _short(value: Any, limit: int | None = 80) -> Any:
 
 
 def both_zones(moment: datetime | None) -> str:
-    """'2026-11-05 03:30 UTC · 12:30 JST': UTC and the workflow's zone, labelled."""
-    if moment is None or pd.isna(moment):
-        return "-"
-    at = pd.Timestamp(moment).to_pydatetime()
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    local = at.astimezone(display_zone())
-    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC · {local:%Y-%m-%d %H:%M} {local.tzname()}"
+    """UTC and the workflow's zone, labelled: opsbook.operations.display.time_text."""
+    return time_text(moment)
 
 
 def legend_html() -> str:
@@ -185,14 +180,18 @@ def failure_html(week: str, execution: Execution | None, detail: dict[str, Any] 
             f"<p>{html.escape(execution.name)}: <b>{html.escape(execution.status)}</b>"
             " (no failure).</p>"
         )
+    raw = detail["cause"]
+    message = cause_message(raw) or "(no cause)"
     rows = [
         ("Execution", html.escape(execution.name)),
         ("Failed state", f"<b>{html.escape(str(detail['state']))}</b>"),
         ("Error", f"<b>{html.escape(str(detail['error']))}</b>"),
-        ("Cause", _json_block(detail["cause"])),
+        ("Cause", f"<b>{html.escape(message)}</b>"),
         ("When", html.escape(both_zones(detail["when"]))),
         ("Input of the failed state", _json_block(detail["input"])),
     ]
+    if raw != message:  # a Lambda error: its whole JSON (type, stack) under the message
+        rows.insert(4, ("Raw cause", _json_block(raw)))
     cells = "".join(
         f'<tr><th style="text-align:left;vertical-align:top;padding-right:12px">{k}</th>'
         f"<td>{v}</td></tr>"
@@ -262,7 +261,9 @@ class OpsConsole:
         self.week_title = w.HTML("<i>Click a week to see what happened.</i>")
         self.clear_button = w.Button(description="Clear selection", icon="times")
         self.rerun_button = w.Button(
-            description="Rerun failed weeks…", icon="redo", layout=w.Layout(width="auto")
+            description="Rerun failed weeks…",
+            icon="redo",
+            layout=w.Layout(width="auto", min_width="180px"),  # "Rerun 2026-11-05…" whole
         )
         self.report_button = w.Button(
             description="Open report", icon="file", layout=w.Layout(width="auto")
@@ -460,6 +461,7 @@ class OpsConsole:
         frame["duration"] = [human_duration(v) for v in frame["duration"]]
         frame["start_date"] = [both_zones(v) for v in frame["start_date"]]
         frame["stop_date"] = [both_zones(v) for v in frame["stop_date"]]
+        frame["cause"] = [cause_message(v) for v in frame["cause"]]  # the readable message
         self.executions.value = frame_html(
             frame, EXECUTION_COLUMNS, empty="no executions", limit=None
         )

@@ -105,6 +105,8 @@ def test_schedule_next_and_run(cli, home):
     assert first["local"].endswith("T09:30:00+09:00") and first["utc"].endswith("T00:30:00+00:00")
     text = cli(*h, "schedule", "--next", "2")
     assert text.code == 0 and "cron(30 9 ? * THU *)" in text.out
+    fires = [line for line in text.out.splitlines() if line[:2] == "20"]
+    assert len(fires) == 2 and all(" 00:30:00 UTC / 09:30:00 Asia/Tokyo  " in f for f in fires)
 
     cli(*h, "init", "--demo-data", "--weeks", "2", "--end-week", WEEK)
     ran = _json(cli(*h, "schedule", "run", "--since", "2026-11-17", "--until", WEEK, "--json"))

@@ -25,6 +25,9 @@ def test_demo_end_to_end(opsbook, tmp_path):
     assert statuses[-12:] == ["SUCCEEDED"] * 12
     assert '"errorMessage"' not in out and "stackTrace" not in out  # causes are readable
     assert "history of week" in out and "WaitStateEntered" in out
+    history = out.split("4. history of week")[1].split("5. the weeks table")[0]
+    started = [line for line in history.splitlines() if "ExecutionStarted" in line]
+    assert len(started) == 1 and " UTC / 09:30:00 Asia/Tokyo" in started[0]  # both zones
     assert (home / DEMO_MARKER).is_file()
     assert (home / "store.sqlite").is_file() and (home / "warehouse.duckdb").is_file()
 

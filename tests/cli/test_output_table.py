@@ -28,3 +28,12 @@ def test_wide_or_roomy_keeps_every_row_on_one_line():
     for text in (table(ROWS, ["week", "status", "cause"], width=50, wide=True),
                  table(ROWS, ["week", "status", "cause"], width=300)):  # fmt: skip
         assert len(text.splitlines()) == 3 and CAUSE in text
+
+
+def test_a_row_too_wide_for_its_last_column_puts_it_below_whole():
+    rows = [{**ROWS[0], "execution": "week-2026-09-10-r1", "attempts": 2}]
+    columns = ["week", "status", "execution", "attempts", "cause"]
+    lines = table(rows, columns, width=40).splitlines()
+    assert lines[1].split() == ["2026-09-10", "FAILED", "week-2026-09-10-r1", "2"]
+    assert all(line.startswith("    ") and len(line) <= 40 for line in lines[2:])
+    assert " ".join(line.strip() for line in lines[2:]) == CAUSE

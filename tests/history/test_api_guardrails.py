@@ -122,3 +122,16 @@ def test_a_dry_run_says_would_not_started():
     done = _results(False)
     assert summary_line(done) == "redrove 1, started 1 of 3 weeks: 1 succeeded, 1 did not"
     assert outcome(done.to_dict("records")[0]) == "redriven week-a: SUCCEEDED"
+
+
+def test_weeks_and_the_plan_default_to_the_last_12_weeks_as_the_cli_does(local):
+    """`opsbook.history.weeks(backend)` and `plan_rerun(backend)` need no range."""
+    from opsbook.operations.history import default_range
+
+    since, until = default_range()
+    table = opsbook.history.weeks(local)
+    assert len(table) == 12 and table["week"].iloc[0] == since.isoformat()
+    assert table.equals(opsbook.history.weeks(local, since, until))
+    plan = opsbook.backfill.plan_rerun(local)
+    assert list(plan["week"]) == list(table["week"])
+    assert opsbook.backfill.plan_rerun(local, statuses="failed").attrs["statuses"] == ("FAILED",)

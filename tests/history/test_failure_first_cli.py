@@ -8,9 +8,11 @@ import os
 import subprocess
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
+import opsbook as opsbook_package
 from opsbook.backends.local.backend import LocalBackend
 from opsbook.cli import run
 from opsbook.config import load_config
@@ -20,6 +22,8 @@ from opsbook.workflows.schedules import last_completed_week
 OLD = (last_completed_week() - timedelta(days=14)).isoformat()  # its data is there
 LATE = (last_completed_week() - timedelta(days=7)).isoformat()  # its data comes late
 ANCIENT = (last_completed_week() - timedelta(days=7 * 20)).isoformat()  # before the default range
+DEFINITION = Path(opsbook_package.__file__).parent / "definitions/weekly_load/weekly_load.asl.json"
+MOCK_CONFIG = Path(__file__).resolve().parents[2] / "docs/examples/weekly_load.mock.json"
 CHECK_DAY = (date.fromisoformat(LATE) - timedelta(days=1)).isoformat()
 CAUSE = f"polling gave up after 2 polls (60 s apart): no rows for {CHECK_DAY}, the last day of week {LATE}"
 
@@ -84,6 +88,8 @@ def test_history_by_week_starts_from_the_failure(home, capsys):
     # Every time in the event table carries both zones, labelled.
     started = [line for line in lines if "ExecutionStarted" in line][0]
     assert " UTC / " in started and "Asia/Tokyo" in started
+    task_failed = [line for line in lines if "TaskFailed" in line]
+    assert task_failed and all(line.split()[-1] == "PollingGaveUp" for line in task_failed)
 
 
 def test_a_narrow_terminal_wraps_the_cause_and_wide_keeps_it_on_one_line(home, capsys, monkeypatch):
@@ -121,6 +127,21 @@ def test_history_failed_shows_the_failing_states_input(home, capsys):
     assert given["week"] == LATE and given["poll"]["count"] == 2 and given["poll"]["last"] is True
     code, out, _ = cli(capsys, "history", OLD, "--failed")
     assert code == 0 and "has no failure (SUCCEEDED)" in out
+
+
+def test_tables_show_the_failures_message_and_start_names_its_backend(home, capsys):
+    code, out, _ = cli(capsys, "executions", "--status", "failed")
+    assert code == 0 and out.startswith("# LocalBackend(home=")
+    assert CAUSE.split(":")[0] in out  # the errorMessage, not the Lambda's JSON and stack
+    assert "errorMessage" not in out and "stackTrace" not in out
+    code, out, err = cli(capsys, "start", "--week", ANCIENT, "--name", "again", "--max-polls", "1")
+    assert code == 1 and out.splitlines()[0].startswith("# LocalBackend(home=")
+    assert "errorMessage" not in out + err
+    assert err.strip().splitlines() == [
+        f"error: execution again ended FAILED: polling gave up after 1 polls (600 s apart):"
+        f" no rows for {date.fromisoformat(ANCIENT) - timedelta(days=1)}, the last day of week"
+        f" {ANCIENT} (`opsbook history again --failed` shows all of it)"
+    ]
 
 
 def test_history_of_a_week_without_executions_is_one_line(home, capsys):
@@ -183,7 +204,7 @@ def test_rerun_defaults_to_the_last_12_weeks(home, capsys):
 # --------------------------------------------------------------------------- guardrails
 
 
-def _subprocess(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def _subprocess(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("OPSBOOK_")}
     return subprocess.run(
         [sys.executable, "-m", "opsbook", *args],
@@ -192,6 +213,7 @@ def _subprocess(*args: str, env: dict | None = None) -> subprocess.CompletedProc
         timeout=120,
         env={**base, **(env or {})},
         stdin=subprocess.DEVNULL,
+        cwd=cwd,
     )
 
 
@@ -204,17 +226,50 @@ def _subprocess(*args: str, env: dict | None = None) -> subprocess.CompletedProc
         ["history", "week-2026-11-26"],
         ["start", "--week", "2026-11-26"],
         ["deploy"],
+        ["teardown", "--yes"],
+        ["partitions"],
+        ["history", "2026-11-26", "--failed"],
+        ["report", "--week", "2026-11-26", "--out", "reports"],
+        ["replay", "week-2026-11-26"],
+        ["verify", "--since", "2026-11-01", "--until", "2026-11-26"],
+        ["schedule", "run", "--since", "2026-11-19", "--until", "2026-11-26"],
+        ["test", str(DEFINITION), "--mock-config", str(MOCK_CONFIG), "--workflow-handlers"],
     ],
 )
 def test_commands_refuse_a_home_that_does_not_exist(tmp_path, argv):
+    """Every command that reads or writes the home, after checking its own arguments (the
+    test bench, `schedule`, `validate`, `workflows`, `new` and `package` use no home)."""
     missing = tmp_path / "typo"
-    proc = _subprocess("--home", str(missing), *argv)
+    proc = _subprocess("--home", str(missing), *argv, cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
         f"error: opsbook home {missing} does not exist; create it with"
         f" `opsbook --home {missing} init` (or point --home / OPSBOOK_HOME at an existing home)"
     ]
-    assert not missing.exists()  # nothing was created
+    assert proc.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing was created
+
+
+def test_a_missing_home_from_the_environment_is_refused_and_help_still_answers(tmp_path):
+    missing = tmp_path / "typo"
+    proc = _subprocess("weeks", env={"OPSBOOK_HOME": str(missing)}, cwd=tmp_path)
+    assert proc.returncode == 2 and str(missing) in proc.stderr and "init" in proc.stderr
+    for argv in (["weeks", "--help"], ["report", "--help"], ["--help"]):
+        shown = _subprocess("--home", str(missing), *argv, cwd=tmp_path)
+        assert shown.returncode == 0 and "Usage: opsbook" in shown.stdout, argv
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_refuses_the_default_home_when_it_does_not_exist(tmp_path):
+    """No --home: ./.opsbook is refused before papermill starts; no report file or folder is
+    left behind (not even the --out folders it made)."""
+    proc = _subprocess("report", "--week", "2026-11-26", "--out", "reports/w48", cwd=tmp_path)
+    home = tmp_path / ".opsbook"
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: opsbook home {home} does not exist; create it with"
+        f" `opsbook --home {home} init` (or point --home / OPSBOOK_HOME at an existing home)"
+    ]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_init_creates_the_home_and_version_is_printed(tmp_path):
@@ -224,3 +279,21 @@ def test_init_creates_the_home_and_version_is_printed(tmp_path):
     from opsbook import __version__
 
     assert version.returncode == 0 and version.stdout.strip() == f"opsbook {__version__}"
+
+
+def test_history_takes_any_workflows_partition_key(tmp_path, monkeypatch, capsys):
+    """A daily workflow's day (not a Thursday) names its latest execution too."""
+    monkeypatch.chdir(tmp_path)  # `opsbook new` writes ./definitions/
+    monkeypatch.setenv("OPSBOOK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    assert run(["init"]) == 0
+    assert cli(capsys, "new", "daily_sales", "--partition", "daily")[0] == 0
+    flow = ["--workflow", "daily_sales"]
+    assert cli(capsys, *flow, "start", "--partition", "2026-12-01")[0] == 0
+    code, out, _ = cli(capsys, *flow, "history", "2026-12-01", "--states")
+    assert code == 0 and out.splitlines()[1].startswith("day-2026-12-01  SUCCEEDED  day 2026-12-01")
+    code, _, err = cli(capsys, *flow, "history", "2026-12-02")
+    assert code == 2 and err.strip() == (
+        "error: day 2026-12-02 has no execution; start it with"
+        " `opsbook start --partition 2026-12-02`"
+    )

@@ -52,8 +52,14 @@ def test_the_failed_week_as_of_the_run_and_now(backend, demo):
     assert text.startswith("## Is this week OK? **No: FAILED**")
     assert "had 0 rows" in text and f"has {check['rows_now']} rows" in text
     assert f"{check['rows_now']} rows arrived after the run ended" in text
-    assert "after the polling deadline" in text and "12:30 JST" in text and "03:30 UTC" in text
+    assert "after the polling deadline" in text and "03:30:00 UTC / 12:30:00 Asia/Tokyo" in text
     assert "PollingGaveUp" in text and "no rows for 2026-11-04" in text
+    # The readable message, not the Lambda's JSON with its stack trace (the figures keep that).
+    assert "errorMessage" not in text and "stackTrace" not in text
+    assert r.status_table()["cause"].iloc[0].startswith("polling gave up after 18 polls")
+    assert "stackTrace" in figures["cause"]
+    sent = r.notifications_table()["timestamp"]
+    assert len(sent) and all(t.endswith("Asia/Tokyo") and " UTC / " in t for t in sent)
 
 
 def test_the_text_says_how_many_earlier_weeks_the_anomaly_check_used(backend, demo):
@@ -68,7 +74,8 @@ def test_a_future_week_is_refused(backend):
     future = last_completed_week() + timedelta(weeks=1)
     with pytest.raises(UsageError, match=f"week {future} has not run yet"):
         report.load_week(backend, future.isoformat())
-    with pytest.raises(UsageError, match="JST"):
+    due = f"{future} 00:30:00 UTC / 09:30:00 Asia/Tokyo"  # both zones, labelled, one format
+    with pytest.raises(UsageError, match=f"its scheduled run is {due};"):
         report.require_run_due(future)
     assert report.require_run_due(last_completed_week() - timedelta(weeks=1))
 

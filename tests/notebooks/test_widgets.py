@@ -88,10 +88,14 @@ def test_selecting_a_failed_week_opens_the_failure_first(console, demo):
     assert "LoadFailed" not in failure
     cause = "polling gave up after 18 polls (600 s apart): no rows for 2026-11-04, the last day"
     assert cause in failure  # the full cause, not cut
-    assert "2026-11-05 03:30 UTC · 2026-11-05 12:30 JST" in failure
+    # The message reads first, bold; the Lambda's whole JSON (type and stack) follows it.
+    assert failure.index(f"<b>{cause}") < failure.index("Raw cause") < failure.index("stackTrace")
+    assert "2026-11-05 03:30:00 UTC / 12:30:00 Asia/Tokyo" in failure
     assert "&quot;check_date&quot;: &quot;2026-11-04&quot;" in failure  # the state's input
     assert "week-2026-11-05" in console.executions.value
     assert cause in console.executions.value  # the executions tab keeps the cause too
+    assert "stackTrace" not in console.executions.value  # there, the message only
+    assert "white-space: nowrap" in console.executions.value  # names are never broken
     assert console.timeline.value[:8] == b"\x89PNG\r\n\x1a\n"
     failed_node = re.search(
         r"<title>CheckRecords</title>(.*?)</g>", console.graph.value, re.S
