@@ -76,7 +76,10 @@ def _short_history(events: list[dict[str, Any]], zone: Any) -> list[dict[str, An
 def demo(
     ctx: typer.Context,
     weeks: int = typer.Option(12, "--weeks", min=1, max=104, help="Weeks of demo data."),
-    seed: int = typer.Option(7, "--seed", help="Seed for the demo data."),
+    # Seed 16's story over 12 weeks: two weeks poll, two miss the window. One of those closed
+    # more than 14 days ago (the rerun starts it anew), the other is the week before the newest
+    # (inside redrive's 14 days: the rerun redrives it where it failed).
+    seed: int = typer.Option(16, "--seed", help="Seed for the demo data."),
 ) -> None:
     """A fresh demo home: 12 weeks of late-arriving data, deploy, fire the schedule, results."""
     from datetime import timedelta

@@ -20,9 +20,15 @@ def test_demo_end_to_end(opsbook, tmp_path):
     rows = [line.split() for line in out.splitlines() if line[:4].isdigit() and "  " in line]
     statuses = [r[1] for r in rows if len(r) > 1 and r[1] in ("SUCCEEDED", "FAILED")]
     assert len(statuses) >= 12
-    assert statuses[:12].count("FAILED") == 2  # the two late weeks of seed 7
+    assert statuses[:12].count("FAILED") == 2  # the two late weeks of the demo's seed
     # After the rerun (their late rows have landed by now) every week is in.
     assert statuses[-12:] == ["SUCCEEDED"] * 12
+    rerun = out.split("6. rerunning")[1].split("7. the weeks table")[0]
+    actions = {line.split()[0]: line.split()[1] for line in rerun.splitlines() if line[:4].isdigit()}
+    # The older late week closed more than 14 days ago: a new execution. The week before the
+    # newest failed within redrive's 14 days: it resumes where it failed.
+    assert sorted(actions.values()) == ["REDRIVE", "START"]
+    assert max(actions) == max(actions, key=lambda week: actions[week] == "REDRIVE")
     assert '"errorMessage"' not in out and "stackTrace" not in out  # causes are readable
     assert "history of week" in out and "WaitStateEntered" in out
     history = out.split("4. history of week")[1].split("5. the weeks table")[0]
