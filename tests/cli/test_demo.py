@@ -24,7 +24,9 @@ def test_demo_end_to_end(opsbook, tmp_path):
     # After the rerun (their late rows have landed by now) every week is in.
     assert statuses[-12:] == ["SUCCEEDED"] * 12
     rerun = out.split("6. rerunning")[1].split("7. the weeks table")[0]
-    actions = {line.split()[0]: line.split()[1] for line in rerun.splitlines() if line[:4].isdigit()}
+    actions = {
+        line.split()[0]: line.split()[1] for line in rerun.splitlines() if line[:4].isdigit()
+    }
     # The older late week closed more than 14 days ago: a new execution. The week before the
     # newest failed within redrive's 14 days: it resumes where it failed.
     assert sorted(actions.values()) == ["REDRIVE", "START"]
