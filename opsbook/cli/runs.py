@@ -22,6 +22,7 @@ from opsbook.cli.output import (
 from opsbook.cli.session import Session, fail, session
 from opsbook.errors import OperationFailed, UsageError
 from opsbook.operations.display import duration_text
+from opsbook.workflows.manifest import Workflow
 
 commands = typer.Typer()
 
@@ -36,8 +37,11 @@ def init(
         None, "--end-week", help="Last demo week (default: last completed)."
     ),
 ) -> None:
-    """Create the home (store, the workflow's tables); optionally with demo data."""
+    """Create the home (store, the workflow's tables); optionally with demo data. With several
+    workflows and none chosen, the home is prepared for every one of them."""
     state = session(ctx)
+    if not demo_data and end_week is None and _init_every_workflow(state):
+        return
     if end_week is not None:
         end_week = state.workflow().partition(end_week).key
     backend = state.backend(create=True)
@@ -53,6 +57,30 @@ def init(
             f" weeks that poll: {', '.join(info['polled_weeks']) or '-'};"
             f" weeks whose data arrives too late: {', '.join(info['late_weeks']) or '-'}"
         )
+
+
+def _init_every_workflow(state: Session) -> bool:
+    """`init` when several workflows exist and none is chosen: one home, each workflow's
+    tables in it. False when one workflow is chosen (or there is only one)."""
+    from opsbook.backends import connect
+    from opsbook.workflows.registry import all_workflows
+
+    cfg = state.base_cfg()
+    found = all_workflows(cfg)
+    if cfg.workflow or cfg.default_workflow or len(found) < 2:
+        return False
+    home = None
+    for name in found:
+        backend = connect(config=cfg, workflow=name, create=True, **state.options)
+        try:
+            initialise = getattr(backend, "init", None)
+            if initialise is None:
+                fail("init prepares a local home; this backend is set up by `opsbook deploy`")
+            home = initialise()["home"]
+        finally:
+            backend.close()
+    typer.echo(f"initialised {home} for {len(found)} workflows: {', '.join(found)}")
+    return True
 
 
 def _print_changes(
@@ -261,7 +289,7 @@ def executions(
 def history(
     ctx: typer.Context,
     execution: str = typer.Argument(
-        ..., help="Execution name or ARN, or a week (YYYY-MM-DD): its latest execution."
+        ..., help="Execution name or ARN, or a partition key: its latest execution."
     ),
     states: bool = typer.Option(
         False, "--states", help="One row per state visit with its duration (loops collapsed)."
@@ -281,7 +309,7 @@ def history(
         fail("give --states or --failed, not both")
     state = session(ctx)
     backend = state.backend()
-    described = resolve_execution(backend, execution)
+    described = resolve_execution(backend, execution, state.workflow())
     # History views never show values that match the configured secret patterns.
     redact = redactor(state.cfg().secret_patterns, state.cfg().known_secrets())
     events = [redact(e) for e in backend.history(described.arn)]
@@ -328,20 +356,22 @@ def history(
     typer.echo(table(rows, ["id", "time", "type", "detail"], wide=wide))
 
 
-def resolve_execution(backend, key: str) -> Execution:
-    """An execution name or ARN, or a week (YYYY-MM-DD): that week's latest execution."""
+def resolve_execution(backend, key: str, flow: Workflow) -> Execution:
+    """An execution name or ARN, or a partition key of the workflow (a date, or YYYY-MM in a
+    monthly one): that partition's latest execution."""
     import re
 
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", key.strip()):
+    if not re.fullmatch(r"\d{4}-\d{2}(?:-\d{2})?", key.strip()):
         return backend.describe(key)
     from opsbook.operations.history import group_by_partition, last_execution
-    from opsbook.workflows.schedules import parse_week
 
-    week = parse_week(key.strip()).isoformat()
-    latest = last_execution(group_by_partition(backend.list_executions()).get(week, []))
+    part = flow.partition(key.strip()).key  # one line, exit 2, for a key of another scheme
+    latest = last_execution(group_by_partition(backend.list_executions()).get(part, []))
     if latest is None:
+        label = flow.scheme.label
         raise UsageError(
-            f"week {week} has no execution; start it with `opsbook start --week {week}`"
+            f"{label} {part} of {flow.name} has no execution; start it with"
+            f" `opsbook --workflow {flow.name} start --partition {part}`"
         )
     return backend.describe(latest.arn)
 

@@ -157,16 +157,25 @@ def default_range(
 
 
 def failures_outside(
-    listed: Iterable[Execution], since: date | str, until: date | str | None = None
+    listed: Iterable[Execution],
+    since: date | str,
+    until: date | str | None = None,
+    workflow: Workflow | None = None,
 ) -> list[str]:
     """Partitions before `since` (or after `until`) whose latest execution ended FAILED,
-    TIMED_OUT or ABORTED, oldest first: read from the listing alone (no history calls)."""
-    start = as_date(since, "--since")
-    end = as_date(until, "--until") if until is not None else None
+    TIMED_OUT or ABORTED, oldest first: read from the listing alone (no history calls).
+    With `workflow`, keys and bounds are read by its scheme (month keys in a monthly one)."""
+    scheme = workflow.scheme if workflow is not None else None
+
+    def day_of(value: date | str, what: str) -> date:
+        return scheme.bound(value, what) if scheme is not None else as_date(value, what)
+
+    start = day_of(since, "--since")
+    end = day_of(until, "--until") if until is not None else None
     out = []
     for key, execs in group_by_partition(listed).items():
         try:
-            day = as_date(key)
+            day = day_of(key, "key")
         except UsageError:
             continue
         if day >= start and (end is None or day <= end):
