@@ -416,8 +416,9 @@ def validate(
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
-    """Validate a definition file, or every workflow: its definition (ASL) and that every
-    task's handler resolves; exit 2 when anything is invalid."""
+    """Validate a definition file, or every workflow (only the one --workflow names, if
+    given): its definition (ASL) and that every task's handler resolves; exit 2 when anything
+    is invalid."""
     from opsbook.operations.validate import validate_file, validate_workflows
 
     if file is not None:

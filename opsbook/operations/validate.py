@@ -10,7 +10,7 @@ from opsbook.backends.local.names import render_definition
 from opsbook.config import Config
 from opsbook.errors import OpsbookError
 from opsbook.workflows.manifest import Workflow
-from opsbook.workflows.registry import all_workflows
+from opsbook.workflows.registry import all_workflows, get_workflow
 
 
 def _diagnostics(text: str) -> list[dict[str, Any]]:
@@ -81,4 +81,10 @@ def validate_workflow(workflow: Workflow, cfg: Config) -> dict[str, Any]:
 
 
 def validate_workflows(cfg: Config) -> list[dict[str, Any]]:
-    return [validate_workflow(wf, cfg.for_workflow(wf)) for wf in all_workflows(cfg).values()]
+    """Every workflow's report; only the one named by `cfg.workflow` (--workflow,
+    OPSBOOK_WORKFLOW) when one is named (an unknown name is a one-line UsageError)."""
+    if cfg.workflow:
+        flows = [get_workflow(cfg)]
+    else:
+        flows = list(all_workflows(cfg).values())
+    return [validate_workflow(wf, cfg.for_workflow(wf)) for wf in flows]

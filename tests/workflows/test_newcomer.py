@@ -72,6 +72,10 @@ def test_several_workflows_from_new_to_history_and_rerun(run, tmp_path):
         run("new", name, "--partition", spec, "--tz", zone)
     listed = {w["name"]: w for w in run("workflows", "--json")}
     assert set(listed) == {"nightly", "sunday", "close", "weekly_load"}
+    # `validate` checks every workflow, or the one --workflow names.
+    assert len(run("validate", "--json")["workflows"]) == 4
+    only = run("--workflow", "close", "validate", "--json")["workflows"]
+    assert [r["workflow"] for r in only] == ["close"]
     # Several workflows and none chosen: a command asks which, in one line.
     err = run("executions", code=2)
     assert err.count("\n") == 1 and "choose one with --workflow NAME" in err
