@@ -170,3 +170,18 @@ def test_week_on_a_non_weekly_workflow_is_one_line(run):
     assert err.strip() == (
         "error: --week applies to weekly workflows; nightly is daily: use --partition"
     )
+
+
+@pytest.mark.slow
+def test_the_demo_beside_user_workflows_names_its_workflow_in_the_hint(run, tmp_path, capsys):
+    from opsbook.cli import run as cli_run
+
+    run("new", "nightly", "--partition", "daily")
+    assert cli_run(["demo", "--weeks", "2"]) == 0
+    hint = next(
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("explore: ")
+    )
+    command = hint.removeprefix("explore: opsbook ").split(" | ")[0].split()
+    assert "--workflow" in command and command[-1] == "executions"
+    assert cli_run(command) == 0
+    assert "week-" in capsys.readouterr().out
