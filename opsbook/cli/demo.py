@@ -125,8 +125,7 @@ def demo(
     # Beside other workflows (./definitions), the hint names the one the demo ran.
     chosen = "" if len(all_workflows(state.base_cfg())) == 1 else f" --workflow {flow.name}"
     typer.echo(
-        f"\nexplore: opsbook --home {home}{chosen} executions | history <name>"
-        f" | start --week {end}"
+        f"\nexplore: opsbook --home {home}{chosen} executions | history <name> | start --week {end}"
     )
 
 

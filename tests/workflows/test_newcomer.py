@@ -185,3 +185,35 @@ def test_the_demo_beside_user_workflows_names_its_workflow_in_the_hint(run, tmp_
     assert "--workflow" in command and command[-1] == "executions"
     assert cli_run(command) == 0
     assert "week-" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("spec", "cron", "missed"),
+    [
+        # 02:30 does not exist in New York on 2026-03-08: that fire time is skipped, so the
+        # run of 03-09 loads the 8th and nothing loads the 7th.
+        ("daily", "cron(30 2 * * ? *)", ["2026-03-07"]),
+        ("weekly:SUN", "cron(30 2 ? * SUN *)", ["2026-03-08"]),
+        ("daily", "cron(0 5 * * ? *)", []),  # what `opsbook new` writes
+        ("daily", "cron(0 5 ? * MON-FRI *)", None),  # weekends are never loaded: many days
+    ],
+)
+def test_validate_warns_of_partitions_no_scheduled_run_loads(tmp_path, spec, cron, missed):
+    from datetime import date
+
+    from opsbook.operations.validate import schedule_warnings
+
+    scaffold(tmp_path, "flow", spec, "America/New_York")
+    document = json.loads((tmp_path / "flow" / "schedule.json").read_text())
+    document["ScheduleExpression"] = cron
+    (tmp_path / "flow" / "schedule.json").write_text(json.dumps(document))
+    flow = load_workflow(tmp_path / "flow")
+    found = flow.unscheduled(date(2026, 1, 1), date(2026, 12, 31))
+    warnings = schedule_warnings(flow, date(2026, 1, 1))
+    if missed is None:
+        assert len(found) > 100 and "+" in warnings[0]
+        return
+    assert found == missed
+    assert [bool(w) for w in warnings] == ([True] if missed else [])
+    if missed:
+        assert f"no scheduled run loads {flow.scheme.label} {missed[0]}" in warnings[0]
