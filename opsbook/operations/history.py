@@ -118,18 +118,6 @@ def fire_time(key: str | date, workflow: Workflow | None = None) -> datetime:
     return workflow.fire_time(key)
 
 
-def scheduled_weeks(since: date | str, until: date | str) -> list[date]:
-    """The Thursdays in [since, until] (the weekly calendar of opsbook.workflows.schedules)."""
-    start, end = as_date(since, "--since"), as_date(until, "--until")
-    if start > end:
-        raise UsageError(f"--since {start} is after --until {end}")
-    if (end - start).days > 366 * 20:
-        raise UsageError("the date range is longer than 20 years; narrow --since/--until")
-    from opsbook.workflows import schedules as calendar
-
-    return [as_date(w) for w in calendar.weeks_between(start, end)]
-
-
 DEFAULT_PARTITIONS = 12
 UNSUCCESSFUL = (FAILED, TIMED_OUT, ABORTED)
 
@@ -464,6 +452,6 @@ __all__ = [
     "default_range", "events", "events_frame", "executions", "executions_frame",
     "failed_state", "failure", "failure_frame", "failures_outside", "fire_time", "group_by_partition",
     "human_duration", "last_execution", "partition_of", "partition_status", "partitions",
-    "records", "redactor", "scheduled_partitions", "scheduled_weeks", "timeline",
+    "records", "redactor", "scheduled_partitions", "timeline",
     "timeline_frame", "weeks", "workflow_of",
 ]  # fmt: skip
