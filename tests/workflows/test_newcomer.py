@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -217,3 +218,19 @@ def test_validate_warns_of_partitions_no_scheduled_run_loads(tmp_path, spec, cro
     assert [bool(w) for w in warnings] == ([True] if missed else [])
     if missed:
         assert f"no scheduled run loads {flow.scheme.label} {missed[0]}" in warnings[0]
+
+
+@pytest.mark.slow
+def test_reports_of_two_workflows_for_one_key_keep_their_own_files(run, tmp_path):
+    key = "2026-03-29"  # a day of `nightly` and a Sunday, so a week of `sunday`
+    for name, spec, zone, _ in WORKFLOWS[:2]:
+        run("new", name, "--partition", spec, "--tz", zone)
+    run("init")
+    made = {}
+    for name in ("nightly", "sunday"):
+        run("--workflow", name, "start", "--partition", key)
+        made[name] = run("--workflow", name, "report", "--partition", key, "--json")
+    assert Path(made["nightly"]["html"]).name == f"nightly-{key}.html"
+    assert Path(made["sunday"]["html"]).name == f"sunday-{key}.html"
+    assert made["nightly"]["data"]["day"] == made["sunday"]["data"]["week"] == key
+    assert all(Path(m[kind]).is_file() for m in made.values() for kind in ("html", "notebook"))
