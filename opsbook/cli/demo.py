@@ -124,7 +124,13 @@ def demo(
         typer.echo(table(rows, ["time", "event", "state"]))
     demo_rerun(backend, first, end)  # steps 5-7 (history engineer): weeks table, rerun, after
     demo_report(state, home, end)  # step 8 (notebooks engineer): the weekly report
-    typer.echo(f"\nexplore: opsbook --home {home} executions | history <name> | start --week {end}")
+    from opsbook.workflows.registry import all_workflows
+
+    # Beside other workflows (./definitions), the hint names the one the demo ran.
+    chosen = "" if len(all_workflows(state.base_cfg())) == 1 else f" --workflow {flow.name}"
+    typer.echo(
+        f"\nexplore: opsbook --home {home}{chosen} executions | history <name> | start --week {end}"
+    )
 
 
 def demo_rerun(backend, first, end) -> None:

@@ -44,7 +44,7 @@ def _range(
     flow = state.workflow()
     first, last = hist.default_range(workflow=flow)
     if since is None and until is not None:
-        first = hist.default_range(hist.as_date(until, "--until"), workflow=flow)[0]
+        first = hist.default_range(flow.scheme.bound(until, "--until"), workflow=flow)[0]
     since = since or first.isoformat()
     until = until or last.isoformat()
     if command is not None:
@@ -58,7 +58,9 @@ def _say_failures_outside(backend, since: str, until: str, label: str, as_json: 
     """Tell when partitions before (or after) the range failed, so a default range hides none."""
     from opsbook.operations import history as hist
 
-    outside = hist.failures_outside(backend.list_executions(), since, until)
+    outside = hist.failures_outside(
+        backend.list_executions(), since, until, hist.workflow_of(backend)
+    )
     if outside:
         typer.echo(
             f"note: {len(outside)} {label}(s) outside {since}..{until} failed:"
@@ -99,7 +101,9 @@ def _print_frame(
 def partitions_command(
     ctx: typer.Context,
     since: str = typer.Option(None, "--since", help="First day (default: 12 partitions back)."),
-    until: str = typer.Option(None, "--until", help="Last day (YYYY-MM-DD; default: today)."),
+    until: str = typer.Option(
+        None, "--until", help="Last day (YYYY-MM-DD, or YYYY-MM for monthly; default: today)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout."),
     wide: bool = typer.Option(False, "--wide", help="Never wrap long cells."),
@@ -129,21 +133,23 @@ commands.command("weeks", help="The same as `partitions` (the weekly load's name
 @commands.command("rerun")
 def rerun_command(
     ctx: typer.Context,
-    since: str = typer.Option(None, "--since", help="First day (default: 12 weeks back)."),
-    until: str = typer.Option(None, "--until", help="Last day (YYYY-MM-DD; default: today)."),
+    since: str = typer.Option(None, "--since", help="First day (default: 12 partitions back)."),
+    until: str = typer.Option(
+        None, "--until", help="Last day (YYYY-MM-DD, or YYYY-MM for monthly; default: today)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; start nothing."),
     max_concurrency: int = typer.Option(
-        2, "--max-concurrency", min=1, max=50, help="Weeks rerun at once."
+        2, "--max-concurrency", min=1, max=50, help="Partitions rerun at once."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Don't ask for confirmation."),
     wide: bool = typer.Option(False, "--wide", help="Never wrap long cells."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
-    """Rerun FAILED, TIMED_OUT, ABORTED and MISSING weeks (redrive, else a new execution).
+    """Rerun FAILED, TIMED_OUT, ABORTED and MISSING partitions (redrive, else a new execution).
 
-    A week is redriven when AWS allows it, otherwise week-<DATE>-r<N> is started; weeks that
-    succeeded, are running or are in the future are left alone. Safe to run twice.
-    Without --since/--until: the last 12 weeks up to today."""
+    A partition is redriven when AWS allows it, otherwise <prefix>-<KEY>-r<N> is started;
+    partitions that succeeded, are running or are in the future are left alone. Safe to run
+    twice. Without --since/--until: the last 12 partitions up to today."""
     from opsbook.cli.runs import check_polling
     from opsbook.operations import history as hist
     from opsbook.operations.backfill import SKIP, outcome, plan_rerun, rerun, summary_line
@@ -159,9 +165,11 @@ def rerun_command(
         typer.echo(header(backend, state.cfg()))
     if not dry_run and len(acting) and not yes:
         if not sys.stdin.isatty():
-            fail(f"rerun would act on {len(acting)} week(s); use --yes to confirm (or --dry-run)")
+            fail(
+                f"rerun would act on {len(acting)} {label}(s); use --yes to confirm (or --dry-run)"
+            )
         typer.echo(table(hist.records(plan), _columns(RERUN_TABLE, label), wide=wide))
-        if not typer.confirm(f"Rerun {len(acting)} week(s)?", default=False):
+        if not typer.confirm(f"Rerun {len(acting)} {label}(s)?", default=False):
             fail("rerun cancelled; nothing was started", code=1)
     results = rerun(
         backend, plan, max_concurrency=max_concurrency, dry_run=dry_run,

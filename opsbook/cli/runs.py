@@ -38,8 +38,11 @@ def init(
         None, "--end-week", help="Last demo week (default: last completed)."
     ),
 ) -> None:
-    """Create the home (store, the workflow's tables); optionally with demo data."""
+    """Create the home (store, the workflow's tables); optionally with demo data. With several
+    workflows and none chosen, the home is prepared for every one of them."""
     state = session(ctx)
+    if not demo_data and end_week is None and _init_every_workflow(state):
+        return
     if end_week is not None:
         end_week = state.workflow().partition(end_week).key
     backend = state.backend(create=True)
@@ -55,6 +58,30 @@ def init(
             f" weeks that poll: {', '.join(info['polled_weeks']) or '-'};"
             f" weeks whose data arrives too late: {', '.join(info['late_weeks']) or '-'}"
         )
+
+
+def _init_every_workflow(state: Session) -> bool:
+    """`init` when several workflows exist and none is chosen: one home, each workflow's
+    tables in it. False when one workflow is chosen (or there is only one)."""
+    from opsbook.backends import connect
+    from opsbook.workflows.registry import all_workflows
+
+    cfg = state.base_cfg()
+    found = all_workflows(cfg)
+    if cfg.workflow or cfg.default_workflow or len(found) < 2:
+        return False
+    home = None
+    for name in found:
+        backend = connect(config=cfg, workflow=name, create=True, **state.options)
+        try:
+            initialise = getattr(backend, "init", None)
+            if initialise is None:
+                fail("init prepares a local home; this backend is set up by `opsbook deploy`")
+            home = initialise()["home"]
+        finally:
+            backend.close()
+    typer.echo(f"initialised {home} for {len(found)} workflows: {', '.join(found)}")
+    return True
 
 
 def _print_changes(
@@ -273,8 +300,7 @@ def executions(
 def history(
     ctx: typer.Context,
     execution: str = typer.Argument(
-        ...,
-        help="Execution name or ARN, or a partition key (a week or day YYYY-MM-DD, a month YYYY-MM): its latest execution.",
+        ..., help="Execution name or ARN, or a partition key: its latest execution."
     ),
     states: bool = typer.Option(
         False, "--states", help="One row per state visit with its duration (loops collapsed)."
@@ -342,21 +368,21 @@ def history(
 
 
 def resolve_execution(backend, key: str, flow: Workflow) -> Execution:
-    """An execution name or ARN, or a partition key of `flow` (a week's or day's date, a
-    month's YYYY-MM): that partition's latest execution."""
+    """An execution name or ARN, or a partition key of the workflow (a date, or YYYY-MM in a
+    monthly one): that partition's latest execution."""
     import re
 
-    if not re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", key.strip()):
+    if not re.fullmatch(r"\d{4}-\d{2}(?:-\d{2})?", key.strip()):
         return backend.describe(key)
     from opsbook.operations.history import group_by_partition, last_execution
 
-    label = flow.scheme.label
-    wanted = flow.partition(key.strip()).key  # a key this scheme cannot name: one line, exit 2
-    latest = last_execution(group_by_partition(backend.list_executions()).get(wanted, []))
+    part = flow.partition(key.strip()).key  # one line, exit 2, for a key of another scheme
+    latest = last_execution(group_by_partition(backend.list_executions()).get(part, []))
     if latest is None:
-        option = "--week" if label == "week" else "--partition"
+        label = flow.scheme.label
         raise UsageError(
-            f"{label} {wanted} has no execution; start it with `opsbook start {option} {wanted}`"
+            f"{label} {part} of {flow.name} has no execution; start it with"
+            f" `opsbook --workflow {flow.name} start --partition {part}`"
         )
     return backend.describe(latest.arn)
 
@@ -399,8 +425,9 @@ def validate(
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document."),
 ) -> None:
-    """Validate a definition file, or every workflow: its definition (ASL) and that every
-    task's handler resolves; exit 2 when anything is invalid."""
+    """Validate a definition file, or every workflow (only the one --workflow names, if
+    given): its definition (ASL) and that every task's handler resolves; exit 2 when anything
+    is invalid."""
     from opsbook.operations.validate import validate_file, validate_workflows
 
     if file is not None:

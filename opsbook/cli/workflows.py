@@ -46,10 +46,15 @@ def new_command(
 ) -> None:
     """Scaffold a workflow under definitions_dir that runs green as created: a definition with
     one task, its handler, a schedule, a manifest and a test."""
+    from opsbook.workflows.registry import SHIPPED_DIR
     from opsbook.workflows.scaffold import scaffold
 
     cfg = session(ctx).base_cfg()
     created = scaffold(cfg.definitions_dir, name, partition, tz)
+    if (SHIPPED_DIR / name).is_dir():  # the user's folder wins on a name clash: say so
+        typer.echo(
+            f"note: {name} now replaces the workflow of that name shipped with opsbook", err=True
+        )
     if as_json:
         emit_json({"workflow": name, "folder": str(created[0].parent), "files": created})
         return

@@ -37,7 +37,7 @@ from opsbook.operations.history import (
     group_by_partition,
     last_execution,
 )
-from opsbook.workflows.partitions import PartitionScheme, parse_scheme
+from opsbook.workflows.partitions import PartitionScheme
 
 REDRIVE = "REDRIVE"
 START = "START"
@@ -48,7 +48,6 @@ DEFAULT_STATUSES = (FAILED, TIMED_OUT, ABORTED, MISSING)
 REDRIVE_EPOCH = datetime(2023, 11, 15, tzinfo=UTC)
 REDRIVE_MAX_EVENTS = 24_999
 
-WEEKLY = parse_scheme("weekly:THU", "Asia/Tokyo")
 PLAN_COLUMNS = [
     "week", "status", "attempts", "action", "reason", "execution", "execution_name", "new_name",
 ]  # fmt: skip
@@ -68,12 +67,11 @@ def _check_statuses(statuses: Any) -> tuple[str, ...]:
 
 
 def next_name(
-    week: str, executions: list[Execution], taken: set[str], scheme: PartitionScheme | None = None
+    week: str, executions: list[Execution], taken: set[str], scheme: PartitionScheme
 ) -> str:
     """`<prefix>-<KEY>` (e.g. week-<DATE>) for a partition's first execution, else
     `<prefix>-<KEY>-r<N>` with N one past the highest rerun number used, skipping names taken
-    by any other execution. `scheme` defaults to the weekly load's."""
-    scheme = scheme or WEEKLY
+    by any other execution."""
     plain = scheme.execution_name(week)
     if not executions and plain not in taken:
         return plain

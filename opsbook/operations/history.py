@@ -118,18 +118,6 @@ def fire_time(key: str | date, workflow: Workflow | None = None) -> datetime:
     return workflow.fire_time(key)
 
 
-def scheduled_weeks(since: date | str, until: date | str) -> list[date]:
-    """The Thursdays in [since, until] (the weekly calendar of opsbook.workflows.schedules)."""
-    start, end = as_date(since, "--since"), as_date(until, "--until")
-    if start > end:
-        raise UsageError(f"--since {start} is after --until {end}")
-    if (end - start).days > 366 * 20:
-        raise UsageError("the date range is longer than 20 years; narrow --since/--until")
-    from opsbook.workflows import schedules as calendar
-
-    return [as_date(w) for w in calendar.weeks_between(start, end)]
-
-
 DEFAULT_PARTITIONS = 12
 UNSUCCESSFUL = (FAILED, TIMED_OUT, ABORTED)
 
@@ -157,16 +145,25 @@ def default_range(
 
 
 def failures_outside(
-    listed: Iterable[Execution], since: date | str, until: date | str | None = None
+    listed: Iterable[Execution],
+    since: date | str,
+    until: date | str | None = None,
+    workflow: Workflow | None = None,
 ) -> list[str]:
     """Partitions before `since` (or after `until`) whose latest execution ended FAILED,
-    TIMED_OUT or ABORTED, oldest first: read from the listing alone (no history calls)."""
-    start = as_date(since, "--since")
-    end = as_date(until, "--until") if until is not None else None
+    TIMED_OUT or ABORTED, oldest first: read from the listing alone (no history calls).
+    With `workflow`, keys and bounds are read by its scheme (month keys in a monthly one)."""
+    scheme = workflow.scheme if workflow is not None else None
+
+    def day_of(value: date | str, what: str) -> date:
+        return scheme.bound(value, what) if scheme is not None else as_date(value, what)
+
+    start = day_of(since, "--since")
+    end = day_of(until, "--until") if until is not None else None
     out = []
     for key, execs in group_by_partition(listed).items():
         try:
-            day = as_date(key)
+            day = day_of(key, "key")
         except UsageError:
             continue
         if day >= start and (end is None or day <= end):
@@ -468,6 +465,6 @@ __all__ = [
     "default_range", "events", "events_frame", "executions", "executions_frame",
     "failed_state", "failure", "failure_frame", "failures_outside", "fire_time", "group_by_partition",
     "human_duration", "last_execution", "partition_of", "partition_status", "partitions",
-    "records", "redactor", "scheduled_partitions", "scheduled_weeks", "timeline",
+    "records", "redactor", "scheduled_partitions", "timeline",
     "timeline_frame", "weeks", "workflow_of",
 ]  # fmt: skip

@@ -44,8 +44,10 @@ def as_instant(today: date | datetime | None) -> datetime:
 
 
 def scheduled_partitions(workflow: Workflow, since: date | str, until: date | str) -> list[str]:
-    """The keys of the workflow's partitions in [since, until]."""
-    start, end = as_date(since, "--since"), as_date(until, "--until")
+    """The keys of the workflow's partitions in [since, until] (dates, or month keys in a
+    monthly workflow)."""
+    scheme = workflow.scheme
+    start, end = scheme.bound(since, "--since"), scheme.bound(until, "--until")
     if start > end:
         raise UsageError(f"--since {start} is after --until {end}")
     if (end - start).days > 366 * 20:

@@ -3,6 +3,7 @@ that every task's handler and every hook resolves)."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from opsbook.backends.local.names import render_definition
 from opsbook.config import Config
 from opsbook.errors import OpsbookError
 from opsbook.workflows.manifest import Workflow
-from opsbook.workflows.registry import all_workflows
+from opsbook.workflows.registry import all_workflows, get_workflow
 
 
 def _diagnostics(text: str) -> list[dict[str, Any]]:
@@ -64,11 +65,13 @@ def validate_workflow(workflow: Workflow, cfg: Config) -> dict[str, Any]:
             workflow.resolve(target)
         except OpsbookError as exc:
             problems.append(f"{workflow.name}: {what}: {exc}")
+    warnings = [] if problems else schedule_warnings(workflow)
     status = "FAIL" if problems else "OK"
     lines = [
         f"{workflow.name}: {status} ({workflow.definition_path.name}, {len(workflow.tasks)}"
         f" task handler(s), {workflow.scheme.describe()})",
         *(f"  {p}" for p in problems),
+        *(f"  warning: {w}" for w in warnings),
     ]
     return {
         "workflow": workflow.name,
@@ -76,9 +79,35 @@ def validate_workflow(workflow: Workflow, cfg: Config) -> dict[str, Any]:
         "result": status,
         "diagnostics": diagnostics,
         "problems": problems,
+        "warnings": warnings,
         "lines": lines,
     }
 
 
+def schedule_warnings(workflow: Workflow, today: date | None = None) -> list[str]:
+    """Partitions of the coming year that the schedule never loads (a warning, not an error:
+    `rerun` can still run them), e.g. a cron time inside the zone's spring-forward gap."""
+    start = today or date.today()
+    try:
+        missed = workflow.unscheduled(start, start + timedelta(days=366))
+    except OpsbookError:
+        return []
+    if not missed:
+        return []
+    label = workflow.scheme.label
+    return [
+        f"no scheduled run loads {label} {', '.join(missed[:3])}"
+        f"{f' (+{len(missed) - 3} more)' if len(missed) > 3 else ''} in the coming year: the"
+        f" next fire time loads a later {label} (a time a clock change skips in"
+        f" {workflow.scheme.timezone.key}, or a schedule that leaves {label}s out)"
+    ]
+
+
 def validate_workflows(cfg: Config) -> list[dict[str, Any]]:
-    return [validate_workflow(wf, cfg.for_workflow(wf)) for wf in all_workflows(cfg).values()]
+    """Every workflow's report; only the one named by `cfg.workflow` (--workflow,
+    OPSBOOK_WORKFLOW) when one is named (an unknown name is a one-line UsageError)."""
+    if cfg.workflow:
+        flows = [get_workflow(cfg)]
+    else:
+        flows = list(all_workflows(cfg).values())
+    return [validate_workflow(wf, cfg.for_workflow(wf)) for wf in flows]

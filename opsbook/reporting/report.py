@@ -527,7 +527,9 @@ def run_report(
         raise OperationFailed(f"report notebook {source} not found")
     key = report_key(flow, week, source)
     out = prepare_report_folder(out_dir)
-    stem = f"{source.stem}-{key}"
+    # The weekly report keeps its names; a notebook several workflows share (partition_report)
+    # carries the workflow's name, so two workflows' reports of one key never overwrite.
+    stem = f"{source.stem}-{key}" if source.name == WEEKLY_REPORT else f"{flow.name}-{key}"
     executed = out / f"{stem}.ipynb"
     # papermill rewrites the file in place, keeping the mode it finds: make it private first.
     private_write(executed, b"")

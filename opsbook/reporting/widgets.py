@@ -24,7 +24,7 @@ import functools
 import html
 import json
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from opsbook.operations.history import (
 )
 from opsbook.reporting import charts
 from opsbook.reporting.report import STATUS_COLUMNS
+from opsbook.workflows.partitions import PartitionScheme
 
 EVENT_COLUMNS = ["id", "timestamp", "type", "state", "error", "cause"]
 EXECUTION_COLUMNS = STATUS_COLUMNS
@@ -123,10 +124,15 @@ def legend_html() -> str:
 
 
 def failures_outside(listed: list[Execution], since: str, until: str) -> list[tuple[str, str]]:
-    """(week, status) of weeks outside [since, until] whose latest execution did not succeed."""
+    """(key, status) of partitions outside [since, until] whose latest execution did not
+    succeed. Bounds are keys or dates; a month key stands for its key day, the 1st."""
+
+    def day(key: str) -> str:
+        return f"{key}-01" if len(key) == 7 else key
+
     found = []
     for week, execs in sorted(group_by_partition(listed).items()):
-        if since <= week <= until:
+        if day(since) <= day(week) <= day(until):
             continue
         last = last_execution(execs)
         if last is not None and last.status in UNSUCCESSFUL:
@@ -135,22 +141,30 @@ def failures_outside(listed: list[Execution], since: str, until: str) -> list[tu
 
 
 def default_console_range(
-    listed: list[Execution], today: date | datetime | None = None
+    listed: list[Execution],
+    today: date | datetime | None = None,
+    scheme: PartitionScheme | None = None,
 ) -> tuple[str, str]:
-    """The last DEFAULT_WEEKS weeks up to the last completed week, stretched back (at most
-    LOOKBACK_FOR_FAILURES weeks) to the oldest week whose latest execution did not succeed."""
-    from opsbook.workflows.schedules import as_date, last_completed_week
+    """The last DEFAULT_WEEKS partitions up to the last completed one, stretched back (at most
+    LOOKBACK_FOR_FAILURES partitions) to the oldest one whose latest execution did not
+    succeed. `scheme`: the workflow's (default: the weekly load's); the range is given as the
+    key days of its first and last partitions."""
+    from opsbook.workflows.partitions import as_date
 
-    end = last_completed_week(as_date(today, "today") if isinstance(today, str) else today)
-    start = end - timedelta(weeks=DEFAULT_WEEKS - 1)
-    horizon = (end - timedelta(weeks=LOOKBACK_FOR_FAILURES - 1)).isoformat()
+    if scheme is None:
+        from opsbook.workflows.registry import shipped_workflow
+
+        scheme = shipped_workflow("weekly_load").scheme
+    latest = scheme.last_completed(as_date(today, "today") if isinstance(today, str) else today)
+    first = scheme.shifted(latest, 1 - DEFAULT_WEEKS)
+    horizon = scheme.shifted(latest, 1 - LOOKBACK_FOR_FAILURES).key
     failed = [
-        wk for wk, _ in failures_outside(listed, start.isoformat(), end.isoformat())
-        if horizon <= wk < start.isoformat()
+        key for key, _ in failures_outside(listed, first.key, latest.key)
+        if horizon <= key < first.key
     ]  # fmt: skip
     if failed:
-        start = date.fromisoformat(min(failed))
-    return start.isoformat(), end.isoformat()
+        first = scheme.parse(min(failed))
+    return first.day.isoformat(), latest.day.isoformat()
 
 
 def readable_graph(view: Any) -> str:
@@ -247,7 +261,7 @@ class OpsConsole:
         self.visits: list[dict[str, Any]] = []
         self.all_events: pd.DataFrame = pd.DataFrame()
         if since is None and until is None:
-            start, end = default_console_range(self.listed, today)
+            start, end = default_console_range(self.listed, today, backend.workflow.scheme)
         else:
             start, end = default_range(since, until)
 

@@ -222,6 +222,18 @@ class Workflow:
                 return times[0].astimezone(UTC)
         return ends.astimezone(UTC)
 
+    def unscheduled(self, since: date, until: date) -> list[str]:
+        """Keys in [since, until] that no fire time of the schedule loads: the first fire time
+        after the partition ends loads a later one, as when a cron time falls into a
+        spring-forward gap (EventBridge Scheduler skips it). Empty without a schedule."""
+        if self.schedule() is None:
+            return []
+        missed = []
+        for part in self.scheme.between(since, until):
+            if self.scheme.for_fire_time(self.fire_time(part.key)).key != part.key:
+                missed.append(part.key)
+        return missed
+
     # -- handlers and hooks
     def task(self, name: str) -> Task:
         for task in self.tasks:

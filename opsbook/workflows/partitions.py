@@ -181,11 +181,31 @@ class PartitionScheme:
             return _month_start(day)
         return day
 
+    def bound(self, value: str | date, what: str) -> date:
+        """A --since/--until bound as a day: a date (YYYY-MM-DD) in any scheme, or, in a
+        monthly one, a month key (YYYY-MM), which stands for its key day, the 1st (so a range
+        of month keys includes both ends). A one-line UsageError otherwise."""
+        if isinstance(value, str) and self.kind == "monthly" and _ISO_MONTH.match(value.strip()):
+            try:
+                return in_range(date.fromisoformat(f"{value.strip()}-01"), what)
+            except ValueError:
+                raise UsageError(
+                    f"{what} {value!r} is not a month (YYYY-MM, e.g. 2026-11)"
+                ) from None
+        try:
+            return in_range(as_date(value, what), what)
+        except UsageError:
+            if self.kind != "monthly":
+                raise
+            raise UsageError(
+                f"{what} {str(value)!r} is not a date or month (YYYY-MM-DD or YYYY-MM)"
+            ) from None
+
     def _first_and_end(self, since: str | date, until: str | date) -> tuple[date, date]:
         """The key day of the first partition on or after `since`, and `until`, both checked
         (a one-line UsageError for a bad date or an inverted range)."""
-        start = in_range(as_date(since, "--since"), "--since")
-        end = in_range(as_date(until, "--until"), "--until")
+        start = self.bound(since, "--since")
+        end = self.bound(until, "--until")
         if end < start:
             raise UsageError(f"--until {end.isoformat()} is before --since {start.isoformat()}")
         first = self._on_or_before(start)
@@ -266,7 +286,7 @@ def parse_instant(text: str) -> datetime:
 
 def parse_scheme(spec: str, timezone: str = "UTC") -> PartitionScheme:
     """`daily`, `weekly:THU` or `monthly` (as `opsbook new --partition` takes it)."""
-    kind, _, day = str(spec).strip().partition(":")
+    kind, colon, day = str(spec).strip().partition(":")
     kind = kind.lower()
     if kind not in KINDS:
         raise UsageError(f"partition scheme {spec!r} is not daily, weekly:<DAY> or monthly")
@@ -277,6 +297,6 @@ def parse_scheme(spec: str, timezone: str = "UTC") -> PartitionScheme:
                 f" ({', '.join(WEEKDAYS)})"
             )
         return PartitionScheme("weekly", zone(timezone), WEEKDAYS.index(day.upper()))
-    if day:
+    if colon:
         raise UsageError(f"partition scheme {spec!r}: only weekly takes a weekday")
     return PartitionScheme(kind, zone(timezone))

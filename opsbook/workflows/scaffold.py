@@ -5,22 +5,29 @@
     definition.asl.json    one Task state calling the handler, then Succeed
     schedule.json          EventBridge Scheduler document firing once per partition
     handler.py             run(event, resources) and the Lambda entry handler(event, context)
-    test_workflow.py       runs one partition on the local backend
+    test_<name>.py         runs one partition on the local backend (a name of its own, so
+                           plain `pytest` collects the tests of several workflows together)
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 from opsbook.errors import UsageError
 from opsbook.workflows.manifest import WORKFLOW_NAME
 from opsbook.workflows.partitions import WEEKDAYS, parse_scheme
 
-# When the schedule fires: after the partition has ended (02:00 local time).
+# When the schedule fires: 05:00 local time, after the partition has ended. No time zone
+# changes its clocks between 04:00 and 21:00 local time, so 05:00 is never skipped (spring
+# forward) nor repeated (fall back): EventBridge Scheduler skips a cron time that does not exist
+# that day, which at 02:00 would lose a daily or Sunday partition every spring in New York.
+FIRE_HOUR = 5
 _CRON = {
-    "daily": "cron(0 2 * * ? *)",
-    "monthly": "cron(0 2 1 * ? *)",
+    "daily": f"cron(0 {FIRE_HOUR} * * ? *)",
+    "monthly": f"cron(0 {FIRE_HOUR} 1 * ? *)",
 }
 
 HANDLER = '''"""The {name} workflow's task: called once per partition with the execution input.
@@ -47,13 +54,18 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     return run(event, Resources.from_env())
 '''
 
-TEST = '''"""Runs one partition of {name} on the local backend (pytest {folder}/test_workflow.py)."""
+TEST = '''"""Runs one partition of {name} on the local backend (pytest {folder}/test_{name}.py)."""
+
+from pathlib import Path
 
 from opsbook.backends import connect
 
+# The folder that holds this workflow's folder, wherever the project is checked out.
+DEFINITIONS = Path(__file__).resolve().parent.parent
+
 
 def test_one_partition_succeeds(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPSBOOK_DEFINITIONS_DIR", {definitions!r})
+    monkeypatch.setenv("OPSBOOK_DEFINITIONS_DIR", str(DEFINITIONS))
     with connect("local", workflow={name!r}, home=tmp_path / "home", create=True) as backend:
         key = backend.workflow.scheme.last_completed().key
         name = backend.workflow.execution_name(key)
@@ -97,11 +109,9 @@ def _definition(name: str) -> dict:
 def _schedule(name: str, spec: str, tz: str) -> dict:
     scheme = parse_scheme(spec, tz)
     if scheme.kind == "weekly":
-        cron = f"cron(0 2 ? * {WEEKDAYS[scheme.weekday]} *)"
-    elif scheme.kind == "daily":
-        cron = "cron(0 2 * * ? *)"
+        cron = f"cron(0 {FIRE_HOUR} ? * {WEEKDAYS[scheme.weekday]} *)"
     else:
-        cron = _CRON["monthly"]
+        cron = _CRON[scheme.kind]
     return {
         "Name": f"opsbook-{name.replace('_', '-')}",
         "GroupName": "default",
@@ -153,17 +163,19 @@ def scaffold(definitions_dir: Path, name: str, partition: str, tz: str = "UTC") 
         "schedule.json": json.dumps(_schedule(name, partition, scheme.timezone.key), indent=2)
         + "\n",
         "handler.py": HANDLER.format(name=name),
-        "test_workflow.py": TEST.format(
-            name=name, folder=folder, definitions=str(Path(definitions_dir).resolve())
-        ),
+        f"test_{name}.py": TEST.format(name=name, folder=folder),
     }
+    # Written into a temporary folder beside it, then renamed: a failure leaves nothing behind.
+    staging: Path | None = None
     try:
-        folder.mkdir(parents=True)
-        written = []
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
         for filename, text in files.items():
-            path = folder / filename
-            path.write_text(text, encoding="utf-8")
-            written.append(path)
+            (staging / filename).write_text(text, encoding="utf-8")
+        staging.chmod(0o755)
+        staging.rename(folder)
     except OSError as exc:
-        raise UsageError(f"cannot create {folder}: {exc.strerror}") from None
-    return written
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise UsageError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    return [folder / filename for filename in files]

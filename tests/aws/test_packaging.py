@@ -65,10 +65,10 @@ def test_handlers_import_from_the_zip_alone(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
-def test_missing_handler_is_a_config_error(tmp_path):
+def test_a_missing_starter_is_a_config_error(tmp_path):
     (tmp_path / "lambdas").mkdir()
     (tmp_path / "__init__.py").write_text("")
-    with pytest.raises(ConfigError, match="check_records.py is missing"):
+    with pytest.raises(ConfigError, match="start_partition.py is missing"):
         packaging.build_function_zip(tmp_path)
 
 

@@ -148,7 +148,8 @@ def test_history_of_a_week_without_executions_is_one_line(home, capsys):
     week = (last_completed_week() - timedelta(days=35)).isoformat()
     code, _, err = cli(capsys, "history", week)
     assert code == 2 and err.strip() == (
-        f"error: week {week} has no execution; start it with `opsbook start --week {week}`"
+        f"error: week {week} of weekly_load has no execution; start it with"
+        f" `opsbook --workflow weekly_load start --partition {week}`"
     )
 
 

@@ -14,6 +14,7 @@ from opsbook.errors import UsageError
 from opsbook.operations import history as H
 from opsbook.operations.backfill import REDRIVE, SKIP, START, next_name, plan_rerun, rerun
 from opsbook.operations.cache import HistoryCache
+from opsbook.workflows.partitions import parse_scheme
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)  # a Friday
 
@@ -187,9 +188,14 @@ def test_rerun_validates_its_arguments(year):
 def test_next_name_numbers_reruns_and_skips_taken_names(memory):
     a = run(memory, "2026-10-01", at("2026-10-01"))
     b = run(memory, "2026-10-01", at("2026-10-02"), name="week-2026-10-01-r3")
-    assert next_name("2026-10-01", [a, b], {a.name, b.name}) == "week-2026-10-01-r4"
-    assert next_name("2026-10-08", [], set()) == "week-2026-10-08"
-    assert next_name("2026-10-08", [], {"week-2026-10-08"}) == "week-2026-10-08-r1"
+    weekly = parse_scheme("weekly:THU", "Asia/Tokyo")
+    assert next_name("2026-10-01", [a, b], {a.name, b.name}, weekly) == "week-2026-10-01-r4"
+    assert next_name("2026-10-08", [], set(), weekly) == "week-2026-10-08"
+    assert next_name("2026-10-08", [], {"week-2026-10-08"}, weekly) == "week-2026-10-08-r1"
+    monthly = parse_scheme("monthly", "Europe/Berlin")
+    assert next_name("2026-02", [], {"month-2026-02", "month-2026-02-r1"}, monthly) == (
+        "month-2026-02-r2"
+    )
 
 
 def test_second_browse_reads_closed_histories_from_the_cache(year):

@@ -235,3 +235,40 @@ def test_nothing_to_rerun_hides_confirm(console, demo):
 def test_displays_as_its_root_widget(console):
     bundle = console._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == console.widget.model_id
+
+
+def _failed(name: str, key: str):
+    from datetime import UTC, datetime
+
+    from opsbook.backends.base import Execution
+
+    return Execution(
+        arn=f"arn:aws:states:local:000000000000:execution:sm:{name}", name=name,
+        state_machine_arn="arn:aws:states:local:000000000000:stateMachine:sm",
+        status="FAILED", start_date=datetime(2026, 1, 1, tzinfo=UTC), partition=key,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "today", "failed", "expected"),
+    [
+        # The last 12 partitions of the workflow's own scheme, up to the last completed one.
+        ("daily", "2026-03-10", None, ("2026-02-26", "2026-03-09")),
+        ("monthly", "2026-03-10", None, ("2025-03-01", "2026-02-01")),
+        # Stretched back to an older failure within 26 partitions; not beyond.
+        ("daily", "2026-03-10", "2026-02-20", ("2026-02-20", "2026-03-09")),
+        ("monthly", "2026-03-10", "2024-11", ("2024-11-01", "2026-02-01")),
+        ("monthly", "2026-03-10", "2023-01", ("2025-03-01", "2026-02-01")),
+    ],
+)
+def test_the_console_range_is_counted_in_the_workflows_partitions(spec, today, failed, expected):
+    from opsbook.workflows.partitions import parse_scheme
+
+    scheme = parse_scheme(spec, "UTC")
+    listed = [_failed(scheme.execution_name(failed), failed)] if failed else []
+    assert default_console_range(listed, today, scheme) == expected
+
+
+def test_a_month_inside_the_range_is_not_reported_outside_it():
+    listed = [_failed("month-2026-09", "2026-09"), _failed("month-2026-01", "2026-01")]
+    assert failures_outside(listed, "2026-09-01", "2026-12-01") == [("2026-01", "FAILED")]

@@ -110,3 +110,114 @@ def test_the_weekly_load_keeps_its_names_and_fire_times():
         "poll_seconds": 600,
         "max_polls": 18,
     }
+
+
+# -- month and weekday edges, ranges in the scheme's own keys, DST -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "key", "start", "end", "day"),
+    [
+        ("monthly", "2026-02", "2026-02-01", "2026-02-28", "2026-02-01"),
+        ("monthly", "2028-02", "2028-02-01", "2028-02-29", "2028-02-01"),  # leap year
+        ("monthly", "2026-12", "2026-12-01", "2026-12-31", "2026-12-01"),
+        ("monthly", "2026-04-17", "2026-04-01", "2026-04-30", "2026-04-01"),  # a day: its month
+        ("weekly:SUN", "2026-03-08", "2026-03-01", "2026-03-07", "2026-03-08"),
+        ("weekly:SUN", "2027-01-03", "2026-12-27", "2027-01-02", "2027-01-03"),  # over New Year
+        ("weekly:MON", "2024-03-04", "2024-02-26", "2024-03-03", "2024-03-04"),  # over Feb 29
+        ("daily", "2028-02-29", "2028-02-29", "2028-02-29", "2028-02-29"),
+    ],
+)
+def test_edges_of_months_years_and_weeks(spec, key, start, end, day):
+    part = parse_scheme(spec).parse(key)
+    assert (part.start, part.end, part.day) == (D(start), D(end), D(day))
+
+
+@pytest.mark.parametrize(
+    ("spec", "steps", "key", "expected"),
+    [
+        ("monthly", -1, "2026-01", "2025-12"),
+        ("monthly", 1, "2026-12", "2027-01"),
+        ("monthly", -13, "2026-03", "2025-02"),
+        ("weekly:SUN", 1, "2026-12-27", "2027-01-03"),
+        ("daily", 1, "2026-02-28", "2026-03-01"),
+    ],
+)
+def test_shifting_a_partition(spec, steps, key, expected):
+    scheme = parse_scheme(spec)
+    assert scheme.shifted(scheme.parse(key), steps).key == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "since", "until", "keys"),
+    [
+        # Both bounds are inclusive: a partition is in the range when its key day is.
+        ("daily", "2026-02-27", "2026-03-01", ["2026-02-27", "2026-02-28", "2026-03-01"]),
+        ("daily", "2026-03-01", "2026-03-01", ["2026-03-01"]),
+        ("weekly:SUN", "2026-03-01", "2026-03-15", ["2026-03-01", "2026-03-08", "2026-03-15"]),
+        ("weekly:SUN", "2026-03-02", "2026-03-14", ["2026-03-08"]),
+        # A monthly range in month keys includes both months; a date stands for itself, so a
+        # mid-month --since starts at the next month (whose key day, the 1st, is in range).
+        ("monthly", "2026-09", "2026-10", ["2026-09", "2026-10"]),
+        ("monthly", "2026-12", "2027-02", ["2026-12", "2027-01", "2027-02"]),
+        ("monthly", "2026-09-15", "2026-10", ["2026-10"]),
+        ("monthly", "2026-09-01", "2026-09-30", ["2026-09"]),
+    ],
+)  # fmt: skip
+def test_ranges_are_inclusive_in_the_schemes_own_keys(spec, since, until, keys):
+    scheme = parse_scheme(spec)
+    assert [p.key for p in scheme.between(since, until)] == keys
+    assert scheme.count_between(since, until) == len(keys)
+
+
+@pytest.mark.parametrize(
+    ("spec", "since", "until", "message"),
+    [
+        ("daily", "2026-09", "2026-10-01", "--since '2026-09' is not a date"),  # months: monthly only
+        ("monthly", "2026-13", "2027-01", "--since '2026-13' is not a month"),
+        ("monthly", "2026-09", "soon", "--until 'soon' is not a date or month"),
+        ("monthly", "2026-10", "2026-09", "--until 2026-09-01 is before --since 2026-10-01"),
+    ],
+)  # fmt: skip
+def test_a_bad_range_is_one_usage_error(spec, since, until, message):
+    with pytest.raises(UsageError, match=message):
+        parse_scheme(spec).between(since, until)
+
+
+@pytest.mark.parametrize(
+    ("spec", "zone", "fired", "key"),
+    [
+        # 05:00 in New York on the spring-forward day (2026-03-08, 09:00 UTC, EDT) loads the 7th.
+        ("daily", "America/New_York", datetime(2026, 3, 8, 9, 0, tzinfo=UTC), "2026-03-07"),
+        # 00:30 local on the fall-back day (2026-11-01, still EDT: 04:30 UTC) loads Oct 31st.
+        ("daily", "America/New_York", datetime(2026, 11, 1, 4, 30, tzinfo=UTC), "2026-10-31"),
+        # 23:30 UTC on Saturday is already Sunday in Berlin (summer time): that Sunday's week.
+        ("weekly:SUN", "Europe/Berlin", datetime(2026, 3, 28, 23, 30, tzinfo=UTC), "2026-03-29"),
+        # The 1st of the month 00:30 in Berlin is still the last day of the month in UTC.
+        ("monthly", "Europe/Berlin", datetime(2026, 2, 28, 23, 30, tzinfo=UTC), "2026-02"),
+        ("monthly", "UTC", datetime(2026, 2, 28, 23, 30, tzinfo=UTC), "2026-01"),
+    ],
+)
+def test_fire_times_around_dst_and_month_ends(spec, zone, fired, key):
+    assert parse_scheme(spec, zone).for_fire_time(fired).key == key
+
+
+@pytest.mark.parametrize(
+    ("spec", "now", "expected"),
+    [
+        # The latest partition complete at `now`, in the scheme's zone.
+        ("daily", datetime(2026, 3, 8, 4, 59, tzinfo=UTC), "2026-03-06"),
+        ("daily", datetime(2026, 3, 8, 5, 0, tzinfo=UTC), "2026-03-07"),
+        ("monthly", datetime(2026, 3, 1, 4, 59, tzinfo=UTC), "2026-01"),
+        ("monthly", datetime(2026, 3, 1, 5, 0, tzinfo=UTC), "2026-02"),
+    ],
+)
+def test_the_last_completed_partition_is_read_in_the_zone(spec, now, expected):
+    # America/New_York is UTC-5 on both dates: midnight local is 05:00 UTC.
+    assert parse_scheme(spec, "America/New_York").last_completed(now).key == expected
+
+
+@pytest.mark.parametrize("spec", ["daily:", "monthly:", "weekly:"])
+def test_a_trailing_colon_is_no_scheme(spec):
+    with pytest.raises(UsageError, match=r"weekday|only weekly"):
+        parse_scheme(spec)

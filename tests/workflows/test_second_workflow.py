@@ -44,7 +44,7 @@ def test_new_makes_a_folder_that_runs_green_as_created(run, tmp_path):
     folder = tmp_path / "definitions" / DAILY
     assert Path(made["folder"]).resolve() == folder.resolve()
     assert {p.name for p in folder.iterdir()} >= {
-        "workflow.toml", "definition.asl.json", "schedule.json", "handler.py", "test_workflow.py",
+        "workflow.toml", "definition.asl.json", "schedule.json", "handler.py", f"test_{DAILY}.py",
     }  # fmt: skip
     listed = {w["name"]: w for w in run("workflows", "--json")}
     assert set(listed) == {DAILY, "weekly_load"}
@@ -56,7 +56,7 @@ def test_new_makes_a_folder_that_runs_green_as_created(run, tmp_path):
     # The scaffolded test passes as created.
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
-         str(folder / "test_workflow.py")],
+         str(folder / f"test_{DAILY}.py")],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -110,7 +110,7 @@ def test_a_daily_workflow_beside_the_weekly_load_on_the_local_backend(run):
 
     schedule = run(*daily, "schedule", "--next", "2", "--json")
     assert schedule["timezone"] == ZONE
-    assert all(t["local"].endswith("T02:00:00-08:00") for t in schedule["fire_times"])
+    assert all(t["local"].endswith("T05:00:00-08:00") for t in schedule["fire_times"])
     # A fire time loads the day that ended before it (in the scheme's zone).
     first = schedule["fire_times"][0]
     fired_local = datetime.fromisoformat(first["local"]).date()
@@ -195,5 +195,5 @@ def test_the_function_zip_carries_a_user_workflows_handler(run, tmp_path):
     extra = {"handler.py": (folder / "handler.py").read_bytes()}
     artifact = packaging.build_function_zip(extra=extra)
     with zipfile.ZipFile(io.BytesIO(artifact.data)) as zf:
-        assert "handler.py" in zf.namelist() and "test_workflow.py" not in zf.namelist()
+        assert "handler.py" in zf.namelist() and f"test_{DAILY}.py" not in zf.namelist()
         assert "def handler(event" in zf.read("handler.py").decode()

@@ -110,7 +110,7 @@ def ensure_failure_alerts(
             Name=name,
             EventPattern=pattern,
             State="ENABLED",
-            Description="opsbook: tell Slack when the weekly load fails, times out or is aborted",
+            Description=f"opsbook: tell Slack when {names.state_machine} fails, times out or is aborted",
             Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
         )
     function = names.function(NOTIFY_TASK)

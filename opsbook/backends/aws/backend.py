@@ -353,7 +353,7 @@ class AwsBackend:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[Execution]:
-        """Executions of the state machine, newest first. Those named week-<DATE>[-r<N>] come
+        """Executions of the state machine, newest first. Those named <prefix>-<KEY>[-r<N>] come
         from ListExecutions alone (input, output, error and cause None: describe() them); the
         others are described, 4 at a time by default, closed ones cached on disk."""
         status = normalize_status(status)
@@ -383,8 +383,8 @@ class AwsBackend:
                     return []  # not deployed yet: no executions
                 raise
         # A ListExecutions item already has name, status, dates, version/alias and redrive
-        # count; only the input (the week), output, error and cause need DescribeExecution.
-        # opsbook's own names (week-<DATE>[-r<N>]) tell the week, so those stay listed-only;
+        # count; only the input (the partition), output, error and cause need DescribeExecution.
+        # opsbook's own names (<prefix>-<KEY>[-r<N>]) tell the partition: those stay listed-only;
         # the rest (scheduled runs, named randomly) are described, closed ones through
         # OPSBOOK_HOME/cache/executions (opsbook.operations.cache.ExecutionCache).
         from opsbook.operations.cache import ExecutionCache

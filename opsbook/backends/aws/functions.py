@@ -173,7 +173,7 @@ class LambdaSteps:
                             FunctionName=name,
                             Code={"ZipFile": artifact.data},
                             Architectures=[self.ctx.cfg.lambda_architecture],
-                            Description="opsbook weekly load",
+                            Description=f"opsbook {self.ctx.workflow.name}",
                             Tags=self.ctx.tags,
                             Publish=False,
                             **desired,

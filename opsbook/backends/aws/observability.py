@@ -159,7 +159,7 @@ class Observability:
             },
             alarms["executions_failed"]: {
                 **common,
-                "AlarmDescription": "opsbook: a weekly-load execution failed",
+                "AlarmDescription": f"opsbook: an execution of {self.names.state_machine} failed",
                 "Namespace": "AWS/States",
                 "MetricName": "ExecutionsFailed",
                 "Dimensions": [{"Name": "StateMachineArn", "Value": self.names.state_machine_arn}],

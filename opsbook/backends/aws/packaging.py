@@ -19,8 +19,8 @@ from opsbook.errors import ConfigError
 from opsbook.lambda_build.zipping import deterministic_zip
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # .../opsbook
-HANDLER_MODULES = ("check_records", "notify", "insert_week", "start_partition")
 # The schedule's target in every workflow's zip: it starts a partition under its own name.
+# (A workflow's own handlers come from its manifest: opsbook.lambda_build.plan.)
 STARTER_MODULE = "opsbook.lambdas.start_partition"
 # AWS limits (bytes). The unzipped limit covers the function and all its layers together.
 UNZIPPED_LIMIT = 262_144_000
@@ -91,11 +91,9 @@ def function_modules(root: Path = PACKAGE_ROOT) -> list[Path]:
     """The opsbook source files the Lambda handlers need: the import closure of opsbook.lambdas
     (module-level imports everywhere, plus the lazy imports inside opsbook.lambdas)."""
     lambdas = root / "lambdas"
-    missing = [m for m in HANDLER_MODULES if not (lambdas / f"{m}.py").is_file()]
-    if missing:
-        raise ConfigError(
-            f"opsbook/lambdas/{missing[0]}.py is missing; cannot build the Lambda zip"
-        )
+    starter = STARTER_MODULE.rsplit(".", 1)[-1]
+    if not (lambdas / f"{starter}.py").is_file():
+        raise ConfigError(f"opsbook/lambdas/{starter}.py is missing; cannot build the Lambda zip")
     todo = ["opsbook", "opsbook.lambdas"] + [
         f"opsbook.lambdas.{p.stem}" for p in sorted(lambdas.glob("*.py"))
     ]
