@@ -295,6 +295,6 @@ def test_history_takes_any_workflows_partition_key(tmp_path, monkeypatch, capsys
     assert code == 0 and out.splitlines()[1].startswith("day-2026-12-01  SUCCEEDED  day 2026-12-01")
     code, _, err = cli(capsys, *flow, "history", "2026-12-02")
     assert code == 2 and err.strip() == (
-        "error: day 2026-12-02 has no execution; start it with"
-        " `opsbook start --partition 2026-12-02`"
+        "error: day 2026-12-02 of daily_sales has no execution; start it with"
+        " `opsbook --workflow daily_sales start --partition 2026-12-02`"
     )
