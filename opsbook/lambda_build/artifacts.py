@@ -56,12 +56,24 @@ class Build:
         }
 
     def write(self, out: Path) -> dict[str, Any]:
-        """function.zip, layer.zip and manifest.json in `out`; returns the manifest."""
+        """function.zip, layer.zip and manifest.json in `out`; returns the manifest. Each file
+        is written beside its place and moved in, the manifest last, so a failed write leaves
+        no half-written file and no manifest describing zips that are not there."""
         out.mkdir(parents=True, exist_ok=True)
         manifest = self.manifest()
-        for artifact in (self.function, self.layer):
-            (out / f"{artifact.name}.zip").write_bytes(artifact.data)
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        files = {f"{a.name}.zip": a.data for a in (self.function, self.layer)}
+        files["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode()
+        staged = []
+        try:
+            for name, data in files.items():
+                tmp = out / f".{name}.partial"
+                staged.append(tmp)
+                tmp.write_bytes(data)
+            for tmp in staged:
+                tmp.replace(out / tmp.name[1 : -len(".partial")])
+        finally:
+            for tmp in staged:
+                tmp.unlink(missing_ok=True)
         return manifest
 
 
