@@ -5,12 +5,14 @@ import passed (see opsbook.lambda_build)."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import typer
 
 from opsbook.cli.output import emit_json
 from opsbook.cli.session import session
+from opsbook.errors import UsageError
 
 commands = typer.Typer()
 
@@ -29,11 +31,12 @@ def package(
 
     cfg = session(ctx).cfg()
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        from opsbook.errors import UsageError
-
-        raise UsageError(f"--out {out} exists and is not a folder")
-    manifest = build_for_config(cfg).write(out)
+    writable_folder(out)  # before the build: a minute of pip and sandbox, then no place to put it
+    built = build_for_config(cfg)
+    try:
+        manifest = built.write(out)
+    except OSError as exc:
+        raise UsageError(f"cannot write to --out {out}: {exc.strerror or exc}") from None
     if as_json:
         emit_json(manifest)
         return
@@ -48,3 +51,20 @@ def package(
         f"{manifest['max_glibc'] or '-'} (runtime has {manifest['runtime_glibc']}); "
         f"sandbox import {manifest['sandbox']}"
     )
+
+
+def writable_folder(out: Path) -> None:
+    """UsageError unless `out` is a folder, or can become one, that takes files. Creates
+    nothing: the probe file goes in the nearest folder that exists and is removed at once."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    nearest = out
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise UsageError(f"--out {out}: {nearest} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=nearest):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--out {out} is not writable: {exc.strerror or exc}") from None

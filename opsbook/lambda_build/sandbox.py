@@ -80,12 +80,30 @@ def runtime_python(rt: Runtime) -> str:
     if f"{sys.version_info[0]}.{sys.version_info[1]}" == rt.python:
         return sys.executable
     found = shutil.which(f"python{rt.python}")
-    if not found:
+    real = _interpreter(found, rt.python) if found else None
+    if real is None:
+        # A version manager's shim can be on PATH where it has no such interpreter to run.
         raise SandboxError(
-            f"no python{rt.python} here to import-test the {rt.name} artifacts; install it or "
-            "choose lambda_runtime matching this Python"
+            f"no working python{rt.python} here to import-test the {rt.name} artifacts; "
+            "install it or choose lambda_runtime matching this Python"
         )
-    return found
+    return real
+
+
+def _interpreter(python: str, version: str) -> str | None:
+    """The interpreter `python` runs (its sys.executable, past any shim) when it starts and is
+    that major.minor version; the sandbox then runs it without this environment."""
+    probe = "import sys; print('%d.%d' % sys.version_info[:2]); print(sys.executable)"
+    try:
+        done = subprocess.run(
+            [python, "-I", "-S", "-c", probe], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or len(lines) != 2 or lines[0] != version:
+        return None
+    return lines[1]
 
 
 def extract(zips: Iterable[tuple[bytes, Path]]) -> None:

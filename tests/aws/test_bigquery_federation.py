@@ -95,6 +95,29 @@ class TokenServer:
         self.server.server_close()
 
 
+def sigv4_signature(signed: dict, headers: dict[str, str]) -> str:
+    """The SigV4 signature of the serialized request, over the headers it says it signed."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    names = headers["authorization"].split("SignedHeaders=", 1)[1].split(",", 1)[0].split(";")
+    request = AWSRequest(
+        method=signed["method"],
+        url=signed["url"],
+        headers={name: headers[name] for name in names},
+        data=signed.get("body") or "",
+    )
+    request.context["timestamp"] = headers["x-amz-date"]
+    keys = Credentials(
+        LAMBDA_KEYS["AWS_ACCESS_KEY_ID"],
+        LAMBDA_KEYS["AWS_SECRET_ACCESS_KEY"],
+        LAMBDA_KEYS["AWS_SESSION_TOKEN"],
+    )
+    auth = SigV4Auth(keys, "sts", REGION)
+    return auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+
+
 RUN_HANDLER = r"""
 import json, sys
 cfg = json.loads(sys.argv[1])
@@ -187,6 +210,9 @@ def test_check_records_reaches_bigquery_with_a_federated_token(
     assert headers["x-amz-security-token"] == LAMBDA_KEYS["AWS_SESSION_TOKEN"]
     assert headers["x-goog-cloud-target-resource"] == federation_config()["audience"]
     assert LAMBDA_KEYS["AWS_SECRET_ACCESS_KEY"] not in exchange["subject_token"]
+    # The signature is a valid SigV4 signature of that request under the function's keys, as
+    # AWS STS would check it (botocore computes it independently of google-auth).
+    assert sigv4_signature(signed, headers) == headers["authorization"].rsplit("Signature=", 1)[1]
     # Every BigQuery request carried the exchanged token.
     sent = [r for r in bigquery.requests if r["path"].startswith("/bigquery/v2/projects/acme")]
     assert sent and {r["authorization"] for r in sent} == {f"Bearer {GOOGLE_TOKEN}"}

@@ -182,7 +182,9 @@ def test_every_iam_policy_is_least_privilege(backend):
         "logs:PutLogEvents": {logs + STARTER + ":*"},
     }
     (start,) = [s for s in deployed["opsbook-starter"]["Statement"] if s["Sid"] == "StartLiveAlias"]
-    assert start["Condition"] == {"StringEquals": {"states:StateMachineQualifier": "live"}}
+    assert start["Condition"] == {
+        "ForAnyValue:StringEquals": {"states:StateMachineQualifier": ["live"]}
+    }
     # Each role can be assumed only by its service, from this account.
     principals = {}
     for role in ROLES:

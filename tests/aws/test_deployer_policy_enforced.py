@@ -7,9 +7,10 @@ action, the ones a call's parameters add (tags, logging), and the documented exc
 HeadBucket/ListObjectsV2 are s3:ListBucket; GetFunction returns tags only with
 lambda:ListTags). Each of those must be granted by deployer_policy().
 
-moto's own IAM enforcement (INITIAL_NO_AUTH_ACTION_COUNT) cannot carry this test: moto 5.2.5's
-server rejects the signature of every Lambda request once enforcement is on (checked below),
-and it authorizes every non-S3 call against Resource "*" only.
+moto's own IAM enforcement (INITIAL_NO_AUTH_ACTION_COUNT) cannot carry this test: moto's
+server (5.2.6 here) rejects the signature of every Lambda (and Scheduler) request once
+enforcement is on, and it authorizes every non-S3 call against Resource "*" only, so it refuses
+the exact-ARN grants deployer_policy() makes (both checked below).
 """
 
 from __future__ import annotations
@@ -132,10 +133,11 @@ def test_the_recorder_catches_an_action_the_policy_lacks(make_backend):
 
 
 @pytest.mark.slow
-def test_moto_iam_enforcement_rejects_every_lambda_signature(tmp_path):
-    """Why the test above records calls instead of relying on moto's enforcement. When this
-    fails, moto has learned to check Lambda requests: run deploy and teardown under its
-    enforcement as the user instead."""
+def test_moto_iam_enforcement_cannot_judge_the_deployer_policy(tmp_path):
+    """Why the test above records calls instead of relying on moto's enforcement: moto rejects
+    every Lambda request's signature, and refuses a grant scoped to a resource for that very
+    resource. When this fails, moto has learned both: run deploy and teardown under its
+    enforcement as a user holding only deployer_policy() instead."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -167,6 +169,26 @@ def test_moto_iam_enforcement_rejects_every_lambda_signature(tmp_path):
         with pytest.raises(ClientError) as caught:
             lam.list_functions()
         assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        # And it judges every call against Resource "*": a grant scoped to the exact queue, as
+        # deployer_policy() scopes its grants, is refused for that very queue.
+        queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:scoped"
+        scoped = {"Version": "2012-10-17",
+                  "Statement": [{"Effect": "Allow", "Action": "sqs:CreateQueue", "Resource": queue}]}  # fmt: skip
+        admin = boto3.client("iam", endpoint_url=url, region_name=REGION, **creds)
+        admin.create_user(UserName="scoped")
+        admin.put_user_policy(UserName="scoped", PolicyName="q", PolicyDocument=json.dumps(scoped))
+        key = admin.create_access_key(UserName="scoped")["AccessKey"]
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=url,
+            region_name=REGION,
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+        )
+        with pytest.raises(ClientError) as caught:
+            sqs.create_queue(QueueName="scoped")
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert "AccessDenied" in str(caught.value)  # moto answers in XML; botocore keeps it
     finally:
         proc.terminate()
         proc.wait(timeout=20)

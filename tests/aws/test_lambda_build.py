@@ -4,9 +4,11 @@ platform, from PyPI; pip's cache and the build cache make repeats fast)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
+import os
 import platform
 import re
 import shutil
@@ -65,6 +67,44 @@ def test_bad_runtime_or_architecture_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("file", "exists and is not a folder"),
+        ("file/sub", "is not a folder"),
+        ("/proc/opsbook-package-out", "is not writable"),  # the kernel's, not a folder to fill
+    ],
+)
+def test_an_unusable_out_folder_is_one_line_and_exit_2_before_any_build(
+    tmp_path, monkeypatch, capsys, where, message
+):
+    (tmp_path / "file").write_text("x")
+    out = where if where.startswith("/") else str(tmp_path / where)
+    # A build would need pip: with no index and no cache it fails, so exit 2 comes from --out.
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    assert run(["--home", str(tmp_path / "home"), "package", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {out}") and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "empty-cache").exists()  # nothing was built
+
+
+def test_a_shim_that_cannot_run_the_runtimes_python_is_refused(tmp_path, monkeypatch):
+    """A version manager's python3.13 shim that fails, and one that is really this Python:
+    neither may stand in for the runtime's interpreter."""
+    from opsbook.lambda_build.sandbox import runtime_python
+
+    rt = targets.runtime("python3.13")
+    shim = tmp_path / "python3.13"
+    monkeypatch.setenv("PATH", str(tmp_path))
+    for body in ("exit 127", f'exec "{sys.executable}" "$@"'):
+        shim.write_text(f"#!/bin/sh\n{body}\n")
+        shim.chmod(0o755)
+        with pytest.raises(SandboxError, match="no working python3.13 here"):
+            runtime_python(rt)
 
 
 # --------------------------------------------------------------- the ELF audit
@@ -232,8 +272,8 @@ def test_opsbook_package_writes_audited_artifacts_and_their_manifest(tmp_path, c
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(platform.machine() == "aarch64", reason="the sandbox runs on arm64 hosts")
-def test_arm64_layer_holds_aarch64_objects_and_says_the_sandbox_was_skipped(build_cache):
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the stand-in is x86_64 here")
+def test_arm64_layer_holds_aarch64_objects_and_is_import_tested_with_a_stand_in(build_cache):
     built = artifacts.build(
         plan.handlers(WEEKLY, "opsbook"),
         plan.sources(WEEKLY),
@@ -245,4 +285,88 @@ def test_arm64_layer_holds_aarch64_objects_and_says_the_sandbox_was_skipped(buil
     assert max(o.glibc for o in built.shared_objects) <= (2, 26)
     manifest = built.manifest()
     assert manifest["architecture"] == "arm64"
-    assert manifest["sandbox"].startswith("skipped: arm64 artifacts cannot import on")
+    # This machine cannot load aarch64 objects: the function zip was import-tested with the
+    # x86_64 wheels of the same distributions, whose Python files are the arm64 layer's.
+    assert manifest["sandbox"] == (
+        "passed with the x86_64 wheels of the same distributions standing in "
+        "(arm64 shared objects audited, not loaded)"
+    )
+    assert set(manifest["import_seconds"]) == {
+        h["handler"].split(":")[0] for h in manifest["handlers"]
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the stand-in is x86_64 here")
+def test_arm64_stand_in_sandbox_fails_when_the_layer_misses_a_module(build_cache):
+    with pytest.raises(SandboxError, match="google"):
+        artifacts.build(
+            plan.handlers(WEEKLY, "opsbook"),
+            plan.sources(WEEKLY),
+            runtime_name="python3.11",
+            architecture_name="arm64",
+            cache_dir=build_cache,
+            requirements=("slack_sdk",),
+        )
+
+
+# --------------------------------------------------------------- deploy stops on a violation
+
+
+def _wheel(folder: Path, so: Path) -> Path:
+    """A wheel that claims manylinux2014 (glibc 2.17) but carries a shared object needing
+    GLIBC_2.99: what a mislabelled wheel would put in the layer. pip takes its tag at its word."""
+    name = "glibcprobe-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    files = {
+        "glibcprobe/__init__.py": b"",
+        "glibcprobe/libuse.so": so.read_bytes(),
+        "glibcprobe-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: glibcprobe\nVersion: 1.0\n",
+        "glibcprobe-1.0.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: opsbook-tests\nRoot-Is-Purelib: false\n"
+            b"Tag: cp311-cp311-manylinux_2_17_x86_64\n"
+        ),
+    }
+    record = "".join(
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
+        for path, data in files.items()
+    )
+    files["glibcprobe-1.0.dist-info/RECORD"] = (
+        record + "glibcprobe-1.0.dist-info/RECORD,,\n"
+    ).encode()
+    path = folder / name
+    with zipfile.ZipFile(path, "w") as zf:
+        for member, data in files.items():
+            zf.writestr(member, data)
+    return path
+
+
+@pytest.mark.aws
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the probe object is built for x86_64")
+def test_deploy_stops_on_a_layer_object_needing_a_newer_glibc(
+    aws_env, newer_glibc_so, tmp_path, monkeypatch
+):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels, newer_glibc_so)
+    # pip resolves the layer from that folder alone, as it would from an index.
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("OPSBOOK_LAYER_REQUIREMENTS", "glibcprobe")
+    done = subprocess.run(
+        [sys.executable, "-m", "opsbook", "--backend", "aws", "deploy"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "error: python/glibcprobe/libuse.so needs GLIBC_2.99, above the runtime's glibc 2.26\n"
+    )
+    # Stopped before any AWS resource: the build comes first.
+    import boto3
+
+    session = boto3.Session(region_name=os.environ["AWS_REGION"])
+    assert session.client("s3").list_buckets()["Buckets"] == []
+    assert session.client("iam").list_roles()["Roles"] == []
+    assert session.client("lambda").list_functions()["Functions"] == []

@@ -71,17 +71,28 @@ def test_deploy_sets_up_dead_letters_logging_and_alarms(
     assert destination["cloudWatchLogsLogGroup"]["logGroupArn"] == (
         f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/vendedlogs/states/opsbook-weekly-load:*"
     )
-    # One alarm on the schedule's target errors, one on failed executions.
+    # One alarm on the schedule's target errors, one on failed executions, one on dead letters
+    # (a start that never happened: the starter's failures reach only the queue).
     alarms = seen["alarms"]
-    assert set(alarms) == {"opsbook-schedule-target-errors", "opsbook-executions-failed"}
+    assert set(alarms) == {
+        "opsbook-schedule-target-errors", "opsbook-executions-failed",
+        "opsbook-schedule-dead-letters",
+    }  # fmt: skip
     errors, failed = alarms["opsbook-schedule-target-errors"], alarms["opsbook-executions-failed"]
+    letters = alarms["opsbook-schedule-dead-letters"]
     assert (errors["Namespace"], errors["MetricName"]) == ("AWS/Scheduler", "TargetErrorCount")
     assert errors["Dimensions"] == [{"Name": "ScheduleGroup", "Value": "default"}]
     assert (failed["Namespace"], failed["MetricName"]) == ("AWS/States", "ExecutionsFailed")
     assert failed["Dimensions"] == [{"Name": "StateMachineArn", "Value": SM_ARN}]
-    for alarm in (errors, failed):
+    assert (letters["Namespace"], letters["MetricName"]) == (
+        "AWS/SQS", "ApproximateNumberOfMessagesVisible",
+    )  # fmt: skip
+    assert letters["Dimensions"] == [{"Name": "QueueName", "Value": "opsbook-schedule-dlq"}]
+    assert letters["Statistic"] == "Maximum"
+    for alarm in (errors, failed, letters):
         assert alarm["Threshold"] == 1.0 and alarm["ComparisonOperator"].startswith("GreaterThan")
         assert alarm["AlarmActions"] == actions
+        assert alarm["ActionsEnabled"] is bool(actions)
     # Deploying again changes none of it.
     again = backend.deploy()
     touched = [c for c in again.changes if c.action != "unchanged"]

@@ -67,7 +67,7 @@ def audit(doc: dict, names: Names, templates: list[str], secret_arns: dict[str, 
                 continue
             if resource == names.state_machine_arn:
                 # Starting through the alias: the unqualified ARN, held to the alias.
-                want = {"StringEquals": {"states:StateMachineQualifier": names.alias}}
+                want = {"ForAnyValue:StringEquals": {"states:StateMachineQualifier": [names.alias]}}
                 if st.get("Condition") != want:
                     problems.append("state machine ARN without the alias qualifier condition")
                 continue

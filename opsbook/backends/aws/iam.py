@@ -206,6 +206,7 @@ class Names:
         return {
             "schedule_errors": self.scoped("schedule-target-errors"),
             "executions_failed": self.scoped("executions-failed"),
+            "dead_letters": self.scoped("schedule-dead-letters"),
         }
 
     def alarm_arn(self, name: str) -> str:
@@ -377,7 +378,11 @@ def render_policies(
             "Effect": "Allow",
             "Action": "states:StartExecution",
             "Resource": [names.state_machine_arn],
-            "Condition": {"StringEquals": {"states:StateMachineQualifier": names.alias}},
+            # As AWS's example writes it: ForAnyValue over the qualifier's values. A start on
+            # the unqualified ARN has no qualifier, and ForAnyValue of nothing allows nothing.
+            "Condition": {
+                "ForAnyValue:StringEquals": {"states:StateMachineQualifier": [names.alias]}
+            },
         },
         dead_letters,
         {

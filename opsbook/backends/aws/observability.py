@@ -10,6 +10,11 @@ AWS documentation this follows:
   ScheduleGroup, metric TargetErrorCount.
 - Step Functions, "Monitoring with CloudWatch": namespace AWS/States, ExecutionsFailed by
   StateMachineArn.
+- Amazon SQS, "CloudWatch metrics": namespace AWS/SQS, ApproximateNumberOfMessagesVisible by
+  QueueName. A dead letter in the queue is a scheduled start that never happened: the schedule
+  could not invoke the starter, or the starter could not start the execution (Lambda sends a
+  failed asynchronous invoke there after its retries). Neither shows in ExecutionsFailed, and
+  the starter's failure does not show in the schedule's TargetErrorCount either.
 - Lambda creates /aws/lambda/<function> on first run with no retention unless it exists, so
   deploy creates it first.
 """
@@ -164,9 +169,20 @@ class Observability:
                 "MetricName": "ExecutionsFailed",
                 "Dimensions": [{"Name": "StateMachineArn", "Value": self.names.state_machine_arn}],
             },
+            alarms["dead_letters"]: {
+                **common,
+                "Statistic": "Maximum",
+                "AlarmDescription": "opsbook: a scheduled start ended in the dead-letter queue",
+                "Namespace": "AWS/SQS",
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Dimensions": [{"Name": "QueueName", "Value": self.names.dlq}],
+            },
         }
 
-    KEYS = ("Namespace", "MetricName", "Dimensions", "Threshold", "AlarmActions", "Period")
+    KEYS = (
+        "Namespace", "MetricName", "Dimensions", "Statistic", "Threshold", "AlarmActions",
+        "Period",
+    )  # fmt: skip
 
     def ensure_alarms(self) -> None:
         cw = self.c("cloudwatch")
