@@ -32,6 +32,7 @@ import pandas as pd
 from opsbook.backends.base import Backend, Execution
 from opsbook.config import PACKAGE_ROOT, Config
 from opsbook.errors import OperationFailed, UsageError
+from opsbook.reporting.verdict import verdict_markdown
 from opsbook.workflows.manifest import Workflow
 
 # The execution columns an operator reads, in the report and (less the cause) the ops console.
@@ -111,8 +112,6 @@ class WeekReport:
 
     def verdict(self) -> str:
         """Markdown answering "is this week OK?", from the figures the report shows."""
-        from opsbook.reporting.verdict import verdict_markdown
-
         return verdict_markdown(self)
 
     def status_table(self) -> pd.DataFrame:

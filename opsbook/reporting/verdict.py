@@ -1,16 +1,33 @@
-"""The weekly report's answer to "is this week OK?", as Markdown built from a WeekReport."""
+"""The weekly report's answer to "is this week OK?", as Markdown built from a report.WeekReport."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime
+from typing import Any, Protocol
 
 import pandas as pd
 
+from opsbook.backends.base import Execution
 from opsbook.operations.failures import cause_message
 
-if TYPE_CHECKING:
-    from opsbook.reporting.report import WeekReport
+
+class VerdictInputs(Protocol):
+    """What the verdict reads of a week's report (report.WeekReport has it)."""
+
+    week: date
+    status: str
+    execution: Execution | None
+    polls: int | None
+    failure: dict[str, Any] | None
+    arrival: pd.DataFrame
+    arrival_at_run: pd.DataFrame | None
+    anomalies: pd.DataFrame
+    run_end: datetime | None
+    arrival_note: str
+    check_arrival: dict[str, Any]
+
+    @property
+    def baseline_weeks_used(self) -> int: ...
 
 
 def when(moment: datetime | None) -> str:
@@ -24,7 +41,7 @@ def _n(value: Any) -> str:
     return f"{int(value):,}"
 
 
-def headline(report: WeekReport) -> str:
+def headline(report: VerdictInputs) -> str:
     """Yes / No / Not yet / Check, and why in a few words."""
     flagged = int(report.anomalies["anomaly"].sum()) if len(report.anomalies) else 0
     late = _arrived_after_run(report)
@@ -41,7 +58,7 @@ def headline(report: WeekReport) -> str:
     return f"No: {report.status}"
 
 
-def verdict_markdown(report: WeekReport) -> str:
+def verdict_markdown(report: VerdictInputs) -> str:
     """A short list: what happened, the data as of the run and now, when the check day's rows
     arrived, the anomaly check with the number of weeks it used, and the next step."""
     lines = [f"## Is this week OK? **{headline(report)}**", ""]
@@ -119,7 +136,7 @@ def verdict_markdown(report: WeekReport) -> str:
     return "\n".join(lines)
 
 
-def _arrived_after_run(report: WeekReport) -> int:
+def _arrived_after_run(report: VerdictInputs) -> int:
     if report.arrival_at_run is None or not len(report.arrival):
         return 0
     return int(report.arrival["rows"].sum()) - int(report.arrival_at_run["rows"].sum())

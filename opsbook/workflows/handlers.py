@@ -9,19 +9,27 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from opsbook.errors import UsageError
 
-if TYPE_CHECKING:
-    from opsbook.workflows.manifest import Workflow
+
+class WorkflowFolder(Protocol):
+    """What resolving a handler reads of a workflow (manifest.Workflow has it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def folder(self) -> Path: ...
+
 
 # Modules loaded from a workflow folder live under this package name, one subpackage per
 # workflow, so two workflows may both have a `handler.py`.
 FOLDER_PACKAGE = "opsbook_workflows"
 
 
-def _folder_package(workflow: Workflow) -> str:
+def _folder_package(workflow: WorkflowFolder) -> str:
     root = sys.modules.get(FOLDER_PACKAGE)
     if root is None:
         root = ModuleType(FOLDER_PACKAGE)
@@ -37,7 +45,7 @@ def _folder_package(workflow: Workflow) -> str:
     return name
 
 
-def _from_folder(module: str, workflow: Workflow) -> ModuleType | None:
+def _from_folder(module: str, workflow: WorkflowFolder) -> ModuleType | None:
     parts = module.split(".")
     path = Path(workflow.folder, *parts).with_suffix(".py")
     if not path.is_file():
@@ -83,7 +91,7 @@ def _package_name(folder: Path) -> str | None:
     return ".".join(("opsbook", *rel.parts))
 
 
-def resolve(target: str, workflow: Workflow | None = None) -> Callable[..., Any]:
+def resolve(target: str, workflow: WorkflowFolder | None = None) -> Callable[..., Any]:
     """The callable `module:function` names; a missing one is a one-line UsageError."""
     module_name, sep, attr = str(target).partition(":")
     if not sep or not module_name or not attr:

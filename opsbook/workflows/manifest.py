@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from opsbook.errors import ConfigError, UsageError
+from opsbook.workflows.handlers import resolve as resolve_handler
 from opsbook.workflows.partitions import (
     Partition,
     PartitionScheme,
@@ -242,9 +243,7 @@ class Workflow:
         raise UsageError(f"workflow {self.name} has no task {name!r}")
 
     def resolve(self, target: str) -> Callable[..., Any]:
-        from opsbook.workflows.handlers import resolve
-
-        return resolve(target, self)
+        return resolve_handler(target, self)
 
     def hook(self, name: str) -> Callable[..., Any] | None:
         target = self.hooks.get(name)

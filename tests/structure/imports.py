@@ -33,19 +33,11 @@ def _absolute(module: str, node: ast.ImportFrom, is_package: bool) -> str:
 
 def imports(module: str, path: Path, known: dict[str, Path]) -> Iterator[tuple[str, str, int]]:
     """(imported module, imported name or "", line) for every import in the file, at any depth
-    (an import inside a function still ties the two modules together), except those under
-    `if TYPE_CHECKING:`."""
+    (an import inside a function still ties the two modules together), those under
+    `if TYPE_CHECKING:` included: a module that names another's type depends on it too."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    typing_only: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.body:
-                for inner in ast.walk(child):
-                    typing_only.add(id(inner))
     is_package = path.name == "__init__.py"
     for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, "", node.lineno

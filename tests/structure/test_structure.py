@@ -44,6 +44,17 @@ def test_the_graph_sees_lazy_imports_and_relative_ones(tmp_path):
     assert cycles(graph(pkg)) == [["opsbook.a", "opsbook.sub.b"]]
 
 
+def test_the_graph_counts_imports_made_only_for_type_checking(tmp_path):
+    pkg = tmp_path / "opsbook"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from opsbook import b\n")
+    (pkg / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from opsbook.a import A\n"
+    )
+    assert cycles(graph(pkg)) == [["opsbook.a", "opsbook.b"]]
+
+
 AREAS = ["opsbook.engine", "opsbook (outside the engine)"]
 
 

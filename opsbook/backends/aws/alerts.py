@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
+from opsbook.backends.aws.names import Names
 from opsbook.lambdas.notify import ALERT_STATUSES, STATUS_CHANGE
-
-if TYPE_CHECKING:  # iam.deployer_policy imports this module: no import back at run time
-    from opsbook.backends.aws.iam import Names
 
 TARGET_ID = "notify"
 # The manifest task whose function hears the failures (a workflow without one gets no rule).

@@ -36,7 +36,7 @@ from opsbook.backends.aws.errors import (
     one_line,
     translate,
 )
-from opsbook.backends.aws.iam import Names
+from opsbook.backends.aws.names import Names
 from opsbook.backends.base import DeployResult, Execution, dumps, normalize_status
 from opsbook.config import Config
 from opsbook.endpoints import is_local_emulator

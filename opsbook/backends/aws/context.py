@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -17,6 +17,26 @@ from opsbook.backends.aws.iam import MANAGED_TAG, Names
 from opsbook.backends.base import Change
 from opsbook.config import Config
 from opsbook.workflows.manifest import Workflow
+
+
+class DeployTarget(Protocol):
+    """What a deploy reads of the backend it deploys for (AwsBackend has all of it)."""
+
+    @property
+    def cfg(self) -> Config: ...
+
+    @property
+    def workflow(self) -> Workflow: ...
+
+    @property
+    def names(self) -> Names: ...
+
+    @property
+    def local_emulator(self) -> bool: ...
+
+    def client(self, service: str, *, retries: bool = True) -> Any: ...
+
+    def alias_target(self, alias_arn: str) -> str | None: ...
 
 
 @dataclass

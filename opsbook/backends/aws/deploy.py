@@ -21,21 +21,11 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from opsbook.backends.aws import packaging
-from opsbook.backends.aws.errors import aws_errors, error_code
-from opsbook.backends.aws.iam import MANAGED_TAG, Names, sql_templates
-from opsbook.backends.base import Change, DeployResult
-from opsbook.config import Config
-from opsbook.errors import ConfigError, UsageError
-from opsbook.lambda_build.configured import build_for_config
-from opsbook.workflows.templates import PLACEHOLDER, substitute
-
-if TYPE_CHECKING:
-    from opsbook.backends.aws.backend import AwsBackend
 from opsbook.backends.aws.access import AccessSteps
 from opsbook.backends.aws.alerts import ensure_failure_alerts, remove_failure_alerts
 from opsbook.backends.aws.common import (
@@ -45,10 +35,17 @@ from opsbook.backends.aws.common import (
     missing,
     read_json,
 )
-from opsbook.backends.aws.context import DeployContext
+from opsbook.backends.aws.context import DeployContext, DeployTarget
+from opsbook.backends.aws.errors import aws_errors, error_code
 from opsbook.backends.aws.functions import LambdaSteps
+from opsbook.backends.aws.iam import MANAGED_TAG, Names, sql_templates
 from opsbook.backends.aws.observability import Observability
 from opsbook.backends.aws.states import StatesSteps
+from opsbook.backends.base import Change, DeployResult
+from opsbook.config import Config
+from opsbook.errors import ConfigError, UsageError
+from opsbook.lambda_build.configured import build_for_config
+from opsbook.workflows.templates import PLACEHOLDER, substitute
 
 __all__ = [
     "IAM_RETRY", "NOT_FOUND", "PLACEHOLDER", "RUNTIME", "Deployer",
@@ -82,7 +79,7 @@ class Deployer:
 
     def __init__(
         self,
-        backend: AwsBackend,
+        backend: DeployTarget,
         *,
         layer_requirements: tuple[str, ...] | None = None,
         direct_upload_limit: int = packaging.DIRECT_UPLOAD_LIMIT,
