@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._expr import (
+from .errors import StatesError
+from .expressions import (
     PathNotFound,
     dumps,
     evaluate_reference,
@@ -14,7 +15,6 @@ from ._expr import (
     jsonata_resolve,
     write_result_path,
 )
-from .errors import StatesError
 from .flow import FIELD_RE, Frame
 from .machine import ABSENT, State
 

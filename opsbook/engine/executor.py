@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ._expr import dumps, evaluate_rule, evaluate_template, write_result_path
 from .dataflow import (
     field_path,
     jsonata,
@@ -20,6 +19,7 @@ from .dataflow import (
     select_path,
 )
 from .errors import StatesError
+from .expressions import dumps, evaluate_rule, evaluate_template, write_result_path
 from .fibers import Scheduler
 from .flow import (
     MAX_WAIT,

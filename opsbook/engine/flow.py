@@ -7,8 +7,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ._expr import dumps
 from .errors import StatesError
+from .expressions import dumps
 
 UNCATCHABLE = frozenset({"States.Runtime", "States.DataLimitExceeded"})
 PREFIXED_ERRORS = frozenset({"States.Runtime", "States.QueryEvaluationError"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._expr import dumps
+from .expressions import dumps
 from .quotas import HISTORY_LIMIT
 
 _NOT_TRUNCATED = {"truncated": False}

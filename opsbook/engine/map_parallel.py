@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ._expr import dumps, evaluate_template
 from .dataflow import field_path, jsonata, select_path, state_input, state_output
 from .errors import StatesError
+from .expressions import dumps, evaluate_template
 from .fibers import Scheduler
 from .flow import Failed, Frame, as_number, expr_text, plain_text
 from .history import History, error_details

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ._expr import dumps, forget_last
 from .clock import RealClock, VirtualClock
 from .errors import DefinitionError, Diagnostic, StatesError
 from .executor import Aborted, Execution, Failed, Frame, TimedOut, iso
+from .expressions import dumps, forget_last
 from .history import History, HistoryFull, error_details
 from .machine import Machine
 from .parse import load_definition

@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import tasks as taskmod
-from ._expr import copy_json, dumps, forget_last
 from .dataflow import field_path, jsonata, state_input, state_output
 from .errors import StatesError
+from .expressions import copy_json, dumps, forget_last
 from .fibers import Scheduler
 from .flow import Frame, plain_text
 from .history import History, error_details

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
-from ._expr import dumps
 from .errors import StatesError
+from .expressions import dumps
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))

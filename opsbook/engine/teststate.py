@@ -34,11 +34,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from ._expr import dumps, evaluate_template, write_result_path
 from .clock import VirtualClock
 from .dataflow import select_path
 from .errors import DefinitionError, Diagnostic, StatesError
 from .executor import Execution, Failed, Frame, RetriableError
+from .expressions import dumps, evaluate_template, write_result_path
 from .flow import error_matches
 from .history import History
 from .machine import Machine
