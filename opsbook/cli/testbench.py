@@ -53,18 +53,16 @@ def _definition(value: str) -> Any:
 
 def _handlers(specs: list[str], workflow: bool, ctx: typer.Context) -> dict[str, Any]:
     """Task handlers: RESOURCE=module:function entries, plus the workflow's own Lambda
-    handlers (on this home's warehouse and outbox) with --workflow-handlers."""
+    task handlers from its manifest (on this home's warehouse and outbox) with
+    --workflow-handlers."""
     tasks: dict[str, Any] = {}
     if workflow:
         backend = session(ctx).backend()
-        resources = getattr(backend, "resources", None)
-        if not callable(resources):
+        task_handlers = getattr(backend, "task_handlers", None)
+        if not callable(task_handlers):
             fail("--workflow-handlers runs the handlers in process: use the local backend")
         else:
-            from opsbook.lambdas import local_tasks
-
-            prefix = session(ctx).cfg().resource_prefix
-            tasks.update(local_tasks(resources(), prefix=prefix))
+            tasks.update(task_handlers())
     if specs and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # handlers in the user's project, as `python -m` sees it
     for spec in specs:
@@ -151,7 +149,7 @@ def test_command(
         [], "--handler", help="RESOURCE=module:function for unmocked Task states (repeatable)."
     ),
     workflow_handlers: bool = typer.Option(
-        False, "--workflow-handlers", help="Unmocked states call the weekly load's own handlers."
+        False, "--workflow-handlers", help="Unmocked states call the chosen workflow's own task handlers."
     ),
     as_json: bool = typer.Option(False, "--json", help="A JSON list, one object per case."),
 ) -> None:

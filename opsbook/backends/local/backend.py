@@ -106,6 +106,11 @@ class LocalBackend:
     def clock(self, value: str) -> None:
         self.runs.clock = value
 
+    def task_handlers(self) -> dict[str, Any]:
+        """The workflow's task handlers as the engine's task registry, run in process on this
+        home's resources (what a local run uses; `opsbook test --workflow-handlers`)."""
+        return self.runs.tasks(self.runs.clock, self.resources())
+
     def resources(self, **overrides: Any) -> Any:
         """What the in-process Lambda handlers touch: this home's warehouse, objects, outbox."""
         return self.runs.resources(**overrides)
