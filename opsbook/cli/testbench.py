@@ -149,7 +149,9 @@ def test_command(
         [], "--handler", help="RESOURCE=module:function for unmocked Task states (repeatable)."
     ),
     workflow_handlers: bool = typer.Option(
-        False, "--workflow-handlers", help="Unmocked states call the chosen workflow's own task handlers."
+        False,
+        "--workflow-handlers",
+        help="Unmocked states call the chosen workflow's own task handlers.",
     ),
     as_json: bool = typer.Option(False, "--json", help="A JSON list, one object per case."),
 ) -> None:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Handler:
     function: str  # the AWS function name, "opsbook-check-records"
-    entry: str  # "opsbook.lambdas.check_records:handler"
+    entry: str  # "opsbook.definitions.weekly_load.check_records:handler"
 
     @property
     def module(self) -> str:
@@ -30,7 +30,7 @@ class Handler:
 
     @property
     def lambda_handler(self) -> str:
-        """Lambda's Handler setting: "opsbook.lambdas.check_records.handler"."""
+        """Lambda's Handler setting: "opsbook.definitions.weekly_load.check_records.handler"."""
         return f"{self.module}.{self.attribute}"
 
 

@@ -19,7 +19,7 @@
     check_date = "end"                            #       max_polls (default: partition,
                                                   #       start, end)
     [tasks.CheckRecords]                          # the definition's ${CheckRecordsFunctionArn}
-    handler = "opsbook.lambdas.check_records:run" # run(event, resources), module:function
+    handler = "opsbook.definitions.weekly_load.check_records:run"  # run(event, resources)
     function = "check-records"                    # AWS name after "<prefix>-" (default:
     timeout = 840                                 # <name>-<task>, dashed); Lambda seconds, MB
     memory = 1024

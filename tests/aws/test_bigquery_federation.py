@@ -122,7 +122,7 @@ RUN_HANDLER = r"""
 import json, sys
 cfg = json.loads(sys.argv[1])
 sys.path[:] = cfg["path"] + [p for p in sys.path if p and "-packages" not in p]
-from opsbook.lambdas import check_records
+from opsbook.definitions.weekly_load import check_records
 print("RESULT " + json.dumps(check_records.handler(cfg["event"], None)))
 """
 

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "warehouse"))
 
 from bq_server import FakeBigQuery, Result  # noqa: E402
 
-from opsbook.lambdas import insert_week  # noqa: E402
+from opsbook.definitions.weekly_load import insert_week  # noqa: E402
 from opsbook.lambdas.resources import Resources  # noqa: E402
 from opsbook.warehouse.bigquery_jobs import BigQueryError, BigQueryJobs, job_budget  # noqa: E402
 

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "warehouse"))
 from bq_server import FakeBigQuery, warehouse_handler  # noqa: E402
 from wh_helpers import ROWS, add_events  # noqa: E402
 
+from opsbook.definitions.weekly_load import check_records  # noqa: E402
 from opsbook.definitions.weekly_load.hooks import ensure_schema  # noqa: E402
-from opsbook.lambdas import check_records  # noqa: E402
 from opsbook.warehouse import DuckDBWarehouse  # noqa: E402
 
 pytestmark = pytest.mark.aws

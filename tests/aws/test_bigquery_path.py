@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "warehouse"))
 from bq_server import BigQueryError, FakeBigQuery, warehouse_handler  # noqa: E402
 from wh_helpers import ROWS, SUMMARY, add_events  # noqa: E402
 
+from opsbook.definitions.weekly_load import check_records, insert_week  # noqa: E402
 from opsbook.definitions.weekly_load.hooks import ensure_schema  # noqa: E402
-from opsbook.lambdas import check_records, insert_week  # noqa: E402
 from opsbook.lambdas.resources import Resources  # noqa: E402
 from opsbook.warehouse import DuckDBWarehouse  # noqa: E402
 from opsbook.warehouse.bigquery_jobs import BigQueryJobs  # noqa: E402

@@ -234,9 +234,15 @@ def test_opsbook_package_writes_audited_artifacts_and_their_manifest(tmp_path, c
     assert json.loads((out / "manifest.json").read_text()) == manifest
     assert (manifest["runtime"], manifest["architecture"]) == ("python3.11", "x86_64")
     assert manifest["handlers"] == [
-        {"function": "opsbook-check-records", "handler": "opsbook.lambdas.check_records:handler"},
+        {
+            "function": "opsbook-check-records",
+            "handler": "opsbook.definitions.weekly_load.check_records:handler",
+        },
         {"function": "opsbook-notify", "handler": "opsbook.lambdas.notify:handler"},
-        {"function": "opsbook-insert-week", "handler": "opsbook.lambdas.insert_week:handler"},
+        {
+            "function": "opsbook-insert-week",
+            "handler": "opsbook.definitions.weekly_load.insert_week:handler",
+        },
         {  # the schedule's starter, imported in the sandbox like the others
             "function": "opsbook-weekly-load-start",
             "handler": "opsbook.lambdas.start_partition:handler",

@@ -18,8 +18,15 @@ MB = 1_000_000
 def test_function_zip_holds_the_handlers_and_what_they_import():
     artifact = packaging.build_function_zip()
     names = set(artifact.entries)
-    for module in ("check_records", "notify", "insert_week", "resources", "__init__"):
+    for module in ("notify", "start_partition", "resources", "__init__"):
         assert f"opsbook/lambdas/{module}.py" in names
+    for module in ("check_records", "insert_week", "__init__"):  # the manifest's handlers
+        assert f"opsbook/definitions/weekly_load/{module}.py" in names
+    # The workflow's local-only modules (demo data, hooks) stay out of the function zip.
+    assert (
+        not {"opsbook/definitions/weekly_load/demo.py", "opsbook/definitions/weekly_load/hooks.py"}
+        & names
+    )
     assert {
         "opsbook/__init__.py",
         "opsbook/warehouse/__init__.py",
@@ -50,8 +57,8 @@ def test_handlers_import_from_the_zip_alone(tmp_path):
         zf.extractall(tmp_path / "task")
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "import opsbook.lambdas.check_records as c, opsbook.lambdas.notify as n,"
-        " opsbook.lambdas.insert_week as i;"
+        "import opsbook.definitions.weekly_load.check_records as c, opsbook.lambdas.notify as n,"
+        " opsbook.definitions.weekly_load.insert_week as i;"
         "assert all(callable(m.handler) for m in (c, n, i));"
         "assert c.__file__.startswith(sys.argv[1]), c.__file__"
     )

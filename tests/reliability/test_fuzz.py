@@ -308,7 +308,7 @@ def _load_only_config_errors(path, home=None):
 @SETTINGS
 @given(json_values)
 def test_lambdas_turn_any_event_into_a_500_or_a_result(tmp_path_factory, event):
-    from opsbook.lambdas import check_records, insert_week
+    from opsbook.definitions.weekly_load import check_records, insert_week
     from opsbook.lambdas.resources import Resources
 
     home = tmp_path_factory.mktemp("lh")

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "warehouse"))
 from bq_server import FakeBigQuery, warehouse_handler  # noqa: E402
 
 from opsbook.config import load_config  # noqa: E402
+from opsbook.definitions.weekly_load import check_records, insert_week  # noqa: E402
 from opsbook.definitions.weekly_load.hooks import ensure_schema  # noqa: E402
 from opsbook.errors import ConfigError  # noqa: E402
-from opsbook.lambdas import check_records, insert_week  # noqa: E402
 from opsbook.lambdas.resources import Resources  # noqa: E402
 from opsbook.warehouse import (  # noqa: E402
     BigQueryWarehouse,

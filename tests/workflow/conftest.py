@@ -13,7 +13,7 @@ from support.loopback import webhook_factory
 
 from opsbook.config import PACKAGE_ROOT
 from opsbook.definitions.weekly_load.hooks import ensure_schema
-from opsbook.lambdas import Resources
+from opsbook.lambdas.resources import Resources
 from opsbook.warehouse import DuckDBWarehouse
 
 DEFINITION = PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json"

@@ -11,10 +11,13 @@ import pytest
 
 from opsbook.config import PACKAGE_ROOT
 from opsbook.engine import VirtualClock, execute, validate
-from opsbook.lambdas import FUNCTIONS, placeholders, substitute
+from opsbook.workflows.registry import shipped_workflow
 from opsbook.workflows.schedules import week_dates, week_for_fire_time
+from opsbook.workflows.templates import placeholders, substitute
 
 DEFINITION_PATH = PACKAGE_ROOT / "definitions" / "weekly_load" / "weekly_load.asl.json"
+# The manifest's tasks: the one list of the functions the definition names.
+TASK_PLACEHOLDERS = [task.placeholder for task in shipped_workflow("weekly_load").tasks]
 TRANSIENT = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -33,7 +36,7 @@ def test_definition_is_valid(definition):
     # As deployed: placeholders replaced by real ARNs.
     arns = {
         name: f"arn:aws:lambda:ap-northeast-1:123456789012:function:opsbook-{i}"
-        for i, name in enumerate(FUNCTIONS)
+        for i, name in enumerate(TASK_PLACEHOLDERS)
     }
     assert validate(substitute(definition, arns)) == []
 
@@ -99,8 +102,8 @@ def test_notifications_never_fail_the_load(definition):
         assert {k.removesuffix(".$") for k in payload} == {"username", "icon_emoji", "text"}
 
 
-def test_lambda_placeholders_match_the_function_table(definition):
-    assert placeholders(definition) == set(FUNCTIONS)
+def test_lambda_placeholders_match_the_manifests_tasks(definition):
+    assert placeholders(definition) == set(TASK_PLACEHOLDERS)
     text = DEFINITION_PATH.read_text()
     assert "hooks.slack.com" not in text and "webhook" not in text.lower().replace(
         "webhook url", ""

@@ -7,10 +7,10 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from support.weekly_tasks import weekly_tasks
 
 from opsbook.config import PACKAGE_ROOT
 from opsbook.engine import StatesError, VirtualClock, execute
-from opsbook.lambdas import local_tasks
 from opsbook.workflows.schedules import week_input
 
 DEFINITION = json.loads(
@@ -21,7 +21,7 @@ FIRE = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)  # Thursday 09:30 in Tokyo
 
 
 def run_week(home, input=None, tasks=None, **resource_overrides):
-    tasks = tasks or local_tasks(home.resources(**resource_overrides))
+    tasks = tasks or weekly_tasks(home.resources(**resource_overrides))
     return execute(DEFINITION, input or week_input(WEEK), tasks=tasks, clock=VirtualClock(FIRE))
 
 
@@ -126,7 +126,7 @@ def test_late_rows_are_picked_up_by_a_later_poll(home):
 
         return check
 
-    run = run_week(home, tasks=local_tasks(home.resources(), wrap=late))
+    run = run_week(home, tasks=weekly_tasks(home.resources(), wrap=late))
     assert run.status == "SUCCEEDED"
     assert entered(run).count("WaitForData") == 2
     texts = [m["text"] for m in home.messages()]
@@ -184,7 +184,7 @@ def test_transient_lambda_errors_are_retried(home):
 
         return invoke
 
-    run = run_week(home, tasks=local_tasks(home.resources(), wrap=flaky))
+    run = run_week(home, tasks=weekly_tasks(home.resources(), wrap=flaky))
     assert run.status == "SUCCEEDED"
     failed = [e for e in run.history if e["type"] == "TaskFailed"]
     assert len(failed) == 3  # first call of each function, then retried
@@ -195,7 +195,7 @@ def test_transient_lambda_errors_are_retried(home):
 
 def test_a_crashing_lambda_ends_failed_after_retries(home):
     home.add_week(WEEK)
-    tasks = local_tasks(home.resources())
+    tasks = weekly_tasks(home.resources())
 
     def broken(payload):
         raise RuntimeError("handler crashed")
@@ -225,7 +225,7 @@ def test_the_webhook_url_never_appears_in_history(home, webhook, complete):
     hook = webhook([200])
     resources = home.resources(slack_backoff_factor=0.01)
     resources.secrets = type(resources.secrets)({"SLACK_WEBHOOK_URL": hook.url})
-    run = run_week(home, week_input(WEEK, max_polls=2), tasks=local_tasks(resources))
+    run = run_week(home, week_input(WEEK, max_polls=2), tasks=weekly_tasks(resources))
     assert run.status == ("SUCCEEDED" if complete else "FAILED")
     assert len(hook.requests) == (2 if complete else 1)  # the messages really went out
     everything = json.dumps([run.history, run.output, run.error, run.cause], default=str)

@@ -7,10 +7,13 @@ from datetime import date
 
 import pytest
 from support.moto_server import reset
+from support.weekly_tasks import weekly_tasks
 
+from opsbook.definitions.weekly_load import check_records, insert_week
 from opsbook.errors import ConfigError
-from opsbook.lambdas import FUNCTIONS, Resources, check_records, insert_week, local_tasks
-from opsbook.lambdas.resources import AwsSecrets, LocalObjects, S3Objects, week_params
+from opsbook.lambdas import notify
+from opsbook.lambdas.resources import AwsSecrets, LocalObjects, Resources, S3Objects, week_params
+from opsbook.workflows.registry import shipped_workflow
 
 WEEK = {
     "week": "2026-11-26",
@@ -164,13 +167,17 @@ def test_resources_from_aws_environment_needs_its_settings():
     assert resources.outbox is None and resources.slack_secret_name == "/opsbook/slack"
 
 
-def test_handlers_table_and_local_tasks(home):
+def test_the_manifest_lists_the_tasks_and_their_handlers(home):
     home.add_events(date(2026, 11, 25), 1)
-    assert [f.module for f in FUNCTIONS.values()] == ["check_records", "notify", "insert_week"]
-    tasks = local_tasks(home.resources())
+    flow = shipped_workflow("weekly_load")
+    assert [(t.name, t.lambda_handler) for t in flow.tasks] == [
+        ("CheckRecords", "opsbook.definitions.weekly_load.check_records.handler"),
+        ("Notify", "opsbook.lambdas.notify.handler"),
+        ("InsertWeek", "opsbook.definitions.weekly_load.insert_week.handler"),
+    ]
+    tasks = weekly_tasks(home.resources())
     assert tasks["${CheckRecordsFunctionArn}"](WEEK) == {"statusCode": 200, "return_value": 1}
     assert tasks["opsbook-check-records"] is tasks["CheckRecordsFunctionArn"]
-    assert FUNCTIONS["NotifyFunctionArn"].handler_path == "opsbook.lambdas.notify.handler"
 
 
 @pytest.fixture
@@ -247,14 +254,14 @@ def test_handlers_build_resources_from_the_environment(home, monkeypatch):
     monkeypatch.setenv("OPSBOOK_WAREHOUSE", str(home.db))
     monkeypatch.setenv("OPSBOOK_OBJECTS", str(home.objects))
     monkeypatch.setenv("OPSBOOK_OUTBOX", str(home.outbox))
-    assert FUNCTIONS["CheckRecordsFunctionArn"].handler(WEEK, None) == {
+    assert check_records.handler(WEEK, None) == {
         "statusCode": 200,
         "return_value": 3,
     }
-    assert FUNCTIONS["InsertWeekFunctionArn"].handler(WEEK, None) == {"statusCode": 200, "rows": 7}
-    assert FUNCTIONS["NotifyFunctionArn"].handler({"text": "hi"}, None)["delivered"] == "outbox"
+    assert insert_week.handler(WEEK, None) == {"statusCode": 200, "rows": 7}
+    assert notify.handler({"text": "hi"}, None)["delivered"] == "outbox"
     monkeypatch.setenv("WAREHOUSE", "bigquery")  # on AWS without its settings: a 500 naming them
-    result = FUNCTIONS["CheckRecordsFunctionArn"].handler(WEEK, None)
+    result = check_records.handler(WEEK, None)
     assert result["statusCode"] == 500 and "BQ_PROJECT" in result["error"]
 
 

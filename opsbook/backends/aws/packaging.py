@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import base64
 import hashlib
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -87,14 +88,29 @@ def _module_path(module: str, root: Path) -> Path | None:
     return None
 
 
+def shipped_handler_modules(root: Path = PACKAGE_ROOT) -> list[str]:
+    """The task handler modules the shipped workflows' manifests name inside opsbook (the
+    weekly load's check_records and insert_week live in its folder)."""
+    found: set[str] = set()
+    for manifest in sorted((root / "definitions").glob("*/workflow.toml")):
+        tasks = tomllib.loads(manifest.read_text(encoding="utf-8")).get("tasks", {})
+        for task in tasks.values():
+            module = str(task.get("handler", "")).partition(":")[0]
+            if module.startswith("opsbook."):
+                found.add(module)
+    return sorted(found)
+
+
 def function_modules(root: Path = PACKAGE_ROOT) -> list[Path]:
     """The opsbook source files the Lambda handlers need: the import closure of opsbook.lambdas
-    (module-level imports everywhere, plus the lazy imports inside opsbook.lambdas)."""
+    and of the shipped workflows' handler modules (module-level imports everywhere, plus the
+    handlers' own lazy imports)."""
     lambdas = root / "lambdas"
     starter = STARTER_MODULE.rsplit(".", 1)[-1]
     if not (lambdas / f"{starter}.py").is_file():
         raise ConfigError(f"opsbook/lambdas/{starter}.py is missing; cannot build the Lambda zip")
-    todo = ["opsbook", "opsbook.lambdas"] + [
+    handlers = shipped_handler_modules(root)
+    todo = ["opsbook", "opsbook.lambdas", *handlers] + [
         f"opsbook.lambdas.{p.stem}" for p in sorted(lambdas.glob("*.py"))
     ]
     seen: dict[str, Path] = {}
@@ -110,7 +126,7 @@ def function_modules(root: Path = PACKAGE_ROOT) -> list[Path]:
         todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages
         # The handlers' own lazy imports run on Lambda; elsewhere, lazy imports serve the CLI
         # and the local backend (engine, store, ...), which the functions never reach.
-        lazy = module.startswith("opsbook.lambdas")
+        lazy = module.startswith("opsbook.lambdas") or module in handlers
         todo.extend(_opsbook_imports(path.read_text(encoding="utf-8"), lazy))
     return sorted(set(seen.values()))
 

@@ -22,7 +22,7 @@ from opsbook.lambdas.resources import (
 )
 
 TEMPLATE = "insert_week.sql"
-log = logging.getLogger("opsbook.lambdas.insert_week")
+log = logging.getLogger("opsbook.definitions.weekly_load.insert_week")
 _TX = re.compile(r"^\s*(BEGIN(\s+TRANSACTION)?|COMMIT(\s+TRANSACTION)?)\s*;?\s*$", re.I)
 
 

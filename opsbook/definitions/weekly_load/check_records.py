@@ -23,7 +23,7 @@ from opsbook.lambdas.resources import (
 )
 
 TEMPLATE = "check_records.sql"
-log = logging.getLogger("opsbook.lambdas.check_records")
+log = logging.getLogger("opsbook.definitions.weekly_load.check_records")
 
 
 class CheckRecordsFailed(Exception):
