@@ -36,6 +36,18 @@ RESOURCE_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # Keys under objects/ (and S3): relative segments, no "..", ending in "/".
 SQL_PREFIX = re.compile(r"^([A-Za-z0-9_.-]+/)*$")
+# S3 general purpose bucket names: 3-63 of a-z 0-9 . -, starting and ending with a letter or
+# digit, no "..", not an IP address ("General purpose bucket naming rules").
+S3_BUCKET = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# AWS region names (ap-northeast-1, us-gov-west-1, cn-north-1, eu-isoe-west-1).
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+# BigQuery locations: multi-regions (US, EU) and regions (asia-northeast1).
+BQ_LOCATION = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,40}$")
+# Secrets Manager names: ASCII letters, digits and /_+=.@- (CreateSecret); SSM parameter
+# names (a leading "/"): letters, digits and _.-/ (PutParameter). No wildcard, so a name can
+# never widen the IAM policy that reads it.
+SECRET_NAME = re.compile(r"^(/[A-Za-z0-9_./-]{1,2047}|[A-Za-z0-9/_+=.@-]{1,512})$")
+SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse anything this big
 # Integer settings and their ranges.
 INT_RANGES = {
@@ -43,6 +55,7 @@ INT_RANGES = {
     "max_polls": (1, 1000),
     "max_concurrency": (1, 50),
     "max_partitions": (1, 100_000),
+    "notify_every": (0, 1000),  # a poll count, like max_polls
 }
 BACKENDS = ("local", "aws")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -169,10 +182,21 @@ class Config:
             )
         if self.bq_maximum_bytes_billed < 0:
             raise ConfigError("config key bq_maximum_bytes_billed must be >= 0 (0: no limit)")
-        if self.alarm_topic_arn and not self.alarm_topic_arn.startswith("arn:"):
+        if self.alarm_topic_arn and not SNS_TOPIC_ARN.match(self.alarm_topic_arn):
             raise ConfigError(
                 f"config key alarm_topic_arn={self.alarm_topic_arn!r} is not an SNS topic ARN"
+                " (arn:aws:sns:<region>:<account>:<name>)"
             )
+        for key, pattern, what in (
+            ("sql_bucket", S3_BUCKET, "an S3 bucket name (3-63 of a-z 0-9 . -)"),
+            ("region", REGION, "an AWS region name (e.g. ap-northeast-1)"),
+            ("bq_location", BQ_LOCATION, "a BigQuery location (e.g. US, asia-northeast1)"),
+            ("slack_secret_name", SECRET_NAME, "a Secrets Manager name or an SSM parameter path"),
+            ("bq_credentials_secret", SECRET_NAME, "a Secrets Manager name or an SSM path"),
+        ):
+            value = getattr(self, key)
+            if value and not pattern.match(value):
+                raise ConfigError(f"config key {key}={value!r} is not {what}")
         if self.poll_seconds < 0 or self.max_polls < 1:
             raise ConfigError("poll_seconds must be >= 0 and max_polls >= 1")
         if self.notify_every < 0:
@@ -272,6 +296,12 @@ def _coerce(key: str, value: Any) -> Any:
     if kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"config key {key} must be a string, not {value!r}")
+        if key == "state_machine_name" and not value:
+            # Unset, the workflow's manifest names it; set, it must be a name.
+            raise ConfigError(
+                "config key state_machine_name is empty; give a Step Functions name (1-80"
+                " characters) or leave it out to use the workflow's own"
+            )
     return value
 
 

@@ -49,6 +49,33 @@ CONFIGS = [
     ("webhook-env-name", "slack_webhook_env = 'A B'", "slack_webhook_env"),
     ("definitions-number", "definitions_dir = 3", "definitions_dir"),
     ("definitions-not-string", "definitions_dir = []", "definitions_dir"),
+    # second pass: every value, not only the ones the first attack named
+    ("sm-name-empty", "state_machine_name = ''", "state_machine_name"),
+    (
+        "workflow-sm-name-empty",
+        "[workflows.weekly_load]\nstate_machine_name = ''",
+        "state_machine_name",
+    ),
+    ("notify-every-huge", "notify_every = 99999999999999999", "notify_every"),
+    ("notify-every-float", "notify_every = 2.0", "notify_every"),
+    ("bytes-billed-float", "bq_maximum_bytes_billed = 1e12", "bq_maximum_bytes_billed"),
+    ("bucket-quote", "sql_bucket = 'b\"c'", "sql_bucket"),
+    ("bucket-upper", "sql_bucket = 'MyBucket'", "sql_bucket"),
+    ("bucket-escape", "sql_bucket = '../x'", "sql_bucket"),
+    ("bucket-ip", "sql_bucket = '192.168.5.4'", "sql_bucket"),
+    ("region-quote", "region = 'us-east-1\"'", "region"),
+    ("region-newline", 'region = "us-east-1\\nx"', "region"),
+    ("location-quote", "bq_location = 'a\"b'", "bq_location"),
+    ("slack-secret-wildcard", "slack_secret_name = '*'", "slack_secret_name"),
+    ("slack-secret-placeholder", "slack_secret_name = '${x}'", "slack_secret_name"),
+    ("bq-secret-quote", "bq_credentials_secret = 'a\"b'", "bq_credentials_secret"),
+    ("ssm-secret-wildcard", "slack_secret_name = '/opsbook/*'", "slack_secret_name"),
+    ("alarm-topic-quote", "alarm_topic_arn = 'arn:\"x'", "alarm_topic_arn"),
+    (
+        "alarm-topic-wildcard",
+        "alarm_topic_arn = 'arn:aws:sns:us-east-1:123456789012:*'",
+        "alarm_topic_arn",
+    ),
 ]
 
 
