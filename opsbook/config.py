@@ -6,8 +6,12 @@ The config file is TOML (`--config FILE`, or `$OPSBOOK_HOME/config.toml` when pr
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import select
+import stat
+import time
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -49,6 +53,7 @@ BQ_LOCATION = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,40}$")
 SECRET_NAME = re.compile(r"^(/[A-Za-z0-9_./-]{1,2047}|[A-Za-z0-9/_+=.@-]{1,512})$")
 SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse anything this big
+PIPE_WAIT = 10  # seconds a config given through a pipe may take to arrive
 # Integer settings and their ranges.
 INT_RANGES = {
     "poll_seconds": (0, 365 * 24 * 3600),
@@ -187,7 +192,7 @@ class Config:
                 f"config key alarm_topic_arn={self.alarm_topic_arn!r} is not an SNS topic ARN"
                 " (arn:aws:sns:<region>:<account>:<name>)"
             )
-        for key, pattern, what in (
+        for key, rule, what in (
             ("sql_bucket", S3_BUCKET, "an S3 bucket name (3-63 of a-z 0-9 . -)"),
             ("region", REGION, "an AWS region name (e.g. ap-northeast-1)"),
             ("bq_location", BQ_LOCATION, "a BigQuery location (e.g. US, asia-northeast1)"),
@@ -195,7 +200,7 @@ class Config:
             ("bq_credentials_secret", SECRET_NAME, "a Secrets Manager name or an SSM path"),
         ):
             value = getattr(self, key)
-            if value and not pattern.match(value):
+            if value and not rule.match(value):
                 raise ConfigError(f"config key {key}={value!r} is not {what}")
         if self.poll_seconds < 0 or self.max_polls < 1:
             raise ConfigError("poll_seconds must be >= 0 and max_polls >= 1")
@@ -305,12 +310,40 @@ def _coerce(key: str, value: Any) -> Any:
     return value
 
 
+def _read_bounded(path: Path) -> bytes:
+    """At most one byte past MAX_CONFIG_BYTES (/dev/zero or a huge file is refused without
+    reading it all). Opened non-blocking, so a FIFO nobody writes to cannot hang the
+    command; a pipe (`--config <(...)`) is read until its end or PIPE_WAIT seconds."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            os.set_blocking(fd, True)
+            return os.read(fd, MAX_CONFIG_BYTES + 1)
+        chunks: list[bytes] = []
+        size = 0
+        deadline = time.monotonic() + PIPE_WAIT
+        while size <= MAX_CONFIG_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise ConfigError(f"config file {path} gave no end of data within {PIPE_WAIT} s")
+            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if not chunks:
+            raise ConfigError(f"config file {path} is a pipe with nothing written to it")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
-        with open(path, "rb") as handle:
-            # Read at most one byte past the limit: /dev/zero or a huge file is refused
-            # without reading it all.
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        raw = _read_bounded(path)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as exc:

@@ -192,3 +192,29 @@ def test_next_fire_times_are_never_cut_at_2199_silently():
     assert len(next_fire_times(sched, 3, after=after)) == 3
     with pytest.raises(UsageError, match="2199"):
         next_fire_times(sched, 10, after=after)
+
+
+def test_config_paths_that_are_not_files_are_one_line_exit_2(tmp_path):
+    """A folder, a FIFO nobody writes to (open() alone would block forever), a symlink loop:
+    each is one line and exit 2, within seconds."""
+    env = scrubbed_env(tmp_path)
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    for name in ("folder", "fifo", "loop1"):
+        target = str(tmp_path / name)
+        line = one_line_error(run_cli("--config", target, "executions", env=env, timeout=30))
+        assert target in line, line
+
+
+def test_a_config_given_through_a_pipe_is_read(tmp_path):
+    """`--config <(...)` (a pipe with a writer) still works."""
+    import subprocess
+
+    env = scrubbed_env(tmp_path, OPSBOOK_HOME=str(tmp_path / "home"))
+    done = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m opsbook --config <(echo 'max_polls = 0') executions"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "max_polls" in done.stderr, done.stderr
