@@ -180,6 +180,7 @@ def test_a_zero_byte_store_is_an_error_not_a_new_store(tmp_path):
         line = one_line_error(run_cli(*args, env=env))
         assert "empty" in line and str(home / "store.sqlite") in line
     assert (home / "store.sqlite").stat().st_size == 0
+    assert sorted(p.name for p in home.iterdir()) == ["store.sqlite"]  # nothing written
 
 
 def test_a_lost_wal_is_detected(prepared_home, tmp_path):

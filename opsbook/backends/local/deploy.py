@@ -58,8 +58,9 @@ class LocalDeploy:
         """One deploy/teardown at a time across processes (a version is published once)."""
         import fcntl
 
-        self.place.ensure_home()
-        self.place.store.require_writable()  # a read-only or full disk: said as such
+        # Opening the store makes the home (once the store is accepted); a read-only or full
+        # disk is said as such.
+        self.place.store.require_writable()
         lock = self.place.home / ".deploy.lock"
         try:
             handle = open(lock, "a+")  # noqa: SIM115 - closed by the with below
