@@ -6,8 +6,12 @@ The config file is TOML (`--config FILE`, or `$OPSBOOK_HOME/config.toml` when pr
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import select
+import stat
+import time
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -36,13 +40,27 @@ RESOURCE_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # Keys under objects/ (and S3): relative segments, no "..", ending in "/".
 SQL_PREFIX = re.compile(r"^([A-Za-z0-9_.-]+/)*$")
+# S3 general purpose bucket names: 3-63 of a-z 0-9 . -, starting and ending with a letter or
+# digit, no "..", not an IP address ("General purpose bucket naming rules").
+S3_BUCKET = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# AWS region names (ap-northeast-1, us-gov-west-1, cn-north-1, eu-isoe-west-1).
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+# BigQuery locations: multi-regions (US, EU) and regions (asia-northeast1).
+BQ_LOCATION = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,40}$")
+# Secrets Manager names: ASCII letters, digits and /_+=.@- (CreateSecret); SSM parameter
+# names (a leading "/"): letters, digits and _.-/ (PutParameter). No wildcard, so a name can
+# never widen the IAM policy that reads it.
+SECRET_NAME = re.compile(r"^(/[A-Za-z0-9_./-]{1,2047}|[A-Za-z0-9/_+=.@-]{1,512})$")
+SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse anything this big
+PIPE_WAIT = 10  # seconds a config given through a pipe may take to arrive
 # Integer settings and their ranges.
 INT_RANGES = {
     "poll_seconds": (0, 365 * 24 * 3600),
     "max_polls": (1, 1000),
     "max_concurrency": (1, 50),
     "max_partitions": (1, 100_000),
+    "notify_every": (0, 1000),  # a poll count, like max_polls
 }
 BACKENDS = ("local", "aws")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -169,10 +187,21 @@ class Config:
             )
         if self.bq_maximum_bytes_billed < 0:
             raise ConfigError("config key bq_maximum_bytes_billed must be >= 0 (0: no limit)")
-        if self.alarm_topic_arn and not self.alarm_topic_arn.startswith("arn:"):
+        if self.alarm_topic_arn and not SNS_TOPIC_ARN.match(self.alarm_topic_arn):
             raise ConfigError(
                 f"config key alarm_topic_arn={self.alarm_topic_arn!r} is not an SNS topic ARN"
+                " (arn:aws:sns:<region>:<account>:<name>)"
             )
+        for key, rule, what in (
+            ("sql_bucket", S3_BUCKET, "an S3 bucket name (3-63 of a-z 0-9 . -)"),
+            ("region", REGION, "an AWS region name (e.g. ap-northeast-1)"),
+            ("bq_location", BQ_LOCATION, "a BigQuery location (e.g. US, asia-northeast1)"),
+            ("slack_secret_name", SECRET_NAME, "a Secrets Manager name or an SSM parameter path"),
+            ("bq_credentials_secret", SECRET_NAME, "a Secrets Manager name or an SSM path"),
+        ):
+            value = getattr(self, key)
+            if value and not rule.match(value):
+                raise ConfigError(f"config key {key}={value!r} is not {what}")
         if self.poll_seconds < 0 or self.max_polls < 1:
             raise ConfigError("poll_seconds must be >= 0 and max_polls >= 1")
         if self.notify_every < 0:
@@ -272,15 +301,49 @@ def _coerce(key: str, value: Any) -> Any:
     if kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"config key {key} must be a string, not {value!r}")
+        if key == "state_machine_name" and not value:
+            # Unset, the workflow's manifest names it; set, it must be a name.
+            raise ConfigError(
+                "config key state_machine_name is empty; give a Step Functions name (1-80"
+                " characters) or leave it out to use the workflow's own"
+            )
     return value
+
+
+def _read_bounded(path: Path) -> bytes:
+    """At most one byte past MAX_CONFIG_BYTES (/dev/zero or a huge file is refused without
+    reading it all). Opened non-blocking, so a FIFO nobody writes to cannot hang the
+    command; a pipe (`--config <(...)`) is read until its end or PIPE_WAIT seconds."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            os.set_blocking(fd, True)
+            return os.read(fd, MAX_CONFIG_BYTES + 1)
+        chunks: list[bytes] = []
+        size = 0
+        deadline = time.monotonic() + PIPE_WAIT
+        while size <= MAX_CONFIG_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise ConfigError(f"config file {path} gave no end of data within {PIPE_WAIT} s")
+            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if not chunks:
+            raise ConfigError(f"config file {path} is a pipe with nothing written to it")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
-        with open(path, "rb") as handle:
-            # Read at most one byte past the limit: /dev/zero or a huge file is refused
-            # without reading it all.
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        raw = _read_bounded(path)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as exc:

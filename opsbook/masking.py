@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 MASK = "***"
 REDACTED = "<redacted>"  # what stored records and history views show instead
@@ -30,6 +30,9 @@ _WEBHOOK_URL = re.compile(
     r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]{0,15}:/+(?P<host>[^/\s\"'<>]+))"
     r"(?P<path>/[^\s\"'<>]*)"
 )
+# What separates the token parts of a URL's path and query as written (control characters
+# and whitespace included: they cannot be part of a token).
+_SEPARATORS = re.compile(r"[/?#&=;\s\x00-\x1f\x7f]+")
 _WEBHOOK_PATH = re.compile(r"^/(services|workflows|triggers)/", re.IGNORECASE)
 
 
@@ -55,6 +58,14 @@ def secret_parts(secret: str) -> list[str]:
                 parts.add(value)
         if split.password:
             parts.add(split.password)
+        # The parts as written, too: urlsplit drops tabs and newlines inside the URL (so its
+        # segments are not the text an error message echoes), and a server may echo a
+        # percent-encoded segment decoded.
+        after_host = secret.split("://", 1)[-1].partition("/")[2]
+        for piece in _SEPARATORS.split(after_host):
+            for form in {piece, unquote(piece)}:
+                if len(form) >= _MIN_PART and form.lower() not in _PLAIN_SEGMENTS:
+                    parts.add(form)
     return sorted(parts, key=len, reverse=True)
 
 

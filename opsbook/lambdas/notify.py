@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -185,14 +186,15 @@ def post_webhook(url: str, message: dict[str, str], resources: Resources) -> Non
         client = WebhookClient(url, timeout=timeout, logger=sdk_logger, retry_handlers=[])  # type: ignore[arg-type]
         wait: float | None
         try:
-            response = client.send_dict(message)
+            began = time.monotonic()
+            response = _within(remaining, client.send_dict, message)
         except SlackRequestError as exc:  # e.g. a URL that is not http(s): not retried
             raise NotifyError(masked(f"Slack webhook URL refused: {exc}")) from None
         except Exception as exc:  # noqa: BLE001 - classified below
             if _timed_out(exc):
                 raise NotifyError(
-                    f"Slack webhook did not answer within {timeout:g} s; the message may have"
-                    " been delivered, so it is not sent again"
+                    f"Slack webhook did not answer within {time.monotonic() - began:.3g} s; the"
+                    " message may have been delivered, so it is not sent again"
                 ) from None
             if attempt >= retries:
                 raise NotifyError(
@@ -226,6 +228,33 @@ def post_webhook(url: str, message: dict[str, str], resources: Resources) -> Non
             )
         time.sleep(wait)
         attempt += 1
+
+
+class _AttemptOverran(TimeoutError):
+    """One attempt outlived the time left: its socket timeout bounds each read, not the
+    whole answer (a server may trickle it, or redirect again and again)."""
+
+
+def _within(seconds: float, call: Any, *args: Any) -> Any:
+    """`call(*args)` given at most `seconds` of wall-clock time; past that, _AttemptOverran
+    (a timeout: the request may have been delivered). The abandoned call finishes in a
+    daemon thread, bounded by its own socket timeout per read, and its result is dropped."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="opsbook-slack-post", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise _AttemptOverran(f"no complete answer within {seconds:.3g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _header_text(response: Any) -> str:

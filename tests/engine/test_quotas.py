@@ -229,3 +229,30 @@ def test_bounded_jsonata_recursion_still_works():
         },
     }
     assert execute(definition, {}).output == "done"
+
+
+def test_a_string_doubled_by_intrinsics_in_a_loop_ends_at_the_payload_limit():
+    """A runaway Pass/Choice loop growing a string with States.Format stops at 256 KiB with
+    States.DataLimitExceeded, long before the history limit, in bounded time."""
+    definition = {
+        "StartAt": "Seed",
+        "States": {
+            "Seed": {"Type": "Pass", "Parameters": {"s": "x" * 64}, "Next": "Grow"},
+            "Grow": {
+                "Type": "Pass",
+                "Parameters": {"s.$": "States.Format('{}{}', $.s, $.s)"},
+                "Next": "Again",
+            },
+            "Again": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.never", "IsPresent": True, "Next": "Done"}],
+                "Default": "Grow",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    began = time.monotonic()
+    run = execute(definition, {})
+    assert run.status == "FAILED" and run.error == "States.DataLimitExceeded"
+    assert "'Grow'" in run.cause
+    assert len(run.history) < 100 and time.monotonic() - began < 10

@@ -49,6 +49,33 @@ CONFIGS = [
     ("webhook-env-name", "slack_webhook_env = 'A B'", "slack_webhook_env"),
     ("definitions-number", "definitions_dir = 3", "definitions_dir"),
     ("definitions-not-string", "definitions_dir = []", "definitions_dir"),
+    # second pass: every value, not only the ones the first attack named
+    ("sm-name-empty", "state_machine_name = ''", "state_machine_name"),
+    (
+        "workflow-sm-name-empty",
+        "[workflows.weekly_load]\nstate_machine_name = ''",
+        "state_machine_name",
+    ),
+    ("notify-every-huge", "notify_every = 99999999999999999", "notify_every"),
+    ("notify-every-float", "notify_every = 2.0", "notify_every"),
+    ("bytes-billed-float", "bq_maximum_bytes_billed = 1e12", "bq_maximum_bytes_billed"),
+    ("bucket-quote", "sql_bucket = 'b\"c'", "sql_bucket"),
+    ("bucket-upper", "sql_bucket = 'MyBucket'", "sql_bucket"),
+    ("bucket-escape", "sql_bucket = '../x'", "sql_bucket"),
+    ("bucket-ip", "sql_bucket = '192.168.5.4'", "sql_bucket"),
+    ("region-quote", "region = 'us-east-1\"'", "region"),
+    ("region-newline", 'region = "us-east-1\\nx"', "region"),
+    ("location-quote", "bq_location = 'a\"b'", "bq_location"),
+    ("slack-secret-wildcard", "slack_secret_name = '*'", "slack_secret_name"),
+    ("slack-secret-placeholder", "slack_secret_name = '${x}'", "slack_secret_name"),
+    ("bq-secret-quote", "bq_credentials_secret = 'a\"b'", "bq_credentials_secret"),
+    ("ssm-secret-wildcard", "slack_secret_name = '/opsbook/*'", "slack_secret_name"),
+    ("alarm-topic-quote", "alarm_topic_arn = 'arn:\"x'", "alarm_topic_arn"),
+    (
+        "alarm-topic-wildcard",
+        "alarm_topic_arn = 'arn:aws:sns:us-east-1:123456789012:*'",
+        "alarm_topic_arn",
+    ),
 ]
 
 
@@ -165,3 +192,29 @@ def test_next_fire_times_are_never_cut_at_2199_silently():
     assert len(next_fire_times(sched, 3, after=after)) == 3
     with pytest.raises(UsageError, match="2199"):
         next_fire_times(sched, 10, after=after)
+
+
+def test_config_paths_that_are_not_files_are_one_line_exit_2(tmp_path):
+    """A folder, a FIFO nobody writes to (open() alone would block forever), a symlink loop:
+    each is one line and exit 2, within seconds."""
+    env = scrubbed_env(tmp_path)
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    for name in ("folder", "fifo", "loop1"):
+        target = str(tmp_path / name)
+        line = one_line_error(run_cli("--config", target, "executions", env=env, timeout=30))
+        assert target in line, line
+
+
+def test_a_config_given_through_a_pipe_is_read(tmp_path):
+    """`--config <(...)` (a pipe with a writer) still works."""
+    import subprocess
+
+    env = scrubbed_env(tmp_path, OPSBOOK_HOME=str(tmp_path / "home"))
+    done = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m opsbook --config <(echo 'max_polls = 0') executions"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "max_polls" in done.stderr, done.stderr

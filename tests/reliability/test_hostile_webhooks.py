@@ -51,6 +51,8 @@ class Hostile(Loopback):
                 except OSError:  # the client gave up
                     pass
 
+            do_GET = do_POST  # noqa: N815 - a followed redirect arrives as a GET
+
             def log_message(self, *args):
                 pass
 
@@ -203,3 +205,62 @@ def test_the_lambda_never_outlives_its_remaining_time(hostile, monkeypatch):
     with pytest.raises(NotifyError):
         notify.handler(MESSAGE, Context())
     assert time.monotonic() - began < 3.5
+
+
+class Trickle(Loopback):
+    """A webhook that reads the message, then sends its answer one header line every
+    `pause` s: each read is quick, so a per-read socket timeout never fires."""
+
+    def __init__(self, lines: int, pause: float):
+        self.requests: list[float] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                hook.requests.append(time.monotonic())
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    for _ in range(lines):
+                        self.wfile.flush()
+                        time.sleep(pause)
+                        self.wfile.write(b"X-Slow: a\r\n")
+                    self.wfile.write(b"Content-Length: 2\r\n\r\nok")
+                except OSError:  # the client gave up
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}/services/{TOKEN}"
+
+
+def test_an_answer_trickled_slower_than_the_deadline_is_cut_at_the_deadline(tmp_path):
+    """Each header line arrives within the 1 s client timeout, the whole answer takes 20 s:
+    the total deadline (3 s) holds anyway, and the message is not sent twice."""
+    hook = Trickle(lines=40, pause=0.5)
+    try:
+        took, error = _notify_bounded(
+            _resources(tmp_path, hook, slack_timeout=1.0, slack_deadline=3), 30
+        )
+        assert isinstance(error, NotifyError) and "may have been delivered" in str(error)
+        assert took < 5, took
+        time.sleep(1)
+        assert len(hook.requests) == 1
+    finally:
+        hook.close()
+
+
+def test_a_redirect_chain_stays_inside_the_deadline(tmp_path, hostile):
+    """A webhook that redirects to itself, each hop slow: the chain ends at the deadline."""
+
+    def answer(n, path):
+        return 302, {"Location": f"/again{n}{path}"}, "", 0.8
+
+    hook = hostile(answer)
+    took, error = _notify_bounded(
+        _resources(tmp_path, hook, slack_timeout=1.0, slack_deadline=2), 30
+    )
+    assert isinstance(error, NotifyError)
+    assert took < 4, took

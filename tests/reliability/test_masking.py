@@ -43,6 +43,26 @@ CASES = [
         ["https://x.example/cb?token=s3cr3tVALUE"],
         "value *** echoed",
     ),
+    # issue 14: a URL with a newline inside (a pasted secret): urlsplit drops the newline, so
+    # its segments are not what an error message echoes; the parts as written are masked.
+    (
+        "newline-inside",
+        "URL can't contain control characters. '/T0ABCDEF12/sEcReTtOkEn42\\nx'",
+        ["http://127.0.0.1:1/T0ABCDEF12/sEcReTtOkEn42\nx"],
+        "URL can't contain control characters. '/***/***\\nx'",
+    ),
+    (
+        "tab-inside",
+        "bad path /sEcReT\tToKeN42",
+        ["http://127.0.0.1:1/sEcReT\tToKeN42"],
+        "bad path /***\t***",
+    ),
+    (
+        "decoded-echo",
+        "no such hook T0ABCDEF12",
+        ["http://127.0.0.1:1/services/T0ABC%44EF12/x"],
+        "no such hook ***",
+    ),
 ]
 
 

@@ -95,6 +95,9 @@ def test_a_kill_before_the_first_event_is_rerun_as_a_new_execution(deployed, tmp
     assert [(e["name"], e["status"]) for e in listed] == [(NAME, "FAILED")]
     before = json.loads(run_cli("history", NAME, "--json", env=env).out)["events"]
     assert [e["type"] for e in before] == ["ExecutionFailed"]
+    # The recorded cause says what works: a new execution, not a redrive that is refused.
+    cause = before[0]["executionFailedEventDetails"]["cause"]
+    assert "start a new execution" in cause and "redrive it" not in cause, cause
     for _ in range(2):  # converges: the second rerun has nothing left to do
         result = run_cli("rerun", "--since", WEEK, "--until", WEEK, "--yes", "--json", env=env)
         assert result.code == 0, result.err

@@ -146,9 +146,29 @@ def test_read_only_commands_work_on_a_read_only_home(read_only_home):
 
 
 def test_writing_to_a_read_only_home_says_read_only(read_only_home):
+    """Every command that writes the home says "read-only" with the path (exit 2, one
+    line), never an OSError or a warehouse error with exit 1."""
     home, env = read_only_home
-    line = one_line_error(run_cli("start", "--week", "2026-11-19", env=env))
-    assert "read-only" in line and str(home) in line and "unreadable" not in line
+    for args in (
+        ["start", "--week", "2026-11-19"],
+        ["start", "--week", "2026-11-19", "--no-wait"],
+        ["schedule", "run", "--since", "2026-11-19", "--until", "2026-11-19"],
+        ["deploy"],
+        ["teardown", "--yes"],
+        ["init"],
+        ["init", "--demo-data"],
+    ):
+        line = one_line_error(run_cli(*args, env=env))
+        assert "read-only" in line and str(home) in line and "unreadable" not in line, (
+            args,
+            line,
+        )
+
+
+def test_deploy_plan_reads_a_read_only_home(read_only_home):
+    home, env = read_only_home
+    planned = run_cli("deploy", "--plan", env=env)
+    assert planned.code == 0, planned.err
 
 
 def test_a_zero_byte_store_is_an_error_not_a_new_store(tmp_path):
@@ -160,6 +180,7 @@ def test_a_zero_byte_store_is_an_error_not_a_new_store(tmp_path):
         line = one_line_error(run_cli(*args, env=env))
         assert "empty" in line and str(home / "store.sqlite") in line
     assert (home / "store.sqlite").stat().st_size == 0
+    assert sorted(p.name for p in home.iterdir()) == ["store.sqlite"]  # nothing written
 
 
 def test_a_lost_wal_is_detected(prepared_home, tmp_path):

@@ -212,7 +212,7 @@ class LocalBackend:
         """Create the home, the store and the workflow's tables (its setup hook); with
         `demo_data`, its demo hook writes `weeks` partitions of synthetic data."""
 
-        self.store  # noqa: B018 - creates home and store
+        self.store.require_writable()  # creates home and store; a read-only home is said so
         summary: dict[str, Any] = {"home": str(self.home), "demo_rows": 0}
         self.runs.ensure_schema()
         if demo_data:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from opsbook.backends.base import Change, DeployResult
 from opsbook.backends.local.home import LocalHome
 from opsbook.backends.local.names import canonical, render_definition
+from opsbook.backends.local.store import StorageError, storage_problem
 from opsbook.errors import UsageError
 
 if TYPE_CHECKING:
@@ -57,8 +58,20 @@ class LocalDeploy:
         """One deploy/teardown at a time across processes (a version is published once)."""
         import fcntl
 
-        self.place.ensure_home()
-        with open(self.place.home / ".deploy.lock", "a+") as handle:
+        # Opening the store makes the home (once the store is accepted); a read-only or full
+        # disk is said as such.
+        self.place.store.require_writable()
+        lock = self.place.home / ".deploy.lock"
+        try:
+            handle = open(lock, "a+")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            problem = storage_problem(lock, exc, "the lock file")
+            raise (
+                StorageError(problem)
+                if problem
+                else UsageError(f"cannot open {lock}: {exc.strerror}")
+            ) from None
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -66,8 +79,8 @@ class LocalDeploy:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def deploy(self, *, plan: bool = False, rollback: bool = False) -> DeployResult:
-        if plan and not self.place.has_store():
-            return self._deploy(plan=True, rollback=rollback)
+        if plan and (not self.place.has_store() or self.place.store.read_only):
+            return self._deploy(plan=True, rollback=rollback)  # a plan writes nothing
         with self._deploy_lock():
             return self._deploy(plan=plan, rollback=rollback)
 

@@ -25,8 +25,16 @@ class LocalHome:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self.ensure_home()
-            self._store = Store(self.home / "store.sqlite")
+            # The store is opened (and checked) before the home's folders are made: a store
+            # that is refused leaves the home as it was.
+            self.ensure_home(folders=False)
+            store = Store(self.home / "store.sqlite")
+            try:
+                self.ensure_home()
+            except BaseException:
+                store.close()
+                raise
+            self._store = store
         return self._store
 
     def has_store(self) -> bool:
@@ -66,13 +74,13 @@ class LocalHome:
     def alias_arn(self) -> str:
         return f"{self.sm_arn}:{self.cfg.alias_name}"
 
-    def ensure_home(self) -> None:
+    def ensure_home(self, *, folders: bool = True) -> None:
         try:
             if self.home.exists() and not self.home.is_dir():
                 raise UsageError(f"OPSBOOK_HOME {self.home} is a file, not a folder")
         except OSError as exc:  # a symlink loop, a name too long: one line, exit 2
             raise UsageError(f"cannot use the home {self.home}: {exc.strerror}") from None
-        for sub in ("", "objects", "outbox", "cache"):
+        for sub in ("", "objects", "outbox", "cache") if folders else ("",):
             path = self.home / sub
             try:
                 path.mkdir(parents=True, exist_ok=True)

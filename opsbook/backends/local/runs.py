@@ -346,10 +346,16 @@ class LocalRuns:
         events = store.events(run_arn)
         when = max([e["timestamp"] for e in events], default=utcnow())
         error = INTERRUPTED_ERROR
-        cause = (
-            f"the opsbook process running this execution (pid {pid}) ended before it"
-            " finished; redrive it to resume from the interrupted state"
-        )
+        if events and events[0]["type"] == "ExecutionStarted":
+            cause = (
+                f"the opsbook process running this execution (pid {pid}) ended before it"
+                " finished; redrive it to resume from the interrupted state"
+            )
+        else:  # nothing to resume: a redrive is refused, a new execution is the way on
+            cause = (
+                f"the opsbook process running this execution (pid {pid}) ended before the run"
+                " began; start a new execution (opsbook rerun does)"
+            )
         # One transaction, guarded by the owner: a reap that cannot be written leaves the
         # execution as it was, for the next command to reap.
         store.finish_execution(

@@ -119,7 +119,7 @@ class StorageError(UsageError):
     """The store's disk is full or read-only: said as such, with the path (never "corrupt")."""
 
 
-def storage_problem(path: Path, exc: BaseException) -> str | None:
+def storage_problem(path: Path, exc: BaseException, what: str = "the store") -> str | None:
     """What a failed open or write of `path` means when the disk is to blame, else None.
 
     SQLite reports a full disk as "database or disk is full" (or, when even the -shm file
@@ -134,9 +134,7 @@ def storage_problem(path: Path, exc: BaseException) -> str | None:
     except OSError:
         st = None
     if "full" in text or getattr(exc, "errno", None) == errno.ENOSPC or (st and st.f_bavail == 0):
-        return (
-            f"disk is full: the store {path} cannot be written ({exc}); free some space, then retry"
-        )
+        return f"disk is full: {what} {path} cannot be written ({exc}); free some space, then retry"
     read_only = (
         "readonly" in text
         or "read-only" in text
@@ -147,7 +145,7 @@ def storage_problem(path: Path, exc: BaseException) -> str | None:
     )
     if read_only:
         return (
-            f"read-only: the store {path} cannot be written ({exc}); reading works, commands that"
+            f"read-only: {what} {path} cannot be written ({exc}); reading works, commands that"
             " change it need a writable home"
         )
     return None
