@@ -28,7 +28,7 @@ demo: $(STAMP) system-deps
 	$(VENV)/bin/opsbook demo
 
 test: $(STAMP) system-deps
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest -n auto --durations=25
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check opsbook tests bench
