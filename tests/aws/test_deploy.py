@@ -78,11 +78,16 @@ def test_functions_get_the_zip_layer_role_and_environment(backend):
     layer_arn = lam.list_layer_versions(LayerName="opsbook-deps")["LayerVersions"][0][
         "LayerVersionArn"
     ]
-    for module in ("check_records", "notify", "insert_week"):
+    handlers = {  # each task's handler module, as the weekly load's manifest names it
+        "check_records": "opsbook.definitions.weekly_load.check_records.handler",
+        "notify": "opsbook.lambdas.notify.handler",
+        "insert_week": "opsbook.definitions.weekly_load.insert_week.handler",
+    }
+    for module, handler in handlers.items():
         config = lam.get_function(FunctionName=f"opsbook-{module.replace('_', '-')}")[
             "Configuration"
         ]
-        assert config["Handler"] == f"opsbook.lambdas.{module}.handler"
+        assert config["Handler"] == handler
         assert config["Runtime"] == "python3.11"
         assert config["Role"] == f"arn:aws:iam::{ACCOUNT}:role/opsbook-lambda"
         assert [layer["Arn"] for layer in config["Layers"]] == [layer_arn]
