@@ -16,16 +16,15 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 import pytest
 from aws_helpers import REGION, federation_config
+from support.loopback import TokenEndpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "warehouse"))
 
@@ -49,50 +48,27 @@ LAMBDA_KEYS = {
 EVENT = {"week": "2026-11-26", "check_date": "2026-11-25"}
 
 
-class TokenServer:
+class TokenServer(TokenEndpoint):
     """The token exchange endpoint of Google STS (RFC 8693 form POST), on 127.0.0.1."""
 
     def __init__(self) -> None:
         self.exchanges: list[dict[str, str]] = []
-        outer = self
+        super().__init__("/v1/token", self.exchange)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                form = {k: v[-1] for k, v in parse_qs(body).items()}
-                outer.exchanges.append(form)
-                ok = (
-                    form.get("grant_type") == "urn:ietf:params:oauth:grant-type:token-exchange"
-                    and form.get("subject_token_type")
-                    == "urn:ietf:params:aws:token-type:aws4_request"
-                )
-                answer = (
-                    {
-                        "access_token": GOOGLE_TOKEN,
-                        "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-                        "token_type": "Bearer",
-                        "expires_in": 3600,
-                    }
-                    if ok
-                    else {"error": "invalid_request"}
-                )
-                data = json.dumps(answer).encode()
-                self.send_response(200 if ok else 400)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/token"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def exchange(self, form: dict[str, str]) -> tuple[int, dict]:
+        self.exchanges.append(form)
+        ok = (
+            form.get("grant_type") == "urn:ietf:params:oauth:grant-type:token-exchange"
+            and form.get("subject_token_type") == "urn:ietf:params:aws:token-type:aws4_request"
+        )
+        if not ok:
+            return 400, {"error": "invalid_request"}
+        return 200, {
+            "access_token": GOOGLE_TOKEN,
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "token_type": "Bearer",
+            "expires_in": 3600,
+        }
 
 
 def sigv4_signature(signed: dict, headers: dict[str, str]) -> str:

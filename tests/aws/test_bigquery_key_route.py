@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import pytest
 from aws_helpers import REGION
+from support.loopback import TokenEndpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "warehouse"))
 
@@ -35,53 +33,29 @@ GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 EVENT = {"week": "2026-11-26", "check_date": "2026-11-25"}
 
 
-class OAuthServer:
+class OAuthServer(TokenEndpoint):
     """Google's OAuth 2.0 token endpoint for the JWT bearer grant, on 127.0.0.1: the
     assertion must be signed by the key's private half, for Google's token audience."""
 
     def __init__(self, public_pem: str) -> None:
         self.grants: list[dict] = []
-        outer = self
+        super().__init__("/token", lambda form: self.grant(form, public_pem))
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                from google.auth import jwt
+    def grant(self, form: dict[str, str], public_pem: str) -> tuple[int, dict]:
+        from google.auth import jwt
 
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                form = {k: v[-1] for k, v in parse_qs(body).items()}
-                try:
-                    claims = jwt.decode(
-                        form["assertion"], certs=public_pem, audience=GOOGLE_TOKEN_AUDIENCE
-                    )
-                    ok = (
-                        form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer"
-                        and claims["iss"] == SA_EMAIL
-                    )
-                except (KeyError, ValueError):
-                    claims, ok = {}, False
-                outer.grants.append(claims)
-                answer = (
-                    {"access_token": KEY_TOKEN, "token_type": "Bearer", "expires_in": 3600}
-                    if ok
-                    else {"error": "invalid_grant"}
-                )
-                data = json.dumps(answer).encode()
-                self.send_response(200 if ok else 400)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/token"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        try:
+            claims = jwt.decode(form["assertion"], certs=public_pem, audience=GOOGLE_TOKEN_AUDIENCE)
+            ok = (
+                form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+                and claims["iss"] == SA_EMAIL
+            )
+        except (KeyError, ValueError):
+            claims, ok = {}, False
+        self.grants.append(claims)
+        if not ok:
+            return 400, {"error": "invalid_grant"}
+        return 200, {"access_token": KEY_TOKEN, "token_type": "Bearer", "expires_in": 3600}
 
 
 @pytest.fixture

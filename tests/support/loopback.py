@@ -1,11 +1,14 @@
-"""Loopback HTTP servers for tests: a generic one and a scripted Slack webhook."""
+"""Loopback HTTP servers for tests: a generic one, an OAuth-style token endpoint and a scripted
+Slack webhook."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 
 class Loopback:
@@ -23,6 +26,29 @@ class Loopback:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class TokenEndpoint(Loopback):
+    """A token endpoint (an OAuth 2.0 or RFC 8693 form POST) at `path`: `answer(form)` gives
+    the HTTP status and the JSON body of each answer."""
+
+    def __init__(self, path: str, answer: Callable[[dict[str, str]], tuple[int, dict]]):
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                status, payload = answer({k: v[-1] for k, v in parse_qs(body).items()})
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}{path}"
 
 
 class Webhook(Loopback):
