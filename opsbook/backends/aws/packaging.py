@@ -11,13 +11,13 @@ from __future__ import annotations
 import ast
 import base64
 import hashlib
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from opsbook.errors import ConfigError
 from opsbook.lambda_build.zipping import deterministic_zip
+from opsbook.workflows.manifest import MANIFEST, load_workflow
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # .../opsbook
 # The schedule's target in every workflow's zip: it starts a partition under its own name.
@@ -92,12 +92,9 @@ def shipped_handler_modules(root: Path = PACKAGE_ROOT) -> list[str]:
     """The task handler modules the shipped workflows' manifests name inside opsbook (the
     weekly load's check_records and insert_week live in its folder)."""
     found: set[str] = set()
-    for manifest in sorted((root / "definitions").glob("*/workflow.toml")):
-        tasks = tomllib.loads(manifest.read_text(encoding="utf-8")).get("tasks", {})
-        for task in tasks.values():
-            module = str(task.get("handler", "")).partition(":")[0]
-            if module.startswith("opsbook."):
-                found.add(module)
+    for manifest in sorted((root / "definitions").glob(f"*/{MANIFEST}")):
+        flow = load_workflow(manifest.parent, shipped=True)
+        found.update(task.module for task in flow.tasks if task.module.startswith("opsbook."))
     return sorted(found)
 
 
