@@ -87,31 +87,42 @@ def key_and_oauth():
     oauth.close()
 
 
-def test_check_records_reaches_bigquery_with_a_service_account_key_from_secrets_manager(
-    make_backend, key_and_oauth, tmp_path, monkeypatch
-):
-    key, oauth = key_and_oauth
+def deploy_with_key(make_backend, key: dict) -> dict[str, str]:
+    """Deploy with the key in Secrets Manager; the check function's environment as deployed."""
     backend = make_backend(bq_credentials_secret="opsbook/bq-sa")
     backend.client("secretsmanager").create_secret(
         Name="opsbook/bq-sa", SecretString=json.dumps(key)
     )
     backend.deploy()
-    env = backend.client("lambda").get_function(FunctionName="opsbook-check-records")[
+    return backend.client("lambda").get_function(FunctionName="opsbook-check-records")[
         "Configuration"
     ]["Environment"]["Variables"]
-    assert env["BQ_CREDENTIALS_SECRET"] == "opsbook/bq-sa" and "BQ_CREDENTIALS_CONFIG" not in env
 
-    duck = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
-    ensure_schema(duck)
-    add_events(duck, ROWS)
+
+def check_as_deployed(env: dict[str, str], duck, monkeypatch) -> tuple[dict, list[dict]]:
+    """check_records' handler in the deployed environment (with the region variables Lambda
+    sets), BigQuery on a loopback server that wants the key's token: its answer, and the
+    BigQuery API requests made."""
     with FakeBigQuery(warehouse_handler(duck), bearer=KEY_TOKEN) as bigquery:
-        # The functions' environment as deployed, with the region variables Lambda sets;
-        # only BigQuery's address is the loopback one.
         lambda_env = {**env, "AWS_DEFAULT_REGION": REGION, "BQ_API_ENDPOINT": bigquery.url}
         for name, value in lambda_env.items():
             monkeypatch.setenv(name, value)
         answer = check_records.handler(EVENT, None)
         sent = [r for r in bigquery.requests if r["path"].startswith("/bigquery/v2/projects/")]
+    return answer, sent
+
+
+def test_check_records_reaches_bigquery_with_a_service_account_key_from_secrets_manager(
+    make_backend, key_and_oauth, tmp_path, monkeypatch
+):
+    key, oauth = key_and_oauth
+    env = deploy_with_key(make_backend, key)
+    assert env["BQ_CREDENTIALS_SECRET"] == "opsbook/bq-sa" and "BQ_CREDENTIALS_CONFIG" not in env
+
+    duck = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
+    ensure_schema(duck)
+    add_events(duck, ROWS)
+    answer, sent = check_as_deployed(env, duck, monkeypatch)
     duck.close()
     assert answer == {"statusCode": 200, "return_value": 2}
     # One grant, signed with the key, for BigQuery; every BigQuery call carried its token.
@@ -139,22 +150,10 @@ def test_a_key_the_token_endpoint_does_not_accept_is_a_500_not_a_raise(
             serialization.NoEncryption(),
         ).decode(),
     }
-    backend = make_backend(bq_credentials_secret="opsbook/bq-sa")
-    backend.client("secretsmanager").create_secret(
-        Name="opsbook/bq-sa", SecretString=json.dumps(key)
-    )
-    backend.deploy()
-    env = backend.client("lambda").get_function(FunctionName="opsbook-check-records")[
-        "Configuration"
-    ]["Environment"]["Variables"]
+    env = deploy_with_key(make_backend, key)
     duck = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
     ensure_schema(duck)
-    with FakeBigQuery(warehouse_handler(duck), bearer=KEY_TOKEN) as bigquery:
-        lambda_env = {**env, "AWS_DEFAULT_REGION": REGION, "BQ_API_ENDPOINT": bigquery.url}
-        for name, value in lambda_env.items():
-            monkeypatch.setenv(name, value)
-        answer = check_records.handler(EVENT, None)
-        sent = [r for r in bigquery.requests if r["path"].startswith("/bigquery/v2/projects/")]
+    answer, sent = check_as_deployed(env, duck, monkeypatch)
     duck.close()
     assert answer["statusCode"] == 500 and "invalid_grant" in answer["error"], answer
     assert sent == []

@@ -23,27 +23,6 @@ WORKFLOWS = [  # name, --partition, --tz, a past key
 ]
 
 
-@pytest.fixture
-def run(tmp_path, monkeypatch, capsys):
-    """opsbook.cli.run in process, in an empty working folder (definitions_dir ./definitions)."""
-    from opsbook.cli import run as cli_run
-
-    for key in list(os.environ):
-        if key.startswith("OPSBOOK_") or key == "SLACK_WEBHOOK_URL":
-            monkeypatch.delenv(key, raising=False)
-    monkeypatch.chdir(tmp_path)
-
-    def call(*args: str, code: int = 0):
-        got = cli_run(["--home", str(tmp_path / "home"), *args])
-        out = capsys.readouterr()
-        assert got == code, (args, out.out, out.err)
-        if code == 2:
-            return out.err
-        return json.loads(out.out) if "--json" in args else out.out
-
-    return call
-
-
 @pytest.mark.parametrize(
     ("spec", "zone"),
     [

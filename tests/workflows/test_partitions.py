@@ -55,6 +55,16 @@ def test_partitions_between_two_dates(spec, since, until, keys):
         # 20:00 UTC on Wednesday is already Thursday in Tokyo.
         ("weekly:THU", "Asia/Tokyo", datetime(2026, 11, 25, 20, 0, tzinfo=UTC), "2026-11-26"),
         ("monthly", "UTC", datetime(2026, 12, 1, 2, 0, tzinfo=UTC), "2026-11"),
+        # Around daylight saving and month ends:
+        # 05:00 in New York on the spring-forward day (2026-03-08, 09:00 UTC, EDT) loads the 7th.
+        ("daily", "America/New_York", datetime(2026, 3, 8, 9, 0, tzinfo=UTC), "2026-03-07"),
+        # 00:30 local on the fall-back day (2026-11-01, still EDT: 04:30 UTC) loads Oct 31st.
+        ("daily", "America/New_York", datetime(2026, 11, 1, 4, 30, tzinfo=UTC), "2026-10-31"),
+        # 23:30 UTC on Saturday is already Sunday in Berlin (summer time): that Sunday's week.
+        ("weekly:SUN", "Europe/Berlin", datetime(2026, 3, 28, 23, 30, tzinfo=UTC), "2026-03-29"),
+        # The 1st of the month 00:30 in Berlin is still the last day of the month in UTC.
+        ("monthly", "Europe/Berlin", datetime(2026, 2, 28, 23, 30, tzinfo=UTC), "2026-02"),
+        ("monthly", "UTC", datetime(2026, 2, 28, 23, 30, tzinfo=UTC), "2026-01"),
     ],
 )
 def test_a_fire_time_loads_the_partition_complete_then(spec, zone, fired, key):
@@ -182,24 +192,6 @@ def test_ranges_are_inclusive_in_the_schemes_own_keys(spec, since, until, keys):
 def test_a_bad_range_is_one_usage_error(spec, since, until, message):
     with pytest.raises(UsageError, match=message):
         parse_scheme(spec).between(since, until)
-
-
-@pytest.mark.parametrize(
-    ("spec", "zone", "fired", "key"),
-    [
-        # 05:00 in New York on the spring-forward day (2026-03-08, 09:00 UTC, EDT) loads the 7th.
-        ("daily", "America/New_York", datetime(2026, 3, 8, 9, 0, tzinfo=UTC), "2026-03-07"),
-        # 00:30 local on the fall-back day (2026-11-01, still EDT: 04:30 UTC) loads Oct 31st.
-        ("daily", "America/New_York", datetime(2026, 11, 1, 4, 30, tzinfo=UTC), "2026-10-31"),
-        # 23:30 UTC on Saturday is already Sunday in Berlin (summer time): that Sunday's week.
-        ("weekly:SUN", "Europe/Berlin", datetime(2026, 3, 28, 23, 30, tzinfo=UTC), "2026-03-29"),
-        # The 1st of the month 00:30 in Berlin is still the last day of the month in UTC.
-        ("monthly", "Europe/Berlin", datetime(2026, 2, 28, 23, 30, tzinfo=UTC), "2026-02"),
-        ("monthly", "UTC", datetime(2026, 2, 28, 23, 30, tzinfo=UTC), "2026-01"),
-    ],
-)
-def test_fire_times_around_dst_and_month_ends(spec, zone, fired, key):
-    assert parse_scheme(spec, zone).for_fire_time(fired).key == key
 
 
 @pytest.mark.parametrize(

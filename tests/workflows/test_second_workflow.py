@@ -18,27 +18,6 @@ DAYS = ["2026-11-23", "2026-11-24", "2026-11-25"]
 WEEK = "2026-11-26"
 
 
-@pytest.fixture
-def run(tmp_path, monkeypatch, capsys):
-    """opsbook.cli.run in process, in an empty working folder (definitions_dir ./definitions)."""
-    import os
-
-    from opsbook.cli import run as cli_run
-
-    for key in list(os.environ):
-        if key.startswith("OPSBOOK_") or key == "SLACK_WEBHOOK_URL":
-            monkeypatch.delenv(key, raising=False)
-    monkeypatch.chdir(tmp_path)
-
-    def call(*args: str, code: int = 0):
-        got = cli_run(["--home", str(tmp_path / "home"), *args])
-        out = capsys.readouterr()
-        assert got == code, (args, out.out, out.err)
-        return json.loads(out.out) if "--json" in args else out.out
-
-    return call
-
-
 def test_new_makes_a_folder_that_runs_green_as_created(run, tmp_path):
     made = run("new", DAILY, "--partition", "daily", "--tz", ZONE, "--json")
     folder = tmp_path / "definitions" / DAILY
